@@ -1,0 +1,183 @@
+package ari
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Errors from Run.
+var (
+	// ErrAlreadyRunning is returned by a second concurrent Run.
+	ErrAlreadyRunning = errors.New("ari client already running")
+	// ErrNoHandler is returned by Run when Options.Handler is nil: events
+	// would otherwise be read and thrown away.
+	ErrNoHandler = errors.New("ari options: no event handler")
+	// errReplaced ends a session when another connection took our
+	// application name.
+	errReplaced = errors.New("application replaced by another connection")
+)
+
+// Run keeps the events websocket up until ctx is done, then returns
+// ctx.Err() (nil is never returned). After every successful connect it
+// calls OnConnect; when a connection fails or drops it waits BackoffMin,
+// doubling up to BackoffMax with jitter, and connects again. The backoff
+// resets once a connection has stayed up longer than BackoffMax.
+func (c *Client) Run(ctx context.Context) error {
+	if c.opts.Handler == nil {
+		return ErrNoHandler
+	}
+	if !c.running.TryLock() {
+		return ErrAlreadyRunning
+	}
+	defer c.running.Unlock()
+
+	attempt := 0
+	for {
+		start := time.Now()
+		err := c.session(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Since(start) > c.opts.BackoffMax {
+			attempt = 0
+		}
+		delay := backoff(c.opts.BackoffMin, c.opts.BackoffMax, attempt)
+		attempt++
+		level := slog.LevelWarn
+		if errors.Is(err, errReplaced) {
+			level = slog.LevelError
+		}
+		c.log.Log(ctx, level, "ari events connection lost, reconnecting", "err", err, "retry_in", delay, "attempt", attempt)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is the delay before reconnect attempt n (0-based): min·2ⁿ capped
+// at max, of which the upper half is random so that several nodes (or a
+// restarted Asterisk's many clients) do not reconnect in step.
+func backoff(lo, hi time.Duration, n int) time.Duration {
+	d := hi
+	if n < 32 && lo<<n > 0 && lo<<n < hi {
+		d = lo << n
+	}
+	half := d / 2
+	if half <= 0 {
+		return d
+	}
+	return half + rand.N(d-half+1)
+}
+
+// session runs one websocket connection: dial, OnConnect, then the read
+// loop with a keepalive beside it, until the connection or ctx ends.
+func (c *Client) session(ctx context.Context) error {
+	dialCtx, cancelDial := context.WithTimeout(ctx, c.opts.DialTimeout)
+	conn, resp, err := websocket.Dial(dialCtx, c.wsURL, &websocket.DialOptions{
+		HTTPClient: c.wsHTTP,
+		HTTPHeader: http.Header{"Authorization": {c.authValue}},
+	})
+	cancelDial()
+	if err != nil {
+		// The error holds the URL at most, never credentials: they travel
+		// in a header, and New refuses URLs with a user part.
+		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+			return fmt.Errorf("connect events: %w", &HTTPError{Status: resp.StatusCode, Message: "authentication failed"})
+		}
+		return fmt.Errorf("connect events: %w", err)
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(maxEventBytes)
+
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	c.setConnected(true)
+	defer c.setConnected(false)
+	c.log.Info("ari events connected")
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.keepalive(sctx, conn, cancel)
+	}()
+	if c.opts.OnConnect != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.opts.OnConnect(sctx)
+		}()
+	}
+	err = c.readLoop(sctx, conn)
+	cancel(err)
+	wg.Wait()
+	if cause := context.Cause(sctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause // the keepalive's verdict explains a read error it caused
+	}
+	return err
+}
+
+// keepalive pings every PingInterval; a ping not answered within
+// PingTimeout means the TCP connection is dead (no FIN ever comes from a
+// vanished host), so it closes the connection, which ends the read loop.
+func (c *Client) keepalive(ctx context.Context, conn *websocket.Conn, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(c.opts.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, pcancel := context.WithTimeout(ctx, c.opts.PingTimeout)
+		err := conn.Ping(pctx)
+		pcancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				cancel(fmt.Errorf("keepalive: no pong within %s: %w", c.opts.PingTimeout, err))
+				conn.CloseNow()
+			}
+			return
+		}
+	}
+}
+
+// readLoop reads and dispatches messages in order until an error.
+func (c *Client) readLoop(ctx context.Context, conn *websocket.Conn) error {
+	for {
+		typ, msg, err := conn.Read(ctx)
+		if err != nil {
+			return fmt.Errorf("read events: %w", err)
+		}
+		if typ != websocket.MessageText {
+			c.log.Warn("ari events: skipping binary message", "bytes", len(msg))
+			continue
+		}
+		ev, err := DecodeEvent(msg)
+		switch {
+		case errors.Is(err, ErrUnknownEvent):
+			c.log.Debug("ari events: skipping unknown event type", "type", ev.Type)
+			continue
+		case err != nil:
+			c.log.Error("ari events: skipping undecodable message", "err", err, "bytes", len(msg))
+			continue
+		}
+		if ev.Type == "ApplicationReplaced" {
+			conn.Close(websocket.StatusNormalClosure, "replaced")
+			return errReplaced
+		}
+		c.opts.Handler(ev)
+	}
+}
