@@ -1,0 +1,126 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// events streams live updates as server-sent events:
+//
+//	id: 42
+//	event: agent
+//	data: {...}
+//
+// The stream starts with a "hello" event; the client then fetches its
+// snapshots (agents, calls) and applies updates on top. There is no replay:
+// after any reconnect the client refetches. A subscriber that falls behind
+// is dropped with an "overflow" event and reconnects (EventSource does so
+// by itself after the advertised retry delay).
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Updates == nil {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "events not configured")
+		return
+	}
+	tok := tokenFrom(r)
+	accept, err := s.eventFilter(r.Context(), tok)
+	if err != nil {
+		s.fail(w, r, "events", err)
+		return
+	}
+
+	rc := http.NewResponseController(w)
+	// The server's read and write timeouts are for ordinary requests; this
+	// one lives until the client leaves. Lift them and bound each write.
+	if err := rc.SetReadDeadline(time.Time{}); err != nil {
+		s.log.Debug("events: cannot lift read deadline", "err", err)
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	updates := s.opts.Updates.Subscribe(ctx, accept)
+
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+
+	write := func(format string, args ...any) bool {
+		if err := rc.SetWriteDeadline(time.Now().Add(s.opts.WriteWait)); err != nil {
+			s.log.Debug("events: cannot set write deadline", "err", err)
+		}
+		if _, err := fmt.Fprintf(w, format, args...); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	retry := s.opts.Heartbeat.Milliseconds() / 5
+	if retry < 1000 {
+		retry = 1000
+	}
+	if !write("retry: %d\nevent: hello\ndata: {\"role\":%q}\n\n", retry, tok.Role) {
+		return
+	}
+
+	heartbeat := time.NewTicker(s.opts.Heartbeat)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-heartbeat.C:
+			// A comment line keeps proxies from closing an idle stream
+			// and finds dead clients by failing to write.
+			if !write(": ping\n\n") {
+				return
+			}
+		case u, ok := <-updates:
+			if !ok {
+				if ctx.Err() == nil {
+					write("event: overflow\ndata: {}\n\n")
+				}
+				return
+			}
+			data, ok := u.Data.(json.RawMessage)
+			if !ok {
+				// An Updates other than the Hub may hand over raw values.
+				b, err := json.Marshal(u.Data)
+				if err != nil {
+					s.log.Error("events: encode update", "kind", string(u.Kind), "err", err)
+					continue
+				}
+				data = b
+			}
+			if !write("id: %d\nevent: %s\ndata: %s\n\n", u.Seq, u.Kind, data) {
+				return
+			}
+		}
+	}
+}
+
+// eventFilter decides what a token sees: seniors and admins everything,
+// an agent what names them plus the queues of their topics (read once at
+// connect; a topic change in configuration takes effect on reconnect).
+func (s *Server) eventFilter(ctx context.Context, tok Token) (func(Update) bool, error) {
+	if tok.privileged() {
+		return nil, nil
+	}
+	var topics map[string]int
+	if s.opts.Agents != nil {
+		a, err := s.opts.Agents.Agent(ctx, tok.AgentID)
+		if err != nil {
+			return nil, fmt.Errorf("agent %s: %w", tok.AgentID, err)
+		}
+		topics = a.Topics
+	}
+	id := tok.AgentID
+	return func(u Update) bool {
+		if slices.Contains(u.Agents, id) {
+			return true
+		}
+		_, mine := topics[u.Topic]
+		return u.Topic != "" && mine
+	}, nil
+}

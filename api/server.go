@@ -1,0 +1,341 @@
+// Package api is the hotline's HTTP API (SPEC §2.3): JSON under /api/v1
+// with bearer tokens and roles, a server-sent events stream for the agent
+// desk, health and readiness probes, and the metrics endpoint. It consumes
+// the routing domain through small interfaces declared in contract.go and
+// owns no state of its own beyond the live-update Hub.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hotline-project/hotline/routing"
+)
+
+// Options wires a Server. Agents, Calls, Cases, Callbacks, Requests and
+// Control are required for their routes; a nil one makes its routes answer
+// 503 so a partly wired daemon still serves what it can.
+type Options struct {
+	Agents    Agents
+	Calls     Calls
+	Cases     Cases
+	Callbacks Callbacks
+	Requests  Requests
+	Control   CallControl
+	Updates   Updates // events stream source; nil: /api/v1/events answers 503
+
+	Tokens map[string]Token // secret → grant, from LoadTokens
+
+	// Ready are the readiness checks (ARI connected, Redis reachable); an
+	// error's text is reported by /readyz, so make it name the check.
+	Ready        []func(context.Context) error
+	ReadyTimeout time.Duration // per check; default 2s
+
+	Metrics http.Handler // served at /metrics, unauthenticated for scrapers
+	Desk    http.Handler // the agent desk, mounted at / and /desk/ if set
+
+	Logger       *slog.Logger
+	Clock        routing.Clock
+	MaxBodyBytes int64         // default DefaultMaxBodyBytes
+	Heartbeat    time.Duration // events stream keep-alive; default 15s
+	WriteWait    time.Duration // events stream: deadline per write; default 10s
+}
+
+// Server serves the API. Build it with New.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	tokens  tokenTable
+	mux     *http.ServeMux // API, probes and metrics: the routes table
+	auth    map[string]bool // pattern → needs a token
+	handler http.Handler
+}
+
+// route is one entry of the API: the table both registers the mux and is
+// what the OpenAPI test walks.
+type route struct {
+	pattern string // "METHOD /path"
+	auth    bool   // needs a bearer token
+	handle  http.HandlerFunc
+}
+
+// New builds a Server.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Clock == nil {
+		opts.Clock = routing.SystemClock{}
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.ReadyTimeout <= 0 {
+		opts.ReadyTimeout = 2 * time.Second
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = 15 * time.Second
+	}
+	if opts.WriteWait <= 0 {
+		opts.WriteWait = 10 * time.Second
+	}
+	s := &Server{opts: opts, log: opts.Logger, tokens: newTokenTable(opts.Tokens), mux: http.NewServeMux(), auth: map[string]bool{}}
+	for _, rt := range s.routes() {
+		s.mux.Handle(rt.pattern, rt.handle)
+		s.auth[rt.pattern] = rt.auth
+	}
+	s.handler = http.HandlerFunc(s.serve)
+	return s
+}
+
+// Handler is the whole HTTP surface: API, probes, metrics and desk.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// HTTPServer returns an http.Server for addr with timeouts that bound slow
+// clients. WriteTimeout would cut the events stream, so that handler lifts
+// the connection's deadlines and sets its own per write instead.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+func (s *Server) routes() []route {
+	const v1 = "/api/v1"
+	return []route{
+		{"GET /healthz", false, s.healthz},
+		{"GET /readyz", false, s.readyz},
+		{"GET /metrics", false, s.metrics},
+		{"GET " + v1 + "/openapi.json", false, s.openapi},
+		{"GET " + v1 + "/events", true, s.events},
+
+		{"GET " + v1 + "/agents", true, s.need(s.opts.Agents != nil, "agents", s.listAgents)},
+		{"GET " + v1 + "/agents/{id}", true, s.need(s.opts.Agents != nil, "agents", s.getAgent)},
+		{"POST " + v1 + "/agents/{id}/state", true, s.need(s.opts.Agents != nil, "agents", s.setAgentState)},
+
+		{"GET " + v1 + "/calls", true, s.need(s.opts.Calls != nil, "calls", s.listCalls)},
+		{"GET " + v1 + "/calls/{id}", true, s.need(s.opts.Calls != nil && s.opts.Cases != nil, "calls", s.getCall)},
+		{"PUT " + v1 + "/calls/{id}/note", true, s.need(s.opts.Calls != nil && s.opts.Cases != nil, "calls", s.setNote)},
+		{"POST " + v1 + "/calls/{id}/transfer", true, s.need(s.opts.Calls != nil && s.opts.Control != nil, "call control", s.transfer)},
+		{"POST " + v1 + "/calls/{id}/transfer/complete", true, s.need(s.opts.Calls != nil && s.opts.Control != nil, "call control", s.completeTransfer)},
+		{"POST " + v1 + "/calls/{id}/transfer/cancel", true, s.need(s.opts.Calls != nil && s.opts.Control != nil, "call control", s.cancelTransfer)},
+		{"POST " + v1 + "/calls/{id}/callback", true, s.need(s.opts.Calls != nil && s.opts.Control != nil, "call control", s.scheduleCallback)},
+
+		{"GET " + v1 + "/callbacks", true, s.need(s.opts.Callbacks != nil, "callbacks", s.listCallbacks)},
+		{"GET " + v1 + "/callbacks/{id}", true, s.need(s.opts.Callbacks != nil, "callbacks", s.getCallback)},
+		{"GET " + v1 + "/cases", true, s.need(s.opts.Cases != nil, "cases", s.listCases)},
+		{"GET " + v1 + "/cases/{id}", true, s.need(s.opts.Cases != nil, "cases", s.getCase)},
+		{"GET " + v1 + "/requests", true, s.need(s.opts.Requests != nil, "requests", s.listRequests)},
+		{"GET " + v1 + "/requests/{id}", true, s.need(s.opts.Requests != nil, "requests", s.getRequest)},
+		{"POST " + v1 + "/requests", true, s.need(s.opts.Requests != nil, "requests", s.createRequest)},
+	}
+}
+
+// need answers 503 for a route whose service is not wired.
+func (s *Server) need(ok bool, what string, h http.HandlerFunc) http.HandlerFunc {
+	if ok {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", what+" service not configured")
+	}
+}
+
+type ctxKey int
+
+const tokenKey ctxKey = 0
+
+// tokenFrom returns the caller's grant; serve put it there.
+func tokenFrom(r *http.Request) Token {
+	tok, _ := r.Context().Value(tokenKey).(Token)
+	return tok
+}
+
+// serve routes, authenticates and logs every request. The mux's own 404
+// and 405 are plain text, so they are answered here in JSON instead.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	_, pattern := s.mux.Handler(r)
+	logged := pattern
+	var tok Token
+	switch {
+	case pattern != "":
+		if s.auth[pattern] {
+			var ok bool
+			tok, ok = s.tokens.lookup(bearer(r, strings.HasSuffix(pattern, "/events")))
+			if !ok {
+				sw.Header().Set("WWW-Authenticate", `Bearer realm="hotline"`)
+				writeError(sw, http.StatusUnauthorized, "unauthorized", "missing or unknown bearer token")
+				break
+			}
+			r = r.WithContext(context.WithValue(r.Context(), tokenKey, tok))
+		}
+		s.mux.ServeHTTP(sw, r)
+	case s.opts.Desk != nil && !strings.HasPrefix(r.URL.Path, "/api/"):
+		logged = "desk"
+		s.opts.Desk.ServeHTTP(sw, r)
+	default:
+		logged = "unmatched"
+		s.noRoute(sw, r)
+	}
+	attrs := []any{
+		"method", r.Method, "pattern", logged, "status", sw.status(),
+		"duration", time.Since(start), "bytes", sw.bytes,
+	}
+	if tok.Role != "" {
+		attrs = append(attrs, "role", tok.Role)
+		if tok.AgentID != "" {
+			attrs = append(attrs, "agent", tok.AgentID)
+		}
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request", argsToAttrs(attrs)...)
+}
+
+func argsToAttrs(args []any) []slog.Attr {
+	out := make([]slog.Attr, 0, len(args)/2)
+	for i := 0; i+1 < len(args); i += 2 {
+		out = append(out, slog.Any(args[i].(string), args[i+1]))
+	}
+	return out
+}
+
+// noRoute tells 404 from 405 the way the mux would, in JSON.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	rec := &headerRecorder{h: http.Header{}}
+	h, _ := s.mux.Handler(r)
+	h.ServeHTTP(rec, r)
+	switch rec.code {
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", rec.h.Get("Allow"))
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" not allowed here")
+	case http.StatusMovedPermanently, http.StatusPermanentRedirect, http.StatusTemporaryRedirect, http.StatusFound:
+		// The mux cleans paths ("//x", "/x/../y") by redirecting; keep that.
+		w.Header().Set("Location", rec.h.Get("Location"))
+		writeError(w, rec.code, "redirect", "see "+rec.h.Get("Location"))
+	default:
+		writeError(w, http.StatusNotFound, "not_found", "no such route")
+	}
+}
+
+// headerRecorder captures the mux's no-match answer to learn its status.
+type headerRecorder struct {
+	h    http.Header
+	code int
+}
+
+func (r *headerRecorder) Header() http.Header { return r.h }
+func (r *headerRecorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	return len(b), nil
+}
+func (r *headerRecorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+}
+
+// statusWriter records status and size for the access log. Unwrap lets
+// http.ResponseController reach the connection (flush, deadlines).
+type statusWriter struct {
+	http.ResponseWriter
+	code  int
+	bytes int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+// errorBody is every error response. Path is set for transfer refusals,
+// Field for validation errors.
+type errorBody struct {
+	Error   string    `json:"error"`
+	Message string    `json:"message"`
+	Field   string    `json:"field,omitempty"`
+	Path    []hopJSON `json:"path,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	// An encode error here means the client went away mid-body.
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, errorBody{Error: code, Message: msg})
+}
+
+// fail maps a service error to its HTTP answer.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, op string, err error) {
+	var fe *FieldError
+	if ref, ok := routing.AsRefusal(err); ok {
+		path := pathView(ref.Path)
+		writeJSON(w, http.StatusConflict, errorBody{Error: string(ref.Code), Message: ref.Message, Path: path})
+		return
+	}
+	switch {
+	case errors.As(err, &fe):
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "bad_request", Message: fe.Error(), Field: fe.Field})
+	case errors.Is(err, ErrBadRequest):
+		writeError(w, http.StatusBadRequest, "bad_request", strings.TrimSuffix(err.Error(), ": "+ErrBadRequest.Error()))
+	case errors.Is(err, errForbidden):
+		writeError(w, http.StatusForbidden, "forbidden", strings.TrimSuffix(err.Error(), ": "+errForbidden.Error()))
+	case errors.Is(err, routing.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", op+": not found")
+	case errors.Is(err, routing.ErrCallGone):
+		writeError(w, http.StatusGone, "call_gone", op+": the call has ended")
+	case errors.Is(err, routing.ErrIllegalTransition):
+		writeError(w, http.StatusConflict, "illegal_transition", op+": "+err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		s.log.Warn("request timed out", "op", op, "err", err)
+		writeError(w, http.StatusGatewayTimeout, "timeout", op+": timed out")
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client left; nobody reads the answer.
+		writeError(w, http.StatusServiceUnavailable, "canceled", op+": canceled")
+	default:
+		s.log.Error("request failed", "op", op, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", op+": internal error")
+	}
+}
+
+// errForbidden marks errors that are the caller's rights, not the state.
+var errForbidden = errors.New("forbidden")
