@@ -129,7 +129,6 @@ type Topic struct {
 	// DefaultPriority is the priority of agents who list the topic without
 	// one. Lower is offered first.
 	DefaultPriority int
-
 }
 
 // Number is one service number and where it leads.
@@ -158,7 +157,6 @@ type Menu struct {
 	Retries int           // re-prompts after a wrong or missing digit before Default
 	Default string        // topic taken when the retries run out
 	Options map[string]MenuOption
-
 }
 
 // Option returns the option for one DTMF digit.
@@ -175,7 +173,6 @@ type MenuOption struct {
 	Topic string
 	Menu  string
 	Lang  string
-
 }
 
 // Agent is one configured agent.
@@ -185,7 +182,6 @@ type Agent struct {
 	Endpoint string         // TECHNOLOGY/resource, e.g. PJSIP/100
 	Topics   map[string]int // topic → priority; lower is offered first
 	Senior   bool
-
 }
 
 // BlindPolicy is what happens to a blind transfer request.
@@ -215,7 +211,6 @@ type Callback struct {
 	OwnerDeadline      time.Duration // then the callback escalates to the seniors
 	DialTemplate       string        // contains ${NUMBER}
 	CallerID           string
-
 }
 
 // ErrBadNumber is returned for a telephone number that is not digits with

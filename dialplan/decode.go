@@ -181,10 +181,12 @@ func (d *decoder) decodeFile(data []byte) *Config {
 		return c
 	}
 	d.mapping("", root, map[string]fieldFn{
-		"ari":       func(p string, v *yaml.Node) { d.ari(&c.ARI, p, v) },
-		"redis":     func(p string, v *yaml.Node) { d.redis(&c.Redis, p, v) },
-		"http":      func(p string, v *yaml.Node) { d.http(&c.HTTP, p, v) },
-		"node":      func(p string, v *yaml.Node) { d.mapping(p, v, map[string]fieldFn{"name": d.ident(&c.Node.Name, appRe, "letters, digits, _ . or -")}) },
+		"ari":   func(p string, v *yaml.Node) { d.ari(&c.ARI, p, v) },
+		"redis": func(p string, v *yaml.Node) { d.redis(&c.Redis, p, v) },
+		"http":  func(p string, v *yaml.Node) { d.http(&c.HTTP, p, v) },
+		"node": func(p string, v *yaml.Node) {
+			d.mapping(p, v, map[string]fieldFn{"name": d.ident(&c.Node.Name, appRe, "letters, digits, _ . or -")})
+		},
 		"languages": func(p string, v *yaml.Node) { d.languages(&c.Languages, p, v) },
 		"topics":    func(p string, v *yaml.Node) { d.topics(c, p, v) },
 		"numbers":   func(p string, v *yaml.Node) { d.numbers(c, p, v) },
@@ -522,11 +524,11 @@ func (d *decoder) setSecret(ref *SecretRef, path string, line int, r SecretRef) 
 
 func (d *decoder) ari(a *ARI, path string, v *yaml.Node) {
 	fields := map[string]fieldFn{
-		"url":               d.str(&a.URL),
-		"websocket_url":     d.str(&a.WebsocketURL),
-		"application":       d.ident(&a.Application, appRe, "letters, digits, _ . or -"),
-		"username":          d.str(&a.Username),
-		"request_timeout":   d.duration(&a.RequestTimeout, false),
+		"url":             d.str(&a.URL),
+		"websocket_url":   d.str(&a.WebsocketURL),
+		"application":     d.ident(&a.Application, appRe, "letters, digits, _ . or -"),
+		"username":        d.str(&a.Username),
+		"request_timeout": d.duration(&a.RequestTimeout, false),
 		"reconnect_backoff": func(p string, v *yaml.Node) {
 			d.mapping(p, v, map[string]fieldFn{
 				"min": d.duration(&a.ReconnectMin, false),
