@@ -1,0 +1,472 @@
+package callflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hotline-project/hotline/routing"
+)
+
+// call is the state of one call. Every field except keys (guarded by the
+// engine's mu) is touched only by the call's own goroutine.
+type call struct {
+	e      *Engine
+	id     string
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	mb     *mailbox
+	keys   []string
+
+	caller   string // caller channel id; empty until a called-back caller answers
+	callerUp bool
+	number   string
+	lang     string
+	topic    string
+
+	caseID     string
+	resumed    bool // the caller continues an existing open case
+	keepOpen   bool // someone owes the caller a callback: leave the case open
+	talked     bool // an agent talked to the caller
+	preferred  string
+	enqueued   bool
+	enqueuedAt time.Time
+	kept       bool // a kept-position callback replaced the queue entry
+
+	offer    *Offer // offered agent ringing
+	agentLeg string
+	agentID  string
+	answered bool // the router has agentID on this call: EndCall owed
+	bridge   string
+	pending  *Transfer // transfer being consulted
+	cb       *Callback
+	isCB     bool
+	legs     map[string]bool   // channels we originated that are still up
+	playing  map[string]string // playback id → channel
+	moh      bool              // music on hold on the caller
+	draining bool
+}
+
+func (e *Engine) newCall(id string, log *slog.Logger) *call {
+	ctx, cancel := context.WithCancelCause(e.base)
+	return &call{
+		e: e, id: id, log: log, ctx: ctx, cancel: cancel,
+		mb: newMailbox(e.mbSize), legs: map[string]bool{}, playing: map[string]string{},
+	}
+}
+
+// startInbound takes a channel that entered the application on a service
+// number (args [number]).
+func (e *Engine) startInbound(ev Event) {
+	ch := *ev.Channel
+	log := e.log.With(logCall, ch.ID, logChannel, ch.Name)
+	if len(ev.Args) == 0 || ev.Args[0] == "agent" || ev.Args[0] == "callee" {
+		// A leg of ours whose call is already over, or a StasisStart with
+		// nothing to route on: nobody owns it, so it must not stay up.
+		log.Warn("unowned channel entered the application", "args", ev.Args)
+		e.background(func(ctx context.Context) { e.hangup(ctx, ch.ID, "normal") })
+		return
+	}
+	c := e.newCall(ch.ID, log)
+	c.caller, c.callerUp, c.number, c.lang = ch.ID, true, ch.CallerNumber, ch.Language
+	c.keys = []string{ch.ID}
+	number := ev.Args[0]
+	if !e.register(c, func() { c.finish(c.inbound(number)) }) {
+		log.Info("refusing call: node is stopping")
+		e.background(func(ctx context.Context) { e.hangup(ctx, ch.ID, "congestion") })
+	}
+}
+
+func (e *Engine) hangup(ctx context.Context, id, reason string) {
+	if err := e.tel.Hangup(ctx, id, reason); err != nil && !errors.Is(err, routing.ErrCallGone) {
+		e.log.Warn("hang up", logChannel, id, logErr, err)
+	}
+}
+
+// next returns the next message of the call. timeout fires when t (may be
+// nil) does. The caller's hang-up ends every phase: it is returned as
+// errCallerGone, now and on every later call.
+func (c *call) next(t Timer) (m message, timeout bool, err error) {
+	var tc <-chan time.Time
+	if t != nil {
+		tc = t.C()
+	}
+	for {
+		if c.caller != "" && !c.callerUp {
+			return message{}, false, errCallerGone
+		}
+		if m, ok := c.mb.pop(); ok {
+			if m.drain {
+				c.draining = true
+				return m, false, nil
+			}
+			if ev := m.ev; ev != nil {
+				if ev.Type == "PlaybackFinished" && ev.Playback != nil {
+					delete(c.playing, ev.Playback.ID)
+				}
+				if gone(ev) {
+					id := ev.Channel.ID
+					if id == c.caller && c.caller != "" {
+						c.callerUp = false
+						return m, false, errCallerGone
+					}
+					delete(c.legs, id)
+				}
+			}
+			return m, false, nil
+		}
+		select {
+		case <-c.mb.notify:
+		case <-tc:
+			return message{}, true, nil
+		case <-c.ctx.Done():
+			return message{}, false, context.Cause(c.ctx)
+		}
+	}
+}
+
+// gone reports whether ev says its channel is no longer ours.
+func gone(ev *Event) bool {
+	switch ev.Type {
+	case "StasisEnd", "ChannelHangupRequest", "ChannelDestroyed":
+		return ev.Channel != nil
+	}
+	return false
+}
+
+// dtmfOn returns the digit of a DTMF event received on channel ch. On a
+// Local pair a digit sent on one half is received on the other, so the
+// channel in Stasis is where a phone's digits arrive.
+func dtmfOn(m message, ch string) (string, bool) {
+	ev := m.ev
+	if ev == nil || ev.Type != "ChannelDtmfReceived" || ev.Channel == nil || ev.Channel.ID != ch || ch == "" {
+		return "", false
+	}
+	return ev.Digit, true
+}
+
+// on reports whether m is an event of type t on channel ch.
+func on(m message, t, ch string) bool {
+	ev := m.ev
+	if ev == nil || ev.Type != t || ch == "" {
+		return false
+	}
+	if ev.Channel != nil && ev.Channel.ID == ch {
+		return true
+	}
+	return ev.Peer != nil && ev.Peer.ID == ch
+}
+
+// finished reports whether m ends playback id.
+func finished(m message, id string) bool {
+	return id != "" && m.ev != nil && m.ev.Type == "PlaybackFinished" && m.ev.Playback != nil && m.ev.Playback.ID == id
+}
+
+// dialFailed reports whether a Dial event gives up on the dialled channel.
+// Dial.dialstatus is the reliable signal: a busy or congested target is
+// destroyed with cause 0.
+func dialFailed(m message, ch string) (status string, failed bool) {
+	if !on(m, "Dial", ch) {
+		return "", false
+	}
+	switch m.ev.DialStatus {
+	case "", "RINGING", "PROGRESS", "ANSWER", "PROCEEDING":
+		return "", false
+	}
+	return m.ev.DialStatus, true
+}
+
+func nonEmpty(media ...string) []string {
+	out := media[:0:0]
+	for _, m := range media {
+		if m != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// prompts resolves prompt names in a language.
+func (c *call) prompts(lang string, names ...string) []string {
+	media := make([]string, 0, len(names))
+	for _, n := range names {
+		media = append(media, c.e.plan.Prompt(n, lang))
+	}
+	return nonEmpty(media...)
+}
+
+// play starts media on a channel and returns the playback id, or "" when
+// there was nothing to play or the channel is gone.
+func (c *call) play(ch string, media []string, lang string) string {
+	if len(media) == 0 || ch == "" {
+		return ""
+	}
+	id := c.e.newID("pb")
+	c.e.own(c, id, false)
+	if _, err := c.e.tel.Play(c.ctx, ch, id, media, lang); err != nil {
+		if !errors.Is(err, routing.ErrCallGone) {
+			c.log.Warn("play", logChannel, ch, "media", media, logErr, err)
+		}
+		return ""
+	}
+	c.playing[id] = ch
+	return id
+}
+
+func (c *call) stopPlayback(id string) {
+	if _, ok := c.playing[id]; !ok {
+		return
+	}
+	delete(c.playing, id)
+	if err := c.e.tel.StopPlayback(c.ctx, id); err != nil && !errors.Is(err, routing.ErrCallGone) {
+		c.log.Warn("stop playback", "playback", id, logErr, err)
+	}
+}
+
+// stopPlaybacksOn stops what plays on one channel.
+func (c *call) stopPlaybacksOn(ch string) {
+	for id, target := range c.playing {
+		if target == ch {
+			c.stopPlayback(id)
+		}
+	}
+}
+
+func (c *call) startMOH() {
+	if c.moh || !c.callerUp {
+		return
+	}
+	if err := c.e.tel.StartMOH(c.ctx, c.caller, c.e.settings.MOHClass); err != nil {
+		c.log.Warn("start music on hold", logErr, err)
+		return
+	}
+	c.moh = true
+}
+
+func (c *call) stopMOH() {
+	if !c.moh {
+		return
+	}
+	c.moh = false
+	if err := c.e.tel.StopMOH(c.ctx, c.caller); err != nil && !errors.Is(err, routing.ErrCallGone) {
+		c.log.Warn("stop music on hold", logErr, err)
+	}
+}
+
+// playWait plays media on ch and waits until it has finished (or ch is
+// gone). Other messages meanwhile are ignored, except the caller's
+// hang-up.
+func (c *call) playWait(ch string, media []string, lang string) error {
+	id := c.play(ch, media, lang)
+	for id != "" {
+		m, _, err := c.next(nil)
+		if err != nil {
+			return err
+		}
+		if finished(m, id) || (m.ev != nil && gone(m.ev) && m.ev.Channel.ID == ch) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// ask plays a question to the caller and returns the first digit pressed,
+// during the prompt (which it stops) or within timeout after it; "" when
+// none came.
+func (c *call) ask(media []string, timeout time.Duration) (string, error) {
+	id := c.play(c.caller, media, c.lang)
+	var t Timer
+	if id == "" {
+		t = c.e.clock.NewTimer(timeout)
+	}
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	for {
+		m, timedOut, err := c.next(t)
+		if err != nil {
+			return "", err
+		}
+		if timedOut {
+			return "", nil
+		}
+		if d, ok := dtmfOn(m, c.caller); ok {
+			c.stopPlayback(id)
+			return d, nil
+		}
+		if finished(m, id) && t == nil {
+			t = c.e.clock.NewTimer(timeout)
+		}
+	}
+}
+
+// inbound is the flow of a caller who dialled a service number.
+func (c *call) inbound(number string) error {
+	r, ok := c.e.plan.Route(number)
+	if err := c.e.tel.Answer(c.ctx, c.caller); err != nil {
+		return fmt.Errorf("answer: %w", err)
+	}
+	if r.Lang != "" {
+		c.lang = r.Lang
+	}
+	if !ok {
+		c.log.Info("unknown service number", "number", number)
+		return c.playWait(c.caller, c.prompts(c.lang, PromptUnknownNumber), c.lang)
+	}
+	if r.Action == ActionAgentLogin {
+		return c.agentFeature()
+	}
+	c.topic = r.Topic
+	if r.Action == ActionMenu {
+		topic, err := c.menu(r.Menu)
+		if err != nil {
+			return err
+		}
+		c.topic = topic
+	}
+	if done, err := c.returning(); done || err != nil {
+		return err
+	}
+	if !c.e.plan.Open(c.topic, c.e.clock.Now()) {
+		return c.closed()
+	}
+	if c.caseID == "" {
+		cs, err := c.e.router.OpenCase(c.ctx, c.number, c.topic, c.lang)
+		if err != nil {
+			return fmt.Errorf("open case: %w", err)
+		}
+		c.caseID = cs.ID
+	}
+	return c.queue()
+}
+
+// menu runs a voice menu until it yields a topic.
+func (c *call) menu(name string) (string, error) {
+	seen := map[string]bool{}
+	for {
+		mn, ok := c.e.plan.Menu(name)
+		if !ok {
+			return "", fmt.Errorf("menu %s: %w", name, routing.ErrNotFound)
+		}
+		if seen[name+"/"+c.lang] {
+			// A configuration that loops back to a menu already heard in
+			// this language would keep the caller forever.
+			return mn.Default, nil
+		}
+		seen[name+"/"+c.lang] = true
+		next := ""
+		for try := 0; try <= mn.Retries && next == ""; try++ {
+			d, err := c.ask(c.prompts(c.lang, mn.Prompt), mn.Timeout)
+			if err != nil {
+				return "", err
+			}
+			opt, ok := mn.Options[d]
+			if !ok {
+				continue
+			}
+			if opt.Lang != "" {
+				c.lang = opt.Lang
+			}
+			switch {
+			case opt.Topic != "":
+				return opt.Topic, nil
+			case opt.Menu != "":
+				next = opt.Menu
+			default:
+				next = name
+			}
+		}
+		if next == "" {
+			return mn.Default, nil
+		}
+		name = next
+	}
+}
+
+// returning recognises a caller with an open case (confirmed with one key:
+// a number is not a person) and routes them to the case owner or offers the
+// owner's callback. done means the call needs nothing more.
+func (c *call) returning() (done bool, err error) {
+	cs, found, err := c.e.router.OpenCaseFor(c.ctx, c.number)
+	if err != nil || !found {
+		if err != nil {
+			c.log.Warn("look up open case", logErr, err)
+		}
+		return false, nil
+	}
+	d, err := c.ask(c.prompts(c.lang, PromptReturning), c.e.settings.AnswerTimeout)
+	if err != nil || d != "1" {
+		return false, err
+	}
+	c.caseID, c.resumed = cs.ID, true
+	if cs.Topic != "" {
+		c.topic = cs.Topic
+	}
+	if cs.Owner == "" {
+		return false, nil
+	}
+	st, err := c.e.router.Agent(c.ctx, cs.Owner)
+	if err == nil && st.State == routing.StateAvailable {
+		c.preferred = cs.Owner
+		return false, nil
+	}
+	d, err = c.ask(c.prompts(c.lang, PromptOwnerCallback), c.e.settings.AnswerTimeout)
+	if err != nil || d != "1" {
+		return false, err
+	}
+	if _, err := c.e.cbs.ScheduleOwner(c.ctx, cs.ID, cs.Owner, c.e.clock.Now(), cs.Note); err != nil {
+		c.log.Warn("schedule owner callback", logErr, err)
+		return false, nil
+	}
+	c.keepOpen = true
+	c.e.metrics.Callback("scheduled")
+	return true, c.playWait(c.caller, c.prompts(c.lang, PromptCallbackConfirm), c.lang)
+}
+
+// closed tells the caller the topic is closed and offers a callback that
+// keeps their place for when it opens.
+func (c *call) closed() error {
+	c.e.metrics.Callback("offered")
+	d, err := c.ask(c.prompts(c.lang, PromptClosed, PromptCallbackOffer), c.e.settings.AnswerTimeout)
+	if err != nil || d != "1" {
+		return err
+	}
+	if c.caseID == "" {
+		cs, err := c.e.router.OpenCase(c.ctx, c.number, c.topic, c.lang)
+		if err != nil {
+			return fmt.Errorf("open case: %w", err)
+		}
+		c.caseID = cs.ID
+	}
+	return c.keepPlace()
+}
+
+func (c *call) asCall() Call {
+	return Call{
+		ID: c.id, CaseID: c.caseID, Topic: c.topic, CallerNumber: c.number, Lang: c.lang,
+		Node: c.e.node, AgentID: c.preferred, State: CallQueued, EnqueuedAt: c.enqueuedAt,
+	}
+}
+
+// keepPlace turns the caller into a kept-position callback: they hear the
+// confirmation and hang up, and the queue entry stays.
+func (c *call) keepPlace() error {
+	if c.enqueuedAt.IsZero() {
+		c.enqueuedAt = c.e.clock.Now()
+	}
+	if _, err := c.e.cbs.KeepPosition(c.ctx, c.asCall()); err != nil {
+		return fmt.Errorf("keep position: %w", err)
+	}
+	c.kept, c.keepOpen = true, true
+	c.e.metrics.Callback("scheduled")
+	c.stopMOH()
+	for id := range c.playing {
+		c.stopPlayback(id)
+	}
+	return c.playWait(c.caller, c.prompts(c.lang, PromptCallbackConfirm), c.lang)
+}

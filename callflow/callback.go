@@ -1,0 +1,145 @@
+package callflow
+
+import (
+	"context"
+	"fmt"
+)
+
+// startCallback dials a callback: the agent first (who hears the case),
+// then the caller, then both are bridged and talk as in any call. o is
+// set when the callback is a kept-position queue entry the router has
+// offered; otherwise the Callbacks service claimed the agent (Dial hook).
+//
+// The router's call id of the conversation is the offer's CallID, or the
+// callback's id for a Dial-hook callback: EndCall is called with it when
+// the agent hangs up.
+func (e *Engine) startCallback(cb Callback, agent AgentStatus, o *Offer) {
+	id := cb.ID
+	if o != nil {
+		id = o.CallID
+	}
+	log := e.log.With(logCall, id, "callback", cb.ID, logAgent, agent.ID)
+	c := e.newCall(id, log)
+	c.isCB, c.cb = true, &cb
+	c.number, c.lang, c.topic, c.caseID = cb.Number, cb.Lang, cb.Topic, cb.CaseID
+	if !e.register(c, func() { c.finish(c.dialBack(agent, o)) }) {
+		// The node is stopping: the attempt goes back to the callbacks
+		// service, which reschedules it (possibly on another node).
+		e.background(func(ctx context.Context) {
+			if err := e.cbs.AttemptFailed(ctx, cb.ID, "node stopping"); err != nil {
+				log.Warn("give back callback", logErr, err)
+			}
+		})
+	}
+}
+
+func (c *call) attemptFailed(reason string) {
+	c.log.Info("callback attempt failed", "reason", reason)
+	if err := c.e.cbs.AttemptFailed(c.ctx, c.cb.ID, reason); err != nil {
+		c.log.Warn("callback attempt failed", logErr, err)
+	}
+}
+
+func (c *call) dialBack(agent AgentStatus, o *Offer) error {
+	if o != nil {
+		cb, err := c.e.cbs.Get(c.ctx, c.cb.ID)
+		if err != nil {
+			if nerr := c.e.router.NoAnswer(c.ctx, *o); nerr != nil {
+				c.log.Warn("release offer", logErr, nerr)
+			}
+			return fmt.Errorf("get callback: %w", err)
+		}
+		c.cb = &cb
+		c.number, c.lang, c.caseID = cb.Number, cb.Lang, cb.CaseID
+		if cb.Topic != "" {
+			c.topic = cb.Topic
+		}
+	}
+	if c.lang == "" {
+		c.lang = c.e.settings.AgentLang
+	}
+	deadline := c.e.clock.Now().Add(c.e.policy.RingTimeout)
+	if o != nil && !o.RingDeadline.IsZero() {
+		deadline = o.RingDeadline
+	}
+	leg, err := c.originateAgent(agent.Endpoint, agent.ID, deadline.Sub(c.e.clock.Now()))
+	res := ringFailed
+	if err == nil {
+		if res, err = c.waitAnswer(leg, deadline, nil); err != nil {
+			return err
+		}
+	} else {
+		c.log.Warn("originate agent", logErr, err)
+	}
+	if res != ringAnswered {
+		if o != nil {
+			if err := c.e.router.NoAnswer(c.ctx, *o); err != nil {
+				c.log.Warn("no answer", logErr, err)
+			}
+			return nil
+		}
+		c.attemptFailed("agent did not answer")
+		return nil
+	}
+	if o != nil {
+		if err := c.e.router.Answered(c.ctx, *o); err != nil {
+			c.log.Warn("answered", logErr, err)
+			c.hangupLeg(leg)
+			return nil
+		}
+	}
+	c.answered, c.agentLeg, c.agentID = true, leg, agent.ID
+	if err := c.playWait(leg, nonEmpty(c.e.plan.Whisper(c.topic, c.caseID, c.cb.Note, c.e.settings.AgentLang)...), c.e.settings.AgentLang); err != nil {
+		return err
+	}
+	if !c.legs[leg] {
+		c.attemptFailed("agent hung up")
+		return nil
+	}
+	// The agent waits with music while the caller's phone rings.
+	if err := c.e.tel.StartMOH(c.ctx, leg, c.e.settings.MOHClass); err != nil {
+		c.log.Warn("music for agent", logErr, err)
+	}
+	callee := c.e.newID("callee")
+	c.e.own(c, callee, true)
+	_, err = c.e.tel.Originate(c.ctx, OriginateRequest{
+		ChannelID: callee, Endpoint: c.e.plan.CallbackEndpoint(c.number), App: c.e.app,
+		AppArgs: []string{"callee", c.id}, Timeout: c.e.settings.CallbackRing, Formats: "ulaw",
+	})
+	if err != nil {
+		c.attemptFailed("originate: " + err.Error())
+		return nil
+	}
+	c.legs[callee] = true
+	agentLeft := false
+	res, err = c.waitAnswer(callee, c.e.clock.Now().Add(c.e.settings.CallbackRing), func(m message) {
+		if m.ev != nil && gone(m.ev) && m.ev.Channel.ID == leg {
+			agentLeft = true
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if agentLeft || res != ringAnswered {
+		reason := "caller did not answer"
+		if agentLeft {
+			reason = "agent hung up"
+		}
+		c.hangupLeg(callee)
+		c.attemptFailed(reason)
+		return nil
+	}
+	delete(c.legs, callee)
+	c.caller, c.callerUp = callee, true
+	if err := c.e.cbs.Completed(c.ctx, c.cb.ID); err != nil {
+		c.log.Warn("callback completed", logErr, err)
+	}
+	c.e.metrics.Callback("completed")
+	if err := c.e.tel.StopMOH(c.ctx, leg); err != nil {
+		c.log.Warn("stop music for agent", logErr, err)
+	}
+	if err := c.connect(leg); err != nil {
+		return err
+	}
+	return c.talk()
+}

@@ -1,0 +1,537 @@
+// Package callflow drives every call of the hotline through ARI: entry,
+// menu, hours, returning callers, the queue with its announcements and
+// callback offers, connecting agents, in-call feature codes, attended
+// transfers, the survey, callback dialling and the agents' own feature
+// number. It is event driven: each call is owned by one goroutine that
+// reads the call's mailbox, so a call's state has exactly one writer and
+// the ARI reader never blocks.
+package callflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hotline-project/hotline/routing"
+)
+
+// Telephony is the part of the ARI client the call flow uses.
+type Telephony interface {
+	Answer(ctx context.Context, channelID string) error
+	Hangup(ctx context.Context, channelID, reason string) error
+	Originate(ctx context.Context, req OriginateRequest) (Channel, error)
+	Play(ctx context.Context, channelID, playbackID string, media []string, lang string) (Playback, error)
+	StopPlayback(ctx context.Context, playbackID string) error
+	StartMOH(ctx context.Context, channelID, class string) error
+	StopMOH(ctx context.Context, channelID string) error
+	CreateBridge(ctx context.Context, bridgeID, kind, name string) (Bridge, error)
+	AddToBridge(ctx context.Context, bridgeID string, channelIDs ...string) error
+	RemoveFromBridge(ctx context.Context, bridgeID string, channelIDs ...string) error
+	DestroyBridge(ctx context.Context, bridgeID string) error
+	TransferProgress(ctx context.Context, channelID, state string) error
+}
+
+// Router is the part of routing.Router the call flow uses.
+type Router interface {
+	Login(ctx context.Context, agentID string) error
+	Resume(ctx context.Context, agentID string) error
+	Logout(ctx context.Context, agentID string) error
+	Pause(ctx context.Context, agentID, reason string) error
+	Agent(ctx context.Context, id string) (routing.AgentStatus, error)
+	OpenCase(ctx context.Context, callerNumber, topic, lang string) (routing.Case, error)
+	OpenCaseFor(ctx context.Context, callerNumber string) (routing.Case, bool, error)
+	Case(ctx context.Context, id string) (routing.Case, error)
+	Rate(ctx context.Context, caseID string, score int) (bool, error)
+	CloseCase(ctx context.Context, caseID string) error
+	Enqueue(ctx context.Context, c Call) (QueueInfo, error)
+	QueueInfo(ctx context.Context, callID string) (QueueInfo, error)
+	Answered(ctx context.Context, o Offer) error
+	NoAnswer(ctx context.Context, o Offer) error
+	Leave(ctx context.Context, callID string) error
+	EndCall(ctx context.Context, callID, agentID string) error
+	BeginTransfer(ctx context.Context, req TransferRequest) (Transfer, error)
+	AcceptTransfer(ctx context.Context, callID, transferID string) error
+	CancelTransfer(ctx context.Context, callID, transferID string, noAnswer bool) error
+}
+
+// Callbacks is the part of routing.Callbacks the call flow uses.
+type Callbacks interface {
+	KeepPosition(ctx context.Context, c Call) (Callback, error)
+	ScheduleOwner(ctx context.Context, caseID, owner string, due time.Time, note string) (Callback, error)
+	Get(ctx context.Context, id string) (Callback, error)
+	Completed(ctx context.Context, id string) error
+	AttemptFailed(ctx context.Context, id, reason string) error
+}
+
+// Observer receives the call flow's measurements; the metrics package
+// implements it with Prometheus. Labels are low-cardinality by design.
+type Observer interface {
+	CallOffered(topic string)
+	CallAnswered(topic string, wait time.Duration)
+	Abandoned(topic string)
+	Transfer(result string) // "completed", "declined", "no_answer" or a refusal code
+	Callback(state string)  // "offered", "scheduled", "completed", "failed"
+	Rating(score int)
+	Consult(d time.Duration, result string)
+	AgentsPerResolvedCall(n int)
+	MailboxOverflow()
+}
+
+// NopObserver measures nothing.
+type NopObserver struct{}
+
+func (NopObserver) CallOffered(string)                 {}
+func (NopObserver) CallAnswered(string, time.Duration) {}
+func (NopObserver) Abandoned(string)                   {}
+func (NopObserver) Transfer(string)                    {}
+func (NopObserver) Callback(string)                    {}
+func (NopObserver) Rating(int)                         {}
+func (NopObserver) Consult(time.Duration, string)      {}
+func (NopObserver) AgentsPerResolvedCall(int)          {}
+func (NopObserver) MailboxOverflow()                   {}
+
+// Clock is the call flow's time: now, and timers the tests can fire.
+type Clock interface {
+	Now() time.Time
+	NewTimer(d time.Duration) Timer
+}
+
+// Timer is a one-shot timer from a Clock.
+type Timer interface {
+	C() <-chan time.Time
+	Stop() bool
+}
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// NewTimer starts a real timer.
+func (SystemClock) NewTimer(d time.Duration) Timer { return sysTimer{time.NewTimer(d)} }
+
+type sysTimer struct{ t *time.Timer }
+
+func (s sysTimer) C() <-chan time.Time { return s.t.C }
+func (s sysTimer) Stop() bool          { return s.t.Stop() }
+
+// Options wires an Engine.
+type Options struct {
+	Telephony Telephony
+	Router    Router
+	Callbacks Callbacks
+	Plan      Plan
+	Clock     Clock
+	Logger    *slog.Logger
+	Node      string // this node's name; part of every id the engine makes
+	App       string // the Stasis application agent legs are originated into
+	Metrics   Observer
+	Policy    Policy
+	// MailboxSize bounds each call's pending messages (default 256). A call
+	// whose mailbox overflows is wedged: it is aborted and cleaned up rather
+	// than silently losing events (see Engine.HandleEvent).
+	MailboxSize int
+	// CleanupTimeout bounds the REST calls made while a call ends, which run
+	// on a context detached from the (possibly cancelled) call's.
+	CleanupTimeout time.Duration
+}
+
+// Errors.
+var (
+	ErrStopping        = errors.New("call flow stopping")
+	ErrMailboxOverflow = errors.New("call mailbox overflow")
+	errCallerGone      = errors.New("caller hung up")
+	errAgentGone       = errors.New("agent hung up")
+)
+
+// Log attribute keys.
+const (
+	logCall    = "call"
+	logChannel = "channel"
+	logAgent   = "agent"
+	logErr     = "err"
+)
+
+// Engine runs every call of this node.
+type Engine struct {
+	tel      Telephony
+	router   Router
+	cbs      Callbacks
+	plan     Plan
+	clock    Clock
+	log      *slog.Logger
+	node     string
+	app      string
+	metrics  Observer
+	policy   Policy
+	settings Settings
+	mbSize   int
+	cleanupT time.Duration
+
+	base   context.Context
+	cancel context.CancelCauseFunc
+	seq    atomic.Uint64
+
+	// mu guards the registry below. A call goroutine adds and removes its
+	// own ids; HandleEvent and Deliver only read it to find a mailbox.
+	mu       sync.Mutex
+	calls    map[string]*call // by call id
+	owners   map[string]*call // channel, bridge and playback ids → owning call
+	chans    map[string]bool  // which of owners' ids are channels
+	draining bool
+	wg       sync.WaitGroup
+}
+
+// New builds an Engine. Nothing runs until events arrive.
+func New(opts Options) *Engine {
+	if opts.Clock == nil {
+		opts.Clock = SystemClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NopObserver{}
+	}
+	if opts.MailboxSize <= 0 {
+		opts.MailboxSize = 256
+	}
+	if opts.CleanupTimeout <= 0 {
+		opts.CleanupTimeout = 5 * time.Second
+	}
+	if opts.Policy.RingTimeout <= 0 {
+		opts.Policy.RingTimeout = 20 * time.Second
+	}
+	base, cancel := context.WithCancelCause(context.Background())
+	return &Engine{
+		tel: opts.Telephony, router: opts.Router, cbs: opts.Callbacks, plan: opts.Plan,
+		clock: opts.Clock, log: opts.Logger, node: opts.Node, app: opts.App,
+		metrics: opts.Metrics, policy: opts.Policy, settings: withDefaults(opts.Plan.Settings()),
+		mbSize: opts.MailboxSize, cleanupT: opts.CleanupTimeout,
+		base: base, cancel: cancel,
+		calls: map[string]*call{}, owners: map[string]*call{}, chans: map[string]bool{},
+	}
+}
+
+// newID makes an id for a channel, bridge or playback this node creates.
+// The prefix lets Reconcile recognise our own leftovers after a reconnect.
+func (e *Engine) newID(kind string) string {
+	return fmt.Sprintf("%s%s-%s-%d", idPrefix, e.node, kind, e.seq.Add(1))
+}
+
+const idPrefix = "hl-"
+
+// relevant filters the event types a call reacts to; the rest (variable
+// sets, dialplan steps, caller id updates: dozens per call) never reach a
+// mailbox.
+func relevant(t string) bool {
+	switch t {
+	case "StasisStart", "StasisEnd", "ChannelHangupRequest", "ChannelDestroyed",
+		"ChannelDtmfReceived", "PlaybackFinished", "Dial", "ChannelTransfer":
+		return true
+	}
+	return false
+}
+
+// HandleEvent routes one ARI event to the call that owns it. It is called
+// from the ARI reader goroutine and never blocks: the event is appended to
+// the call's bounded mailbox.
+func (e *Engine) HandleEvent(ev Event) {
+	if !relevant(ev.Type) {
+		return
+	}
+	c := e.ownerOf(ev)
+	if c == nil {
+		if ev.Type == "StasisStart" && ev.Channel != nil {
+			e.startInbound(ev)
+		}
+		return
+	}
+	e.post(c, message{ev: &ev})
+}
+
+// ownerOf finds the call an event belongs to.
+func (e *Engine) ownerOf(ev Event) *call {
+	var ids []string
+	if ev.Channel != nil {
+		ids = append(ids, ev.Channel.ID)
+	}
+	if ev.Peer != nil {
+		ids = append(ids, ev.Peer.ID)
+	}
+	if ev.Playback != nil {
+		ids = append(ids, ev.Playback.ID)
+	}
+	if ev.Transfer != nil {
+		ids = append(ids, ev.Transfer.SourceChannel)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, id := range ids {
+		if c, ok := e.owners[id]; ok {
+			return c
+		}
+	}
+	return nil
+}
+
+// post puts a message in a call's mailbox. A full mailbox means the call's
+// goroutine is stuck behind a slow REST call or a bug; dropping events
+// would leave the call in a state nobody can reason about, so the call is
+// aborted instead: its context is cancelled and its cleanup hangs up
+// everything it owns.
+func (e *Engine) post(c *call, m message) {
+	if c.mb.put(m) {
+		return
+	}
+	e.metrics.MailboxOverflow()
+	c.log.Error("mailbox full: aborting call", "size", e.mbSize)
+	c.cancel(ErrMailboxOverflow)
+}
+
+// Deliver hands an offer to the call it is for (the router's Options.Deliver
+// hook). A kept-position callback offer starts a callback dial. An offer
+// for a call that has already gone releases the agent at once.
+func (e *Engine) Deliver(o Offer) {
+	if o.CallbackID != "" {
+		e.startCallback(Callback{ID: o.CallbackID, CaseID: o.CaseID, Topic: o.Topic, Kind: CallbackQueue}, o.Agent, &o)
+		return
+	}
+	e.mu.Lock()
+	c := e.calls[o.CallID]
+	e.mu.Unlock()
+	if c != nil {
+		e.post(c, message{offer: &o})
+		return
+	}
+	e.log.Warn("offer for a call not on this node", logCall, o.CallID, logAgent, o.Agent.ID)
+	e.background(func(ctx context.Context) {
+		if err := e.router.Leave(ctx, o.CallID); err != nil && !errors.Is(err, routing.ErrNotFound) {
+			e.log.Warn("release offer of gone call", logCall, o.CallID, logErr, err)
+		}
+	})
+}
+
+// Dial is the Callbacks' Dial hook: a due callback has claimed its agent.
+func (e *Engine) Dial(cb Callback, agent AgentStatus) {
+	e.startCallback(cb, agent, nil)
+}
+
+// background runs a short router update that belongs to no call, bounded
+// by the cleanup timeout and tracked so Stop waits for it.
+func (e *Engine) background(f func(ctx context.Context)) {
+	e.mu.Lock()
+	e.wg.Add(1)
+	e.mu.Unlock()
+	go func() {
+		defer e.wg.Done()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(e.base), e.cleanupT)
+		defer cancel()
+		f(ctx)
+	}()
+}
+
+// register adds a call and starts its goroutine, unless the engine is
+// draining.
+func (e *Engine) register(c *call, run func()) bool {
+	e.mu.Lock()
+	if e.draining {
+		e.mu.Unlock()
+		return false
+	}
+	e.calls[c.id] = c
+	for _, id := range c.keys {
+		e.owners[id] = c
+		e.chans[id] = true
+	}
+	e.wg.Add(1)
+	e.mu.Unlock()
+	go func() {
+		defer e.wg.Done()
+		defer e.unregister(c)
+		run()
+	}()
+	return true
+}
+
+func (e *Engine) unregister(c *call) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.calls[c.id] == c {
+		delete(e.calls, c.id)
+	}
+	for _, id := range c.keys {
+		if e.owners[id] == c {
+			delete(e.owners, id)
+			delete(e.chans, id)
+		}
+	}
+	c.cancel(nil)
+}
+
+// own routes events for id to c from now on. Called by c's goroutine
+// before the REST request that creates id, so no event is missed. c.keys
+// is guarded by e.mu too.
+func (e *Engine) own(c *call, id string, channel bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.owners[id] = c
+	if channel {
+		e.chans[id] = true
+	}
+	c.keys = append(c.keys, id)
+}
+
+// Active is the number of calls this node owns.
+func (e *Engine) Active() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.calls)
+}
+
+// Reconcile runs after every (re)connect of the events websocket: events
+// of the gap are lost, so each call learns from the lists which of its
+// channels are gone (a synthetic ChannelDestroyed in its mailbox), and
+// channels and bridges this node created but no call owns any more are
+// hung up and destroyed. Channels of other applications are left alone.
+func (e *Engine) Reconcile(ctx context.Context, channels []Channel, bridges []Bridge) {
+	live := make(map[string]bool, len(channels))
+	for _, ch := range channels {
+		live[ch.ID] = true
+	}
+	type gone struct {
+		c  *call
+		id string
+	}
+	var lost []gone
+	var orphanChans, orphanBridges []string
+	e.mu.Lock()
+	for id, c := range e.owners {
+		if e.chans[id] && !live[id] {
+			lost = append(lost, gone{c, id})
+		}
+	}
+	for _, ch := range channels {
+		if _, ok := e.owners[ch.ID]; !ok && strings.HasPrefix(ch.ID, idPrefix+e.node+"-") {
+			orphanChans = append(orphanChans, ch.ID)
+		}
+	}
+	for _, b := range bridges {
+		if _, ok := e.owners[b.ID]; !ok && strings.HasPrefix(b.ID, idPrefix+e.node+"-") {
+			orphanBridges = append(orphanBridges, b.ID)
+		}
+	}
+	e.mu.Unlock()
+	for _, g := range lost {
+		e.post(g.c, message{ev: &Event{Type: "ChannelDestroyed", Channel: &Channel{ID: g.id}, CauseText: "lost during reconnect"}})
+	}
+	for _, id := range orphanChans {
+		if err := e.tel.Hangup(ctx, id, "normal"); err != nil && !errors.Is(err, routing.ErrCallGone) {
+			e.log.Warn("reconcile: hang up orphan channel", logChannel, id, logErr, err)
+		}
+	}
+	for _, id := range orphanBridges {
+		if err := e.tel.DestroyBridge(ctx, id); err != nil && !errors.Is(err, routing.ErrCallGone) {
+			e.log.Warn("reconcile: destroy orphan bridge", "bridge", id, logErr, err)
+		}
+	}
+}
+
+// Run keeps the engine until ctx is done, then ends every call that is
+// still up and waits for their goroutines.
+func (e *Engine) Run(ctx context.Context) error {
+	<-ctx.Done()
+	e.mu.Lock()
+	e.draining = true
+	e.mu.Unlock()
+	e.cancel(context.Cause(ctx))
+	e.wg.Wait()
+	return nil
+}
+
+// Stop drains the node: new calls are refused at once (hung up with
+// congestion, so Asterisk's dialplan can send them elsewhere), callers
+// still waiting in a queue are given a kept-position callback (their place
+// is not lost with this node), and calls with an agent run to their end.
+// When ctx is done first, the remaining calls are ended and Stop returns
+// ctx's error once their cleanup has finished.
+func (e *Engine) Stop(ctx context.Context) error {
+	e.mu.Lock()
+	e.draining = true
+	live := make([]*call, 0, len(e.calls))
+	for _, c := range e.calls {
+		live = append(live, c)
+	}
+	e.mu.Unlock()
+	for _, c := range live {
+		e.post(c, message{drain: true})
+	}
+	done := make(chan struct{})
+	go func() {
+		e.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	e.cancel(ErrStopping)
+	<-done
+	return fmt.Errorf("stop: %w", ctx.Err())
+}
+
+// message is one item of a call's mailbox.
+type message struct {
+	ev    *Event
+	offer *Offer
+	drain bool
+}
+
+// mailbox is a bounded FIFO with a wake-up signal: put never blocks.
+type mailbox struct {
+	mu     sync.Mutex
+	items  []message
+	max    int
+	notify chan struct{}
+}
+
+func newMailbox(max int) *mailbox {
+	return &mailbox{max: max, notify: make(chan struct{}, 1)}
+}
+
+func (m *mailbox) put(msg message) bool {
+	m.mu.Lock()
+	if len(m.items) >= m.max {
+		m.mu.Unlock()
+		return false
+	}
+	m.items = append(m.items, msg)
+	m.mu.Unlock()
+	select {
+	case m.notify <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+func (m *mailbox) pop() (message, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.items) == 0 {
+		return message{}, false
+	}
+	msg := m.items[0]
+	m.items[0] = message{}
+	m.items = m.items[1:]
+	if len(m.items) == 0 {
+		m.items = nil
+	}
+	return msg, true
+}

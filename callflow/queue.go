@@ -1,0 +1,295 @@
+package callflow
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// queue puts the caller in the topic's queue and keeps them there — music
+// on hold, periodic announcements, a callback offer — until an agent is
+// connected (then the conversation runs) or the caller leaves.
+func (c *call) queue() error {
+	if c.enqueuedAt.IsZero() {
+		c.enqueuedAt = c.e.clock.Now()
+	}
+	if c.draining {
+		return c.keepPlace()
+	}
+	// The router may dispatch inside Enqueue: the offer lands in our
+	// mailbox and is read below, so nothing is lost by enqueueing first.
+	q, err := c.e.router.Enqueue(c.ctx, c.asCall())
+	if err != nil {
+		return fmt.Errorf("enqueue: %w", err)
+	}
+	c.enqueued = true
+	c.e.metrics.CallOffered(c.topic)
+	offered := false
+	var prompt string // the announcement or offer now playing
+	if _, ok := OfferCallback(c.e.policy, q, true); ok {
+		offered = true
+		c.e.metrics.Callback("offered")
+		prompt = c.play(c.caller, c.prompts(c.lang, PromptCallbackOffer), c.lang)
+	}
+	if prompt == "" {
+		c.startMOH()
+	}
+	announce := c.e.clock.NewTimer(c.e.settings.AnnounceInterval)
+	defer func() { announce.Stop() }()
+	for {
+		if c.draining {
+			return c.keepPlace()
+		}
+		m, timedOut, err := c.next(announce)
+		if err != nil {
+			return err
+		}
+		switch {
+		case timedOut:
+			announce = c.e.clock.NewTimer(c.e.settings.AnnounceInterval)
+			if prompt != "" {
+				continue // still talking; skip this turn rather than pile up
+			}
+			q, err := c.e.router.QueueInfo(c.ctx, c.id)
+			if err != nil {
+				c.log.Warn("queue info", logErr, err)
+				continue
+			}
+			if !offered {
+				if _, ok := OfferCallback(c.e.policy, q, true); ok {
+					offered = true
+					c.e.metrics.Callback("offered")
+				}
+			}
+			media := c.positionMedia(q, offered)
+			if len(media) > 0 {
+				c.stopMOH()
+				prompt = c.play(c.caller, media, c.lang)
+			}
+			if prompt == "" {
+				c.startMOH()
+			}
+		case m.offer != nil:
+			c.stopPlayback(prompt)
+			prompt = ""
+			c.startMOH()
+			connected, err := c.ring(*m.offer)
+			if err != nil {
+				return err
+			}
+			if connected {
+				announce.Stop()
+				return c.talk()
+			}
+		case finished(m, prompt):
+			prompt = ""
+			c.startMOH()
+		default:
+			if d, ok := dtmfOn(m, c.caller); ok && d == "1" && offered {
+				return c.keepPlace()
+			}
+		}
+	}
+}
+
+// positionMedia is the announcement of a caller's place: "you are number
+// N, the wait is about M minutes", and the callback offer once it stands.
+func (c *call) positionMedia(q QueueInfo, offered bool) []string {
+	var media []string
+	if q.Position > 0 {
+		media = append(media, c.prompts(c.lang, PromptPosition)...)
+		media = append(media, "number:"+strconv.Itoa(q.Position))
+	}
+	if q.EstimatedWait > 0 {
+		mins := int((q.EstimatedWait + time.Minute - 1) / time.Minute)
+		media = append(media, c.prompts(c.lang, PromptWait)...)
+		media = append(media, "number:"+strconv.Itoa(mins))
+		media = append(media, c.prompts(c.lang, PromptMinutes)...)
+	}
+	if offered {
+		media = append(media, c.prompts(c.lang, PromptCallbackOffer)...)
+	}
+	return media
+}
+
+// originateAgent rings an agent's endpoint for this call and returns the
+// leg's channel id. The leg's args mark it as an agent leg of this call.
+func (c *call) originateAgent(endpoint, agentID string, timeout time.Duration) (string, error) {
+	leg := c.e.newID("agent")
+	c.e.own(c, leg, true)
+	req := OriginateRequest{
+		ChannelID: leg, Endpoint: endpoint, App: c.e.app,
+		AppArgs:  []string{"agent", c.id, agentID},
+		CallerID: c.number, Timeout: timeout,
+		// Left to itself Asterisk negotiates slin192 on Local channels and
+		// resamples hold music for every waiting caller.
+		Formats:    "ulaw",
+		Originator: c.caller,
+	}
+	if strings.HasPrefix(endpoint, "PJSIP/") {
+		// The phone's own transfer button reaches us as ChannelTransfer
+		// instead of being performed by Asterisk.
+		req.Variables = map[string]string{"PJSIP_TRANSFER_HANDLING()": "ari-only"}
+	}
+	if _, err := c.e.tel.Originate(c.ctx, req); err != nil {
+		return "", fmt.Errorf("originate %s: %w", endpoint, err)
+	}
+	c.legs[leg] = true
+	return leg, nil
+}
+
+// ringResult is how ringing a leg ended.
+type ringResult int
+
+const (
+	ringAnswered ringResult = iota
+	ringNoAnswer            // timer or NOANSWER
+	ringFailed              // busy, congestion, unreachable, hung up
+)
+
+// waitAnswer waits until leg enters the application (answered) or gives
+// up. Messages that are not about the leg go to other (may be nil).
+func (c *call) waitAnswer(leg string, deadline time.Time, other func(message)) (ringResult, error) {
+	t := c.e.clock.NewTimer(deadline.Sub(c.e.clock.Now()))
+	defer t.Stop()
+	for {
+		m, timedOut, err := c.next(t)
+		if err != nil {
+			return ringFailed, err
+		}
+		if timedOut {
+			c.hangupLeg(leg)
+			return ringNoAnswer, nil
+		}
+		if on(m, "StasisStart", leg) {
+			return ringAnswered, nil
+		}
+		if status, failed := dialFailed(m, leg); failed {
+			c.hangupLeg(leg)
+			if status == "NOANSWER" {
+				return ringNoAnswer, nil
+			}
+			return ringFailed, nil
+		}
+		if m.ev != nil && gone(m.ev) && m.ev.Channel.ID == leg {
+			return ringFailed, nil
+		}
+		if other != nil {
+			other(m)
+		}
+	}
+}
+
+func (c *call) hangupLeg(leg string) {
+	if !c.legs[leg] {
+		return
+	}
+	delete(c.legs, leg)
+	c.stopPlaybacksOn(leg)
+	c.e.hangup(c.ctx, leg, "normal")
+}
+
+// ring originates the offered agent, whispers the case on answer and
+// bridges caller and agent. false means the offer fell through and the
+// caller waits on (the router re-offers).
+func (c *call) ring(o Offer) (bool, error) {
+	c.offer = &o
+	log := c.log.With(logAgent, o.Agent.ID)
+	deadline := o.RingDeadline
+	if deadline.IsZero() {
+		deadline = c.e.clock.Now().Add(c.e.policy.RingTimeout)
+	}
+	leg, err := c.originateAgent(o.Agent.Endpoint, o.Agent.ID, deadline.Sub(c.e.clock.Now()))
+	res := ringFailed
+	if err == nil {
+		res, err = c.waitAnswer(leg, deadline, c.whileWaiting)
+		if err != nil {
+			return false, err // caller gone: finish releases the offer
+		}
+	} else {
+		log.Warn("originate agent", logErr, err)
+	}
+	if res != ringAnswered {
+		log.Info("agent did not answer")
+		c.offer = nil
+		if err := c.e.router.NoAnswer(c.ctx, o); err != nil {
+			log.Warn("no answer", logErr, err)
+		}
+		return false, nil
+	}
+	if err := c.e.router.Answered(c.ctx, o); err != nil {
+		// The router no longer has this pairing (the offer expired, the
+		// caller left on another path): the agent must not stay on the line.
+		log.Warn("answered", logErr, err)
+		c.offer = nil
+		c.hangupLeg(leg)
+		return false, nil
+	}
+	c.offer, c.answered, c.enqueued = nil, true, false
+	c.agentLeg, c.agentID = leg, o.Agent.ID
+	c.e.metrics.CallAnswered(c.topic, c.e.clock.Now().Sub(c.enqueuedAt))
+	if err := c.whisper(leg); err != nil {
+		return false, err
+	}
+	if !c.legs[leg] {
+		// The agent hung up during the whisper: they are done with it, the
+		// caller keeps their place (Enqueue keeps the original position).
+		return false, c.agentDropped()
+	}
+	return true, c.connect(leg)
+}
+
+// whileWaiting keeps the waiting caller's music and callback key alive
+// while an agent rings.
+func (c *call) whileWaiting(m message) {
+	if m.ev != nil && m.ev.Type == "PlaybackFinished" && len(c.playing) == 0 {
+		c.startMOH()
+	}
+	if m.offer != nil {
+		c.log.Warn("second offer while an agent rings", logAgent, m.offer.Agent.ID)
+	}
+}
+
+// whisper plays the case to an agent leg before they are connected.
+func (c *call) whisper(leg string) error {
+	note := ""
+	if cs, err := c.e.router.Case(c.ctx, c.caseID); err == nil {
+		note = cs.Note
+	}
+	return c.playWait(leg, nonEmpty(c.e.plan.Whisper(c.topic, c.caseID, note, c.e.settings.AgentLang)...), c.e.settings.AgentLang)
+}
+
+// agentDropped ends the agent's part after they hung up before talking and
+// puts the caller back in the queue in their old place.
+func (c *call) agentDropped() error {
+	if err := c.e.router.EndCall(c.ctx, c.id, c.agentID); err != nil {
+		c.log.Warn("end call", logErr, err)
+	}
+	c.answered, c.agentLeg, c.agentID = false, "", ""
+	if _, err := c.e.router.Enqueue(c.ctx, c.asCall()); err != nil {
+		return fmt.Errorf("re-enqueue: %w", err)
+	}
+	c.enqueued = true
+	c.startMOH()
+	return nil
+}
+
+// connect bridges the caller with an answered agent leg.
+func (c *call) connect(leg string) error {
+	if c.bridge == "" {
+		id := c.e.newID("br")
+		c.e.own(c, id, false)
+		if _, err := c.e.tel.CreateBridge(c.ctx, id, "mixing", "hotline-"+c.id); err != nil {
+			return fmt.Errorf("create bridge: %w", err)
+		}
+		c.bridge = id
+	}
+	c.stopMOH()
+	c.stopPlaybacksOn(c.caller)
+	if err := c.e.tel.AddToBridge(c.ctx, c.bridge, c.caller, leg); err != nil {
+		return fmt.Errorf("bridge caller and agent: %w", err)
+	}
+	c.talked = true
+	return nil
+}

@@ -1,0 +1,519 @@
+package callflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hotline-project/hotline/routing"
+)
+
+// Transfer results for the Observer besides the refusal codes.
+const (
+	ResultCompleted = "completed"
+	ResultDeclined  = "declined"
+	ResultNoAnswer  = "no_answer"
+)
+
+// ReasonAfterCall is the pause reason of *9.
+const ReasonAfterCall = "after call"
+
+// digits collects an agent's feature code with an inter-digit timeout.
+type digits struct {
+	buf string
+	t   Timer
+}
+
+func (d *digits) reset() {
+	d.buf = ""
+	if d.t != nil {
+		d.t.Stop()
+		d.t = nil
+	}
+}
+
+// press adds a digit and returns a complete feature, if any. An unknown
+// code plays the error tone to the agent.
+func (c *call) press(d *digits, digit string) (Feature, bool) {
+	d.buf += digit
+	f, st := ParseFeature(d.buf, c.e.settings.Features)
+	switch st {
+	case FeatureMatched:
+		d.reset()
+		return f, true
+	case FeatureInvalid:
+		d.reset()
+		c.errorTone()
+	default:
+		if d.t != nil {
+			d.t.Stop()
+		}
+		d.t = c.e.clock.NewTimer(c.e.settings.Features.InterDigit)
+	}
+	return Feature{}, false
+}
+
+func (c *call) errorTone() {
+	media := c.prompts(c.e.settings.AgentLang, PromptFeatureError)
+	if len(media) == 0 {
+		media = []string{"tone:busy"}
+	}
+	c.play(c.agentLeg, media, c.e.settings.AgentLang)
+}
+
+// talk is the conversation: it runs the agent's feature codes and phone
+// transfers until the agent hangs up (then the survey) or the caller does.
+func (c *call) talk() error {
+	var d digits
+	defer d.reset()
+	for {
+		m, timedOut, err := c.next(d.t)
+		if err != nil {
+			return err
+		}
+		if timedOut {
+			d.reset()
+			c.errorTone()
+			continue
+		}
+		if m.ev != nil && gone(m.ev) && m.ev.Channel.ID == c.agentLeg {
+			return c.afterAgent()
+		}
+		if digit, ok := dtmfOn(m, c.agentLeg); ok {
+			if f, ok := c.press(&d, digit); ok {
+				if err := c.feature(f); err != nil {
+					if errors.Is(err, errAgentGone) {
+						return c.afterAgent()
+					}
+					return err
+				}
+			}
+			continue
+		}
+		if ev := m.ev; ev != nil && ev.Type == "ChannelTransfer" && ev.Transfer != nil && ev.Transfer.State == "" && ev.Transfer.SourceChannel == c.agentLeg {
+			if err := c.phoneTransfer(*ev.Transfer); err != nil {
+				if errors.Is(err, errAgentGone) {
+					return c.afterAgent()
+				}
+				return err
+			}
+		}
+	}
+}
+
+// feature runs one feature code outside a consult.
+func (c *call) feature(f Feature) error {
+	lang := c.e.settings.AgentLang
+	switch f.Kind {
+	case FeatureConsult:
+		return c.transfer(f.To, routing.ModeAttended, false)
+	case FeatureTakeOwnership:
+		note := ""
+		if cs, err := c.e.router.Case(c.ctx, c.caseID); err == nil {
+			note = cs.Note
+		}
+		if _, err := c.e.cbs.ScheduleOwner(c.ctx, c.caseID, c.agentID, c.e.clock.Now().Add(c.e.settings.OwnerCallbackIn), note); err != nil {
+			c.log.Warn("schedule owner callback", logErr, err)
+			c.errorTone()
+			return nil
+		}
+		c.keepOpen = true
+		c.e.metrics.Callback("scheduled")
+		c.play(c.caller, c.prompts(c.lang, PromptOwnerWillCall), c.lang)
+		c.play(c.agentLeg, c.prompts(lang, PromptAgentOK), lang)
+	case FeaturePauseAfter:
+		if err := c.e.router.Pause(c.ctx, c.agentID, ReasonAfterCall); err != nil {
+			c.log.Warn("pause after call", logErr, err)
+			c.errorTone()
+			return nil
+		}
+		c.play(c.agentLeg, c.prompts(lang, PromptPaused), lang)
+	default: // complete or cancel with no transfer pending
+		c.errorTone()
+	}
+	return nil
+}
+
+// phoneTransfer applies the transfer policy to a phone's own transfer
+// (a REFER handed over as ChannelTransfer) and reports back to the phone.
+func (c *call) phoneTransfer(t ChannelTransfer) error {
+	if t.DestinationChannel != "" || t.ProtocolID != "" || t.Destination == "" {
+		// An attended REFER replaces a consultation the phone made on its
+		// own, outside the hotline's case and path: not ours to complete.
+		c.progress("channel_declined")
+		c.errorTone()
+		return nil
+	}
+	to := routing.Destination{Kind: routing.DestAgent, Name: t.Destination}
+	if r, ok := c.e.plan.Route(t.Destination); ok && r.Topic != "" {
+		to = routing.Destination{Kind: routing.DestTopic, Name: r.Topic}
+	}
+	return c.transfer(to, routing.ModeBlind, true)
+}
+
+func (c *call) progress(state string) {
+	if err := c.e.tel.TransferProgress(c.ctx, c.agentLeg, state); err != nil && !errors.Is(err, routing.ErrCallGone) {
+		c.log.Warn("transfer progress", "state", state, logErr, err)
+	}
+}
+
+// transfer asks the router for a transfer and consults the target. A
+// refusal is announced to the agent only; the caller stays where they are.
+func (c *call) transfer(to routing.Destination, mode routing.TransferMode, phone bool) error {
+	note := ""
+	if cs, err := c.e.router.Case(c.ctx, c.caseID); err == nil {
+		note = cs.Note
+	}
+	tr, err := c.e.router.BeginTransfer(c.ctx, TransferRequest{CallID: c.id, By: c.agentID, To: to, Note: note, Mode: mode})
+	if err != nil {
+		if phone {
+			c.progress("channel_declined")
+		}
+		lang := c.e.settings.AgentLang
+		if ref, ok := routing.AsRefusal(err); ok {
+			c.log.Info("transfer refused", "to", to.String(), "code", ref.Code)
+			c.e.metrics.Transfer(string(ref.Code))
+			media := c.prompts(lang, PromptRefusedPrefix+string(ref.Code))
+			if len(media) == 0 {
+				c.errorTone()
+			} else {
+				c.play(c.agentLeg, media, lang)
+			}
+			return nil
+		}
+		c.log.Warn("begin transfer", "to", to.String(), logErr, err)
+		c.errorTone()
+		return nil
+	}
+	if phone {
+		c.progress("channel_progress")
+	}
+	return c.consult(tr, note, phone)
+}
+
+// consult is the attended transfer: the caller is told where they go and
+// holds, the target rings, hears the whisper, joins the agent and accepts
+// or declines with one key. The agent may complete (#) or cancel (*0).
+func (c *call) consult(tr Transfer, note string, phone bool) error {
+	start := c.e.clock.Now()
+	c.pending = &tr
+	log := c.log.With("transfer", tr.ID, "target", tr.Target.ID)
+	if err := c.e.tel.RemoveFromBridge(c.ctx, c.bridge, c.caller); err != nil {
+		log.Warn("take caller out of bridge", logErr, err)
+	}
+	names := []string{PromptTransferring}
+	if tr.To.Kind == routing.DestTopic {
+		names = append(names, PromptTopicPrefix+tr.To.Name)
+	}
+	callerPB := c.play(c.caller, c.prompts(c.lang, names...), c.lang)
+	if callerPB == "" {
+		c.startMOH()
+	}
+	target, err := c.originateAgent(tr.Target.Endpoint, tr.Target.ID, c.e.policy.RingTimeout)
+	if err != nil {
+		log.Warn("originate transfer target", logErr, err)
+		return c.consultEnd(tr, "", false, start, phone, nil)
+	}
+	ring := c.e.clock.NewTimer(c.e.policy.RingTimeout)
+	defer func() { ring.Stop() }()
+	answered := false
+	var whisperPB, acceptPB string
+	var d digits
+	defer d.reset()
+	for {
+		t := ring
+		if answered {
+			t = d.t
+		}
+		m, timedOut, err := c.next(t)
+		if err != nil {
+			if errors.Is(err, errCallerGone) {
+				c.cancelTransfer(tr, false)
+			}
+			return err
+		}
+		switch {
+		case timedOut && !answered:
+			c.hangupLeg(target)
+			return c.consultEnd(tr, target, false, start, phone, errNoAnswer)
+		case timedOut:
+			d.reset()
+			c.errorTone()
+		case finished(m, callerPB):
+			callerPB = ""
+			c.startMOH()
+		case on(m, "StasisStart", target):
+			answered = true
+			ring.Stop()
+			whisperPB = c.play(target, nonEmpty(c.e.plan.Whisper(c.topic, c.caseID, note, c.e.settings.AgentLang)...), c.e.settings.AgentLang)
+			if whisperPB == "" {
+				acceptPB = c.joinTarget(target)
+			}
+		case finished(m, whisperPB):
+			whisperPB = ""
+			acceptPB = c.joinTarget(target)
+		case m.ev != nil && gone(m.ev) && m.ev.Channel.ID == target:
+			return c.consultEnd(tr, target, false, start, phone, nil)
+		case m.ev != nil && gone(m.ev) && m.ev.Channel.ID == c.agentLeg:
+			// The transferring agent hung up: an answered target takes the
+			// caller (as on any phone system), otherwise the caller comes
+			// back to an empty conversation and the call ends with the survey.
+			if answered {
+				return c.consultEnd(tr, target, true, start, phone, nil)
+			}
+			c.hangupLeg(target)
+			if err := c.consultEnd(tr, target, false, start, phone, nil); err != nil {
+				return err
+			}
+			return errAgentGone
+		default:
+			if status, failed := dialFailed(m, target); failed {
+				var why error
+				if status == "NOANSWER" {
+					why = errNoAnswer
+				}
+				c.hangupLeg(target)
+				return c.consultEnd(tr, target, false, start, phone, why)
+			}
+			if digit, ok := dtmfOn(m, target); ok && answered {
+				switch digit {
+				case c.e.settings.Features.Accept:
+					c.stopPlayback(acceptPB)
+					return c.consultEnd(tr, target, true, start, phone, nil)
+				case c.e.settings.Features.Decline:
+					c.hangupLeg(target)
+					return c.consultEnd(tr, target, false, start, phone, nil)
+				}
+			}
+			if digit, ok := dtmfOn(m, c.agentLeg); ok {
+				f, ok := c.press(&d, digit)
+				switch {
+				case !ok:
+				case f.Kind == FeatureComplete && answered:
+					return c.consultEnd(tr, target, true, start, phone, nil)
+				case f.Kind == FeatureCancel:
+					c.hangupLeg(target)
+					return c.consultEnd(tr, target, false, start, phone, nil)
+				default:
+					c.errorTone()
+				}
+			}
+		}
+	}
+}
+
+var errNoAnswer = errors.New("no answer")
+
+// joinTarget puts the answered target with the transferring agent and asks
+// them to accept.
+func (c *call) joinTarget(target string) string {
+	if err := c.e.tel.AddToBridge(c.ctx, c.bridge, target); err != nil {
+		c.log.Warn("bridge transfer target", logErr, err)
+	}
+	lang := c.e.settings.AgentLang
+	return c.play(target, c.prompts(lang, PromptAcceptTransfer), lang)
+}
+
+func (c *call) cancelTransfer(tr Transfer, noAnswer bool) {
+	c.pending = nil
+	ctx, cancel := c.cleanupCtx()
+	defer cancel()
+	if err := c.e.router.CancelTransfer(ctx, c.id, tr.ID, noAnswer); err != nil {
+		c.log.Warn("cancel transfer", logErr, err)
+	}
+}
+
+// consultEnd commits or drops a consult and puts the caller back in the
+// conversation, with the target (accepted) or the transferring agent.
+func (c *call) consultEnd(tr Transfer, target string, accept bool, start time.Time, phone bool, why error) error {
+	lang := c.e.settings.AgentLang
+	if accept {
+		if err := c.e.router.AcceptTransfer(c.ctx, c.id, tr.ID); err != nil {
+			c.log.Warn("accept transfer", logErr, err)
+			accept = false
+			c.hangupLeg(target)
+		}
+	}
+	c.stopMOH()
+	c.stopPlaybacksOn(c.caller)
+	d := c.e.clock.Now().Sub(start)
+	if accept {
+		c.pending = nil
+		c.e.metrics.Transfer(ResultCompleted)
+		c.e.metrics.Consult(d, ResultCompleted)
+		if phone {
+			c.progress("channel_answered")
+		}
+		old := c.agentLeg
+		c.agentLeg, c.agentID = target, tr.Target.ID
+		c.hangupLeg(old) // AcceptTransfer has put them in wrap-up
+		if err := c.e.tel.AddToBridge(c.ctx, c.bridge, c.caller); err != nil {
+			return fmt.Errorf("bridge caller with target: %w", err)
+		}
+		c.stopPlaybacksOn(target)
+		return nil
+	}
+	result := ResultDeclined
+	if errors.Is(why, errNoAnswer) {
+		result = ResultNoAnswer
+	}
+	c.cancelTransfer(tr, result == ResultNoAnswer)
+	c.e.metrics.Transfer(result)
+	c.e.metrics.Consult(d, result)
+	if phone {
+		state := "channel_declined"
+		if result == ResultNoAnswer {
+			state = "channel_unavailable"
+		}
+		c.progress(state)
+	}
+	if err := c.e.tel.AddToBridge(c.ctx, c.bridge, c.caller); err != nil {
+		return fmt.Errorf("bridge caller back: %w", err)
+	}
+	c.play(c.agentLeg, c.prompts(lang, PromptTransferDeclined), lang)
+	return nil
+}
+
+// afterAgent runs when the agent has hung up: the agent goes to wrap-up at
+// once, the caller is asked for a rating, and the call ends.
+func (c *call) afterAgent() error {
+	delete(c.legs, c.agentLeg)
+	c.agentLeg = ""
+	c.destroyBridge(c.ctx)
+	if c.answered {
+		if err := c.e.router.EndCall(c.ctx, c.id, c.agentID); err != nil {
+			c.log.Warn("end call", logErr, err)
+		}
+		c.answered = false
+	}
+	return c.survey()
+}
+
+func (c *call) destroyBridge(ctx context.Context) {
+	if c.bridge == "" {
+		return
+	}
+	if err := c.e.tel.DestroyBridge(ctx, c.bridge); err != nil && !errors.Is(err, routing.ErrCallGone) {
+		c.log.Warn("destroy bridge", logErr, err)
+	}
+	c.bridge = ""
+}
+
+// survey asks the caller to rate the call. The first valid digit counts;
+// later presses change nothing.
+func (c *call) survey() error {
+	s := c.e.settings.Survey
+	if !s.Enabled || c.caseID == "" || !c.callerUp {
+		return nil
+	}
+	for {
+		d, err := c.ask(c.prompts(c.lang, s.Prompt), s.Timeout)
+		if err != nil || d == "" {
+			return err
+		}
+		score, ok := s.Digits[d]
+		if !ok {
+			continue
+		}
+		counted, err := c.e.router.Rate(c.ctx, c.caseID, score)
+		if err != nil {
+			c.log.Warn("rate", logErr, err)
+		} else if counted {
+			c.e.metrics.Rating(score)
+		}
+		return c.playWait(c.caller, c.prompts(c.lang, PromptThanks), c.lang)
+	}
+}
+
+func (c *call) cleanupCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(c.ctx), c.e.cleanupT)
+}
+
+// finish releases everything the call holds, whatever phase it ended in.
+//
+// The case rule: a case is closed when an agent talked to the caller and
+// nobody owes them a callback (no *7, no kept place, no owner callback):
+// the conversation is taken as the answer. A case opened by this call that
+// never reached an agent is closed too (nobody owns it, nothing is owed).
+// A resumed case (returning caller) and any case with a callback promised
+// stays open with its owner.
+func (c *call) finish(err error) {
+	ctx, cancel := c.cleanupCtx()
+	defer cancel()
+	log := c.log
+	switch {
+	case err == nil, errors.Is(err, errCallerGone):
+		log.Debug("call ended", "reason", err)
+	default:
+		log.Warn("call ended on error", logErr, err)
+	}
+	for id := range c.playing {
+		_ = c.e.tel.StopPlayback(ctx, id) // gone with its channel if this fails
+	}
+	if c.pending != nil {
+		if err := c.e.router.CancelTransfer(ctx, c.id, c.pending.ID, false); err != nil {
+			log.Warn("cancel transfer", logErr, err)
+		}
+	}
+	for leg := range c.legs {
+		c.e.hangup(ctx, leg, "normal")
+	}
+	c.destroyBridge(ctx)
+	switch {
+	case c.offer != nil || (c.enqueued && !c.kept):
+		if err := c.e.router.Leave(ctx, c.id); err != nil {
+			log.Warn("leave queue", logErr, err)
+		}
+		c.e.metrics.Abandoned(c.topic)
+	case c.answered:
+		if err := c.e.router.EndCall(ctx, c.id, c.agentID); err != nil {
+			log.Warn("end call", logErr, err)
+		}
+	}
+	if c.caseID != "" && !c.keepOpen && !c.isCB && (c.talked || !c.resumed) {
+		cs, cerr := c.e.router.Case(ctx, c.caseID)
+		if err := c.e.router.CloseCase(ctx, c.caseID); err != nil {
+			log.Warn("close case", logErr, err)
+		} else if c.talked && cerr == nil {
+			c.e.metrics.AgentsPerResolvedCall(len(cs.Agents))
+		}
+	}
+	if c.callerUp && c.caller != "" {
+		c.e.hangup(ctx, c.caller, "normal")
+	}
+}
+
+// agentFeature is the agents' own feature number: the phone's number names
+// the agent, one key logs in, pauses, resumes or logs out.
+func (c *call) agentFeature() error {
+	lang := c.e.settings.AgentLang
+	c.lang = lang
+	agentID, ok := c.e.plan.AgentFor(c.number)
+	if !ok {
+		return c.playWait(c.caller, c.prompts(lang, PromptAgentError), lang)
+	}
+	log := c.log.With(logAgent, agentID)
+	d, err := c.ask(c.prompts(lang, PromptAgentMenu), c.e.settings.AgentMenuTimeout)
+	if err != nil {
+		return err
+	}
+	switch d {
+	case AgentKeyLogin:
+		err = c.e.router.Login(c.ctx, agentID)
+	case AgentKeyPause:
+		err = c.e.router.Pause(c.ctx, agentID, "phone")
+	case AgentKeyResume:
+		err = c.e.router.Resume(c.ctx, agentID)
+	case AgentKeyLogout:
+		err = c.e.router.Logout(c.ctx, agentID)
+	default:
+		err = fmt.Errorf("agent key %q: %w", d, routing.ErrIllegalTransition)
+	}
+	result := PromptAgentOK
+	if err != nil {
+		log.Info("agent feature refused", "key", d, logErr, err)
+		result = PromptAgentError
+	}
+	return c.playWait(c.caller, c.prompts(lang, result), lang)
+}
