@@ -51,7 +51,7 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	tokens  tokenTable
-	mux     *http.ServeMux // API, probes and metrics: the routes table
+	mux     *http.ServeMux  // API, probes and metrics: the routes table
 	auth    map[string]bool // pattern → needs a token
 	handler http.Handler
 }
