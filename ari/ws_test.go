@@ -1,0 +1,402 @@
+package ari
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// fakeEvents is an events websocket server. script decides, per
+// connection (numbered from 1), what the server does with it.
+type fakeEvents struct {
+	t      *testing.T
+	mu     sync.Mutex
+	conns  int
+	script func(ctx context.Context, n int, conn *websocket.Conn)
+	// reject, if set, answers connection n with this HTTP status instead.
+	reject func(n int) int
+}
+
+func (f *fakeEvents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.conns++
+	n := f.conns
+	f.mu.Unlock()
+	if u, p, ok := r.BasicAuth(); !ok || u != testUser || p != testPassword {
+		http.Error(w, `{"message":"Authentication required"}`, http.StatusUnauthorized)
+		return
+	}
+	if r.URL.Path != "/ari/events" || r.URL.Query().Get("app") != "hotline" || r.URL.Query().Get("subscribeAll") != "false" {
+		f.t.Errorf("websocket request %s", r.URL)
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	if f.reject != nil {
+		if st := f.reject(n); st != 0 {
+			http.Error(w, `{"message":"nope"}`, st)
+			return
+		}
+	}
+	conn, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		f.t.Errorf("accept: %v", err)
+		return
+	}
+	defer conn.CloseNow()
+	f.script(r.Context(), n, conn)
+}
+
+func (f *fakeEvents) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.conns
+}
+
+// holdOpen keeps a connection up (answering pings) until the client goes.
+func holdOpen(ctx context.Context, conn *websocket.Conn) {
+	for {
+		if _, _, err := conn.Read(ctx); err != nil {
+			return
+		}
+	}
+}
+
+func send(ctx context.Context, t *testing.T, conn *websocket.Conn, msgs ...string) {
+	for _, m := range msgs {
+		if err := conn.Write(ctx, websocket.MessageText, []byte(m)); err != nil {
+			t.Errorf("write: %v", err)
+			return
+		}
+	}
+}
+
+func stasis(id string) string {
+	return `{"type":"StasisStart","application":"hotline","timestamp":"2026-11-21T23:51:13.546+0000","args":["100"],"channel":{"id":"` + id + `","name":"PJSIP/caller1-1","state":"Ring","caller":{"name":"","number":"5551234"},"creationtime":"2026-11-21T23:51:13.543+0000"}}`
+}
+
+// recorder collects what the client reports.
+type recorder struct {
+	mu       sync.Mutex
+	events   []string
+	connects int
+	states   []bool
+	changed  chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{changed: make(chan struct{}, 1000)} }
+
+func (r *recorder) note() {
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recorder) options(o *Options) {
+	o.Handler = func(ev Event) {
+		r.mu.Lock()
+		r.events = append(r.events, ev.Type+":"+ev.Channel.ID)
+		r.mu.Unlock()
+		r.note()
+	}
+	o.OnConnect = func(context.Context) {
+		r.mu.Lock()
+		r.connects++
+		r.mu.Unlock()
+		r.note()
+	}
+	o.OnState = func(up bool) {
+		r.mu.Lock()
+		r.states = append(r.states, up)
+		r.mu.Unlock()
+		r.note()
+	}
+	o.BackoffMin = 5 * time.Millisecond
+	o.BackoffMax = 20 * time.Millisecond
+}
+
+// waitFor waits until cond holds; the bound only keeps a broken test
+// from hanging.
+func (r *recorder) waitFor(t *testing.T, what string, cond func(r *recorder) bool) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		r.mu.Lock()
+		ok := cond(r)
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-r.changed:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			t.Fatalf("timed out waiting for %s; events %v connects %d states %v", what, r.events, r.connects, r.states)
+		}
+	}
+}
+
+// startRun runs the client and returns a function that stops it and
+// returns Run's error.
+func startRun(t *testing.T, c *Client) func() error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Run did not return after cancel")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+func TestRunDeliversInOrderAndReconnects(t *testing.T) {
+	fake := &fakeEvents{t: t}
+	fake.script = func(ctx context.Context, n int, conn *websocket.Conn) {
+		switch n {
+		case 1:
+			send(ctx, t, conn,
+				stasis("c1"),
+				`{"type":"ChannelToneDetected","channel":{"id":"c1"}}`, // unknown: skipped
+				`not json at all`, // malformed: skipped
+				`{"type":"StasisEnd","timestamp":"2026-11-21T23:51:14.000+0000","channel":{"id":"c1"}}`)
+			conn.Close(websocket.StatusGoingAway, "asterisk restarting")
+		default:
+			send(ctx, t, conn, stasis("c2"))
+			holdOpen(ctx, conn)
+		}
+	}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	rec := newRecorder()
+	c, logs := newTestClient(t, srv.URL, rec.options)
+	stop := startRun(t, c)
+
+	rec.waitFor(t, "second connection's event", func(r *recorder) bool { return len(r.events) >= 3 && r.connects >= 2 })
+	if !c.Connected() {
+		t.Error("not connected while the second connection is up")
+	}
+	rec.mu.Lock()
+	got := strings.Join(rec.events, " ")
+	rec.mu.Unlock()
+	if got != "StasisStart:c1 StasisEnd:c1 StasisStart:c2" {
+		t.Errorf("events %q", got)
+	}
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run returned %v, want context.Canceled", err)
+	}
+	if c.Connected() {
+		t.Error("connected after Run returned")
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.states) != 4 || !rec.states[0] || rec.states[1] || !rec.states[2] || rec.states[3] {
+		t.Errorf("state changes %v, want up, down, up, down", rec.states)
+	}
+	if l := logs.String(); !strings.Contains(l, "skipping unknown event type") || !strings.Contains(l, "skipping undecodable message") {
+		t.Errorf("skipped messages not logged:\n%s", l)
+	}
+}
+
+func TestRunCancelEndsPromptly(t *testing.T) {
+	fake := &fakeEvents{t: t, script: func(ctx context.Context, _ int, conn *websocket.Conn) { holdOpen(ctx, conn) }}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	rec := newRecorder()
+	blocked := make(chan struct{})
+	c, _ := newTestClient(t, srv.URL, func(o *Options) {
+		rec.options(o)
+		// A reconciliation still running when Run is cancelled must see
+		// its context end, or Run could not return.
+		o.OnConnect = func(ctx context.Context) {
+			close(blocked)
+			<-ctx.Done()
+		}
+	})
+	stop := startRun(t, c)
+	<-blocked
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run returned %v", err)
+	}
+	if c.Connected() {
+		t.Error("still connected")
+	}
+}
+
+func TestRunCancelDuringBackoff(t *testing.T) {
+	fake := &fakeEvents{t: t, reject: func(int) int { return http.StatusServiceUnavailable }}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	c, _ := newTestClient(t, srv.URL, func(o *Options) { o.BackoffMin, o.BackoffMax = time.Hour, time.Hour })
+	stop := startRun(t, c)
+	for fake.count() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run returned %v", err)
+	}
+}
+
+func TestRunRetriesFailedConnects(t *testing.T) {
+	fake := &fakeEvents{t: t,
+		reject: func(n int) int {
+			if n <= 3 {
+				return http.StatusServiceUnavailable
+			}
+			return 0
+		},
+		script: func(ctx context.Context, _ int, conn *websocket.Conn) {
+			send(ctx, t, conn, stasis("c9"))
+			holdOpen(ctx, conn)
+		},
+	}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	rec := newRecorder()
+	c, logs := newTestClient(t, srv.URL, rec.options)
+	startRun(t, c)
+	rec.waitFor(t, "event after failed attempts", func(r *recorder) bool { return len(r.events) == 1 && r.connects == 1 })
+	if n := fake.count(); n != 4 {
+		t.Errorf("%d connection attempts, want 4", n)
+	}
+	if strings.Count(logs.String(), "reconnecting") != 3 {
+		t.Errorf("want three reconnect logs:\n%s", logs.String())
+	}
+}
+
+func TestRunWrongPassword(t *testing.T) {
+	fake := &fakeEvents{t: t}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	c, logs := newTestClient(t, srv.URL, func(o *Options) {
+		o.Password = "wrong-" + testPassword
+		o.BackoffMin, o.BackoffMax = time.Millisecond, time.Millisecond
+	})
+	stop := startRun(t, c)
+	for fake.count() < 3 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	_ = stop()
+	if c.Connected() {
+		t.Error("connected with a wrong password")
+	}
+	if l := logs.String(); !strings.Contains(l, "401") || strings.Contains(l, "wrong-"+testPassword) {
+		t.Errorf("log should name the 401 and never the password:\n%s", l)
+	}
+}
+
+func TestRunApplicationReplaced(t *testing.T) {
+	fake := &fakeEvents{t: t}
+	fake.script = func(ctx context.Context, n int, conn *websocket.Conn) {
+		if n == 1 {
+			send(ctx, t, conn, `{"type":"ApplicationReplaced","application":"hotline","timestamp":"2026-11-21T23:51:14.000+0000"}`)
+		} else {
+			send(ctx, t, conn, stasis("after"))
+		}
+		holdOpen(ctx, conn)
+	}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	rec := newRecorder()
+	c, logs := newTestClient(t, srv.URL, rec.options)
+	startRun(t, c)
+	rec.waitFor(t, "reconnect after replacement", func(r *recorder) bool { return len(r.events) == 1 && r.connects == 2 })
+	if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "application replaced") {
+		t.Errorf("replacement not logged at error level:\n%s", l)
+	}
+}
+
+// TestRunKeepalive: a peer that stops answering pings (as a vanished host
+// does) is noticed and the client reconnects.
+func TestRunKeepalive(t *testing.T) {
+	fake := &fakeEvents{t: t}
+	fake.script = func(ctx context.Context, n int, conn *websocket.Conn) {
+		if n == 1 {
+			<-ctx.Done() // never reads, so never answers a ping
+			return
+		}
+		holdOpen(ctx, conn)
+	}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	rec := newRecorder()
+	c, logs := newTestClient(t, srv.URL, func(o *Options) {
+		rec.options(o)
+		o.PingInterval, o.PingTimeout = 20*time.Millisecond, 50*time.Millisecond
+	})
+	startRun(t, c)
+	rec.waitFor(t, "reconnect after a dead peer", func(r *recorder) bool { return r.connects == 2 })
+	if !strings.Contains(logs.String(), "keepalive") {
+		t.Errorf("keepalive failure not logged:\n%s", logs.String())
+	}
+}
+
+func TestRunRefuses(t *testing.T) {
+	fake := &fakeEvents{t: t, script: func(ctx context.Context, _ int, conn *websocket.Conn) { holdOpen(ctx, conn) }}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	t.Run("no handler", func(t *testing.T) {
+		c, _ := newTestClient(t, srv.URL, func(o *Options) { o.Handler = nil })
+		if err := c.Run(context.Background()); !errors.Is(err, ErrNoHandler) {
+			t.Errorf("err %v", err)
+		}
+	})
+	t.Run("second Run", func(t *testing.T) {
+		rec := newRecorder()
+		c, _ := newTestClient(t, srv.URL, rec.options)
+		startRun(t, c)
+		rec.waitFor(t, "connect", func(r *recorder) bool { return r.connects == 1 })
+		if err := c.Run(context.Background()); !errors.Is(err, ErrAlreadyRunning) {
+			t.Errorf("err %v", err)
+		}
+	})
+}
+
+func TestBackoff(t *testing.T) {
+	lo, hi := 100*time.Millisecond, 2*time.Second
+	tests := []struct {
+		n        int
+		min, max time.Duration
+	}{
+		{0, 50 * time.Millisecond, 100 * time.Millisecond},
+		{1, 100 * time.Millisecond, 200 * time.Millisecond},
+		{3, 400 * time.Millisecond, 800 * time.Millisecond},
+		{5, time.Second, 2 * time.Second}, // 3.2 s capped
+		{40, time.Second, 2 * time.Second},
+		{1 << 20, time.Second, 2 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(time.Duration(tt.n).String(), func(t *testing.T) {
+			seen := map[time.Duration]bool{}
+			for range 200 {
+				d := backoff(lo, hi, tt.n)
+				if d < tt.min || d > tt.max {
+					t.Fatalf("backoff %v outside [%v, %v]", d, tt.min, tt.max)
+				}
+				seen[d] = true
+			}
+			if len(seen) < 2 {
+				t.Error("no jitter")
+			}
+		})
+	}
+}
