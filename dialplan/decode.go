@@ -772,6 +772,9 @@ func (d *decoder) menus(c *Config, path string, v *yaml.Node) {
 					})
 					m.Options[digit] = opt
 				}
+				if n := resolve(v); n.Kind == yaml.MappingNode && len(n.Content) == 0 || isNull(n) {
+					d.errorf(n.Line, "%s: a menu needs at least one option", p)
+				}
 			},
 		})
 		c.Menus[name] = m
@@ -810,12 +813,17 @@ func (d *decoder) agentTopics(c *Config, a *Agent, path string, v *yaml.Node) {
 		d.lines[join(p, k.Value)] = k.Line
 	}
 	prio := func(p string, k, pv *yaml.Node) {
-		n := -1
+		// A bad priority is reported; the topic is still taken, so the
+		// agent is not also reported as having no topics.
+		n := unsetPriority
 		d.integer(&n, 0)(join(p, k.Value), pv)
-		if n >= 0 {
-			add(p, k, n)
-		}
+		add(p, k, n)
 	}
+	defer func() {
+		if len(a.Topics) == 0 {
+			d.errorf(resolve(v).Line, "%s: an agent must take at least one topic", path)
+		}
+	}()
 	n := resolve(v)
 	if n != nil && n.Kind == yaml.MappingNode {
 		for _, e := range d.pairs(path, n, 0) {

@@ -216,6 +216,10 @@ func (d *decoder) hoursSets(c *Config, path string, v *yaml.Node) {
 
 func (d *decoder) weekly(h *Hours, path string, v *yaml.Node) {
 	items := d.sequence(path, v)
+	if n := resolve(v); len(items) == 0 && (isNull(n) || n.Kind == yaml.SequenceNode) {
+		d.errorf(n.Line, "%s: no opening hours; a topic with these hours would never open", path)
+		return
+	}
 	if len(items) > maxWeeklyRules {
 		d.errorf(resolve(v).Line, "%s: more than %d entries", path, maxWeeklyRules)
 		return

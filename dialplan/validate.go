@@ -157,8 +157,9 @@ func (k *checker) menus() {
 		} else {
 			k.topicRef(p+".default", m.Default)
 		}
-		if len(m.Options) == 0 {
-			k.errorf(k.line(p+".options", p), "%s: options: a menu needs at least one option", p)
+		// An options key that is there but unusable was reported already.
+		if _, set := k.c.lines[p+".options"]; !set && len(m.Options) == 0 {
+			k.errorf(k.line(p), "%s: options are required", p)
 		}
 		for _, digit := range sortedKeys(m.Options) {
 			o := m.Options[digit]
@@ -188,7 +189,7 @@ func (k *checker) menuCycles() {
 		state[name] = onPath
 		path = append(path, name)
 		m := k.c.Menus[name]
-		for _, digit := range sortedKeys(m.Options) {
+		for _, digit := range k.inFileOrder("menus."+name+".options", sortedKeys(m.Options)) {
 			next := m.Options[digit].Menu
 			if _, ok := k.c.Menus[next]; !ok {
 				continue
@@ -209,11 +210,26 @@ func (k *checker) menuCycles() {
 		path = path[:len(path)-1]
 		state[name] = done
 	}
-	for _, name := range sortedKeys(k.c.Menus) {
+	// Start where callers start, so a cycle is named the way they would
+	// go round it: from the menus numbers lead to, then the rest.
+	for _, num := range k.inFileOrder("numbers", sortedKeys(k.c.Numbers)) {
+		if name := k.c.Numbers[num].Menu; state[name] == unseen && k.c.Menus[name] != nil {
+			visit(name)
+		}
+	}
+	for _, name := range k.inFileOrder("menus", sortedKeys(k.c.Menus)) {
 		if state[name] == unseen {
 			visit(name)
 		}
 	}
+}
+
+// inFileOrder sorts the keys of a section by the line they were written on.
+func (k *checker) inFileOrder(section string, keys []string) []string {
+	sort.SliceStable(keys, func(i, j int) bool {
+		return k.line(section+"."+keys[i]) < k.line(section+"."+keys[j])
+	})
+	return keys
 }
 
 func (k *checker) hours() {
@@ -224,8 +240,8 @@ func (k *checker) hours() {
 	for _, name := range sortedKeys(k.c.Hours) {
 		h := k.c.Hours[name]
 		p := "hours." + name
-		if len(h.Weekly) == 0 {
-			k.errorf(k.line(p+".weekly", p), "%s: weekly has no opening hours; a topic with these hours would never open", p)
+		if _, set := k.c.lines[p+".weekly"]; !set && len(h.Weekly) == 0 {
+			k.errorf(k.line(p), "%s: weekly is required; a topic with these hours would never open", p)
 		}
 		k.overlaps(p, h)
 		if !used[name] {
@@ -284,8 +300,8 @@ func (k *checker) agents() {
 				endpoints[a.Endpoint] = who
 			}
 		}
-		if len(a.Topics) == 0 {
-			k.errorf(k.line(p+".topics", p), "%s: no topics; an agent must take at least one", who)
+		if _, set := k.c.lines[p+".topics"]; !set && len(a.Topics) == 0 {
+			k.errorf(k.line(p), "%s: topics are required; an agent must take at least one topic", who)
 		}
 		for _, t := range sortedKeys(a.Topics) {
 			if _, ok := k.c.Topics[t]; !ok {
@@ -300,7 +316,7 @@ func (k *checker) policies() {
 	if c.Survey.Enabled && len(c.Survey.Digits) == 0 {
 		k.errorf(k.line("survey.digits", "survey"), "survey.digits: an enabled survey needs at least one digit")
 	}
-	if c.Callback.DialTemplate == "" {
+	if _, set := c.lines["callback.dial_template"]; !set && c.Callback.DialTemplate == "" {
 		k.warnf(k.line("callback", ""), "callback.dial_template is not set; callbacks cannot be dialled")
 	}
 }
