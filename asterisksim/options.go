@@ -1,0 +1,141 @@
+// Package asterisksim is a simulated Asterisk that speaks the part of ARI
+// (REST over HTTP and the events websocket) that the hotline and its test
+// phones use. It exists for the end-to-end suite, `hotline demo` and
+// `hotline bench`; it is never on a production path.
+//
+// It is a protocol-level server: it knows nothing about the hotline's code.
+// Its behaviour (event types, JSON shapes, ordering, status codes and error
+// bodies, and which events are *not* sent) follows the recordings of a real
+// Asterisk 22.10.1 in shared/ari-transcripts. Media is notional: playbacks
+// last PlaybackDuration, bridges only track membership, and DTMF is delivered
+// instantly.
+package asterisksim
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Behaviour is what the built-in dialplan does with a call in a context. It is
+// written the way Options.Dialplan spells it:
+//
+//	"stasis:APP[,ARG...]"  enter Stasis(APP,ARG...); ${EXTEN} in an argument is
+//	                        replaced by the dialled extension
+//	"answer-wait"           Answer() then Wait(3600): a phone that answers
+//	"ringing"               Ringing() then Wait(3600): never answers
+//	"busy"                  Busy()
+//	"congested"             Congestion()
+type Behaviour string
+
+// Behaviours understood by the dialplan (besides the "stasis:" prefix).
+const (
+	BehaviourAnswerWait Behaviour = "answer-wait"
+	BehaviourRinging    Behaviour = "ringing"
+	BehaviourBusy       Behaviour = "busy"
+	BehaviourCongested  Behaviour = "congested"
+)
+
+// Endpoint is a PJSIP endpoint the simulator knows. A call to it behaves like
+// a call to a phone whose far side is the dialplan context Context with
+// extension Exten (for the e2e suite: context "phones", so that a second ARI
+// application plays the phone). An Offline endpoint has no contact, so an
+// originate to it fails with 500 Allocation failed, as on a real Asterisk.
+type Endpoint struct {
+	Context string
+	Exten   string
+	Offline bool
+}
+
+// Options configure a Server. The zero value is usable: no authentication,
+// the default dialplan, endpoints and sounds.
+type Options struct {
+	// Username and Password are required for every request (HTTP basic
+	// auth or ?api_key=user:pass) when Username is not empty.
+	Username string
+	Password string
+	// Logger receives the simulator's own diagnostics; nil discards them.
+	Logger *slog.Logger
+	// PlaybackDuration says how long one media item plays. Nil means
+	// DefaultPlaybackDuration for every item.
+	PlaybackDuration func(media string) time.Duration
+	// Dialplan maps context names to behaviours; nil means DefaultDialplan().
+	// A context that is not in the map behaves like a context that does not
+	// exist: the originate answers 200 and the channel is destroyed at once
+	// with cause 0.
+	Dialplan map[string]Behaviour
+	// Endpoints maps PJSIP endpoint names to phones; nil means
+	// DefaultEndpoints().
+	Endpoints map[string]Endpoint
+	// Sounds lists the sound files that exist (names after "sound:"). Nil
+	// means every sound exists unless its name starts with "missing" or
+	// "no-such", which lets tests ask for a missing one by name.
+	Sounds []string
+	// AsteriskID is the asterisk_id put in every event; empty means
+	// "02:fc:00:00:00:01", the one in the recordings.
+	AsteriskID string
+}
+
+// DefaultPlaybackDuration is how long a media item plays when
+// Options.PlaybackDuration is nil: short, so tests stay fast.
+const DefaultPlaybackDuration = 20 * time.Millisecond
+
+// DefaultDialplan returns the dialplan of the recordings and SPEC.md §2.5.
+func DefaultDialplan() map[string]Behaviour {
+	return map[string]Behaviour{
+		"hotline":    "stasis:hotline,${EXTEN}",
+		"agents-ari": "stasis:hotline,agent,${EXTEN}",
+		"phones":     "stasis:phones,${EXTEN}",
+		"agents":     BehaviourAnswerWait,
+		"ringing":    BehaviourRinging,
+		"busy":       BehaviourBusy,
+		"congested":  BehaviourCongested,
+	}
+}
+
+// DefaultEndpoints returns the PJSIP endpoints of the recordings, each played
+// by the "phones" application (context "phones", extension = endpoint name).
+func DefaultEndpoints() map[string]Endpoint {
+	eps := make(map[string]Endpoint)
+	for _, n := range []string{"caller1", "caller2", "agent100", "agent101", "agent102"} {
+		eps[n] = Endpoint{Context: "phones", Exten: n}
+	}
+	return eps
+}
+
+// step is a parsed Behaviour.
+type step struct {
+	kind     Behaviour // one of the constants, or "stasis"
+	app      string
+	args     []string // may contain ${EXTEN}
+	priority int      // dialplan priority shown in snapshots
+}
+
+const kindStasis Behaviour = "stasis"
+
+// parseBehaviour turns a Behaviour into a step.
+func parseBehaviour(b Behaviour) (step, error) {
+	switch b {
+	case BehaviourAnswerWait, BehaviourRinging, BehaviourBusy, BehaviourCongested:
+		return step{kind: b, priority: 1}, nil
+	}
+	rest, ok := strings.CutPrefix(string(b), "stasis:")
+	if !ok || rest == "" {
+		return step{}, fmt.Errorf("parse behaviour %q: %w", b, ErrBadBehaviour)
+	}
+	parts := strings.Split(rest, ",")
+	if parts[0] == "" {
+		return step{}, fmt.Errorf("parse behaviour %q: %w", b, ErrBadBehaviour)
+	}
+	return step{kind: kindStasis, app: parts[0], args: parts[1:], priority: 1}, nil
+}
+
+// appData renders the Stasis() argument string, e.g. "hotline,agent,200".
+func (s step) appData(exten string) (string, []string) {
+	args := make([]string, len(s.args))
+	for i, a := range s.args {
+		args[i] = strings.ReplaceAll(a, "${EXTEN}", exten)
+	}
+	return strings.Join(append([]string{s.app}, args...), ","), args
+}
