@@ -1,0 +1,573 @@
+-- route.lua: every change to agents, queues and offers, as one atomic step.
+--
+-- All keys share the {r} hash tag, so the script runs on Redis Cluster.
+-- KEYS[1] agents hash (id -> agent JSON)
+-- KEYS[2] calls hash (id -> call JSON) for queued, ringing and talking calls
+-- KEYS[3] offer deadlines zset (call id, or "x:"..call id for a transfer
+--         claim -> ring deadline ms), swept if the owning node died
+-- KEYS[4] wrap-up deadlines zset (agent id -> due ms)
+-- KEYS[5] handle time hash (topic -> EWMA talk time ms)
+-- KEYS[6..] pairs (queue zset, available-agents zset) for ARGV topics
+-- ARGV[1] op, ARGV[2] now ms, ARGV[3] ring timeout ms, ARGV[4] this node,
+-- ARGV[5] offer channel prefix, ARGV[6] max pairs, ARGV[7] op args JSON.
+--
+-- Available-agents zsets are cleaned lazily: an agent taken by one topic
+-- stays in its other topics' sets until a dispatch meets the stale entry
+-- and drops it, which keeps the keys a decision touches known up front.
+--
+-- Replies: {"ok", agent JSON or "", call JSON or "", offer JSON...} or
+-- {"err", code, detail}.
+
+local AG, CALLS, DUE, WRAP, AHT = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local op = ARGV[1]
+local now = tonumber(ARGV[2])
+local ring = tonumber(ARGV[3])
+local node = ARGV[4]
+local chan = ARGV[5]
+local maxpairs = tonumber(ARGV[6])
+local args = cjson.decode(ARGV[7])
+
+local qkey, akey, topics = {}, {}, {}
+local ntopics = (#KEYS - 5) / 2
+for i = 1, ntopics do
+  local t = args.topics[i]
+  topics[i] = t
+  qkey[t] = KEYS[4 + 2 * i]
+  akey[t] = KEYS[5 + 2 * i]
+end
+
+local function num(x) return string.format('%.0f', x) end
+
+local function getagent(id)
+  local raw = redis.call('HGET', AG, id)
+  if not raw then return nil end
+  return cjson.decode(raw)
+end
+local function putagent(a) redis.call('HSET', AG, a.id, cjson.encode(a)) end
+local function getcall(id)
+  local raw = redis.call('HGET', CALLS, id)
+  if not raw then return nil end
+  return cjson.decode(raw)
+end
+local function putcall(c) redis.call('HSET', CALLS, c.id, cjson.encode(c)) end
+
+local function availscore(a, t)
+  return num((tonumber(a.topics[t]) or 0) * 1e13 + a.idle)
+end
+
+-- missing returns the agent's topics that have no keys in this call.
+local function missing(a)
+  local m = {}
+  for t, _ in pairs(a.topics) do
+    if not akey[t] then table.insert(m, t) end
+  end
+  return m
+end
+
+local offers = {}
+
+local function offer_json(c, a, deadline, kind)
+  return cjson.encode({call = c.id, case = c.case, topic = c.topic, node = c.node,
+    cb = c.cb, deadline = deadline, kind = kind, agent = a})
+end
+
+-- pair offers the head caller of topic t to its best available agent.
+-- Returns true if a pair was made, false when none is possible.
+local function pair(t)
+  local qk, ak = qkey[t], akey[t]
+  while true do
+    local head = redis.call('ZRANGE', qk, 0, 0)
+    if #head == 0 then return false end
+    local c = getcall(head[1])
+    if not c or c.state ~= 'queued' then
+      redis.call('ZREM', qk, head[1])
+    else
+      local cands = redis.call('ZRANGE', ak, 0, 0)
+      if #cands == 0 then return false end
+      local a = getagent(cands[1])
+      if not a or a.state ~= 'available' or a.topics[t] == nil then
+        redis.call('ZREM', ak, cands[1])
+      else
+        redis.call('ZREM', qk, c.id)
+        redis.call('ZREM', ak, a.id)
+        c.state = 'ringing'
+        c.agent = a.id
+        c.deadline = now + ring
+        putcall(c)
+        a.state = 'ringing'
+        a.call = c.id
+        a.since = now
+        putagent(a)
+        redis.call('ZADD', DUE, num(c.deadline), c.id)
+        local o = offer_json(c, a, c.deadline, 'queue')
+        if c.node ~= node then redis.call('PUBLISH', chan .. c.node, o) end
+        table.insert(offers, o)
+        return true
+      end
+    end
+  end
+end
+
+-- dispatch pairs callers and agents in the given topics, oldest waiting
+-- caller first, until no pair is possible or maxpairs were made.
+local function dispatch(ts)
+  local active = {}
+  for _, t in ipairs(ts) do if qkey[t] then active[t] = true end end
+  local n = 0
+  while n < maxpairs do
+    local best, bestscore = nil, nil
+    for t, _ in pairs(active) do
+      local head = redis.call('ZRANGE', qkey[t], 0, 0, 'WITHSCORES')
+      if #head == 0 or redis.call('ZCARD', akey[t]) == 0 then
+        active[t] = nil
+      else
+        local s = tonumber(head[2])
+        if not best or s < bestscore or (s == bestscore and t < best) then
+          best, bestscore = t, s
+        end
+      end
+    end
+    if not best then return end
+    if pair(best) then n = n + 1 else active[best] = nil end
+  end
+end
+
+local function agent_topics(a)
+  local ts = {}
+  for t, _ in pairs(a.topics) do table.insert(ts, t) end
+  table.sort(ts)
+  return ts
+end
+
+-- free makes an agent available (or paused, if a pause was asked for
+-- during the call) and dispatches their topics.
+local function free(a)
+  a.call = ''
+  a.since = now
+  if a.pause_after and a.pause_after ~= '' then
+    a.state = 'paused'
+    a.reason = a.pause_after
+    a.pause_after = ''
+    putagent(a)
+    return
+  end
+  a.state = 'available'
+  a.reason = ''
+  a.idle = now
+  putagent(a)
+  for t, _ in pairs(a.topics) do
+    redis.call('ZADD', akey[t], availscore(a, t), a.id)
+  end
+  dispatch(agent_topics(a))
+end
+
+local function requeue(c)
+  c.state = 'queued'
+  c.agent = ''
+  c.deadline = 0
+  putcall(c)
+  redis.call('ZADD', qkey[c.topic], num(c.score), c.id)
+end
+
+local function note_handle(topic, ms)
+  if not topic or topic == '' or ms < 0 then return end
+  local old = tonumber(redis.call('HGET', AHT, topic))
+  local alpha = tonumber(args.alpha) or 0.1
+  local v = ms
+  if old then v = old * (1 - alpha) + ms * alpha end
+  redis.call('HSET', AHT, topic, num(v))
+end
+
+-- to_wrap ends an agent's talk: wrap-up if configured, else free at once.
+local function to_wrap(a, topic)
+  note_handle(topic, now - a.since)
+  local wrap = tonumber(args.wrap) or 0
+  if wrap > 0 then
+    a.state = 'wrap_up'
+    a.since = now
+    a.call = ''
+    putagent(a)
+    redis.call('ZADD', WRAP, num(now + wrap), a.id)
+  else
+    free(a)
+  end
+end
+
+local function reply(a, c)
+  local r = {'ok', a and cjson.encode(a) or '', c and cjson.encode(c) or ''}
+  for _, o in ipairs(offers) do table.insert(r, o) end
+  return r
+end
+local function err(code, detail) return {'err', code, detail or ''} end
+
+-- stats counts the agents of topic t logged in and available. It reads
+-- every agent, so it runs only for callers left waiting.
+local function stats(c, t)
+  local logged, avail = 0, 0
+  for _, raw in ipairs(redis.call('HVALS', AG)) do
+    local x = cjson.decode(raw)
+    if x.topics[t] ~= nil then
+      if x.state ~= 'offline' then logged = logged + 1 end
+      if x.state == 'available' then avail = avail + 1 end
+    end
+  end
+  c.logged = logged
+  c.avail = avail
+  c.queued = redis.call('ZCARD', qkey[t])
+  c.aht = tonumber(redis.call('HGET', AHT, t)) or 0
+  local rank = redis.call('ZRANK', qkey[t], c.id)
+  if rank then c.pos = rank + 1 else c.pos = 0 end
+  return c
+end
+
+local function need(a)
+  local m = missing(a)
+  if #m > 0 then return err('keys', cjson.encode(m)) end
+  return nil
+end
+
+-- The operations.
+
+if op == 'sync' then
+  for _, cfg in ipairs(args.agents) do
+    local a = getagent(cfg.id)
+    if not a then
+      a = {id = cfg.id, state = 'offline', reason = '', since = now, idle = now,
+        call = '', pause_after = ''}
+    end
+    a.name, a.endpoint, a.senior, a.topics = cfg.name, cfg.endpoint, cfg.senior, cfg.topics
+    putagent(a)
+    if a.state == 'available' then
+      for t, _ in pairs(a.topics) do
+        if akey[t] then redis.call('ZADD', akey[t], availscore(a, t), a.id) end
+      end
+    end
+  end
+  -- No dispatch here: the caller dispatches so the offers reach it.
+  return reply(nil, nil)
+end
+
+if op == 'enqueue' then
+  local in_ = args.call
+  local c = getcall(in_.id)
+  if c then
+    if c.state ~= 'queued' and c.state ~= 'ringing' then return err('busy', c.state) end
+    c.node, c.cb, c.lang, c.number = in_.node, in_.cb, in_.lang, in_.number
+    putcall(c)
+  else
+    c = in_
+    c.state = 'queued'
+    c.agent = ''
+    c.deadline = 0
+    if not c.score or c.score == 0 then c.score = now end
+    c.enq = c.score
+    putcall(c)
+    redis.call('ZADD', qkey[c.topic], num(c.score), c.id)
+  end
+  dispatch({c.topic})
+  c = getcall(c.id)
+  if c.state == 'queued' then stats(c, c.topic) else c.pos = 0 end
+  return reply(nil, c)
+end
+
+if op == 'info' then
+  local c = getcall(args.call)
+  if not c then return err('notfound', args.call) end
+  if not qkey[c.topic] then return err('keys', cjson.encode({c.topic})) end
+  return reply(nil, stats(c, c.topic))
+end
+
+if op == 'stats' then
+  return reply(nil, stats({id = ''}, args.topic))
+end
+
+if op == 'dispatch' then
+  dispatch(topics)
+  return reply(nil, nil)
+end
+
+if op == 'leave' then
+  local c = getcall(args.call)
+  if not c then return err('notfound', args.call) end
+  local a = nil
+  if c.state == 'queued' then
+    redis.call('ZREM', qkey[c.topic], c.id)
+  elseif c.state == 'ringing' then
+    a = getagent(c.agent)
+    if a and a.state == 'ringing' and a.call == c.id then
+      local e = need(a)
+      if e then return e end
+    else
+      a = nil
+    end
+  else
+    return err('illegal', c.state)
+  end
+  redis.call('HDEL', CALLS, c.id)
+  redis.call('ZREM', DUE, c.id)
+  c.state = 'ended'
+  if a then free(a) end
+  return reply(a, c)
+end
+
+if op == 'sweep' then
+  local member = args.member
+  local stale = tonumber(args.stale)
+  local score = tonumber(redis.call('ZSCORE', DUE, member))
+  if not score or score > stale then return reply(nil, nil) end
+  local c = getcall(args.call)
+  if not c then
+    redis.call('ZREM', DUE, member)
+    return reply(nil, nil)
+  end
+  local transfer = string.sub(member, 1, 2) == 'x:'
+  local aid = c.agent
+  if transfer then aid = c.xagent end
+  local a = aid and aid ~= '' and getagent(aid) or nil
+  if a and a.state == 'ringing' and a.call == c.id then
+    local e = need(a)
+    if e then return e end
+  else
+    a = nil
+  end
+  if not transfer and c.state == 'ringing' and not qkey[c.topic] then
+    return err('keys', cjson.encode({c.topic}))
+  end
+  redis.call('ZREM', DUE, member)
+  if transfer then
+    if c.state == 'consulting' then
+      c.state = 'connected'
+      c.xagent = ''
+      putcall(c)
+    end
+  elseif c.state == 'ringing' then
+    requeue(c)
+  end
+  if a then
+    -- The agent was never at fault: a node died between offer and answer.
+    free(a)
+  end
+  dispatch({c.topic})
+  return reply(a, c)
+end
+
+-- Agent operations from here on.
+local a = getagent(args.agent)
+if not a then return err('notfound', args.agent) end
+local st = a.state
+
+if op == 'login' then
+  if st ~= 'offline' then return err('illegal', st) end
+  local e = need(a)
+  if e then return e end
+  a.pause_after = ''
+  free(a)
+  return reply(a, nil)
+end
+
+if op == 'pause' then
+  if st == 'available' then
+    a.state = 'paused'
+    a.reason = args.reason
+    a.since = now
+    putagent(a)
+  elseif st == 'ringing' or st == 'on_call' or st == 'wrap_up' then
+    a.pause_after = args.reason
+    putagent(a)
+  else
+    return err('illegal', st)
+  end
+  return reply(a, nil)
+end
+
+if op == 'resume' then
+  if st == 'paused' then
+    local e = need(a)
+    if e then return e end
+    free(a)
+  elseif (st == 'ringing' or st == 'on_call' or st == 'wrap_up') and a.pause_after ~= '' then
+    a.pause_after = ''
+    putagent(a)
+  else
+    return err('illegal', st)
+  end
+  return reply(a, nil)
+end
+
+if op == 'logout' then
+  if st ~= 'available' and st ~= 'paused' and st ~= 'wrap_up' then return err('illegal', st) end
+  redis.call('ZREM', WRAP, a.id)
+  for t, _ in pairs(a.topics) do
+    if akey[t] then redis.call('ZREM', akey[t], a.id) end
+  end
+  a.state = 'offline'
+  a.reason = ''
+  a.since = now
+  a.call = ''
+  a.pause_after = ''
+  putagent(a)
+  return reply(a, nil)
+end
+
+if op == 'wrapend' then
+  if st ~= 'wrap_up' then
+    redis.call('ZREM', WRAP, a.id)
+    return reply(a, nil)
+  end
+  local due = tonumber(redis.call('ZSCORE', WRAP, a.id))
+  if due and due > now then return reply(a, nil) end
+  local e = need(a)
+  if e then return e end
+  redis.call('ZREM', WRAP, a.id)
+  free(a)
+  return reply(a, nil)
+end
+
+-- Operations on the agent's current call.
+local c = getcall(args.call)
+if not c then return err('notfound', args.call) end
+
+if op == 'answered' then
+  if st ~= 'ringing' or a.call ~= c.id or c.state ~= 'ringing' or c.agent ~= a.id then
+    return err('illegal', st)
+  end
+  a.state = 'on_call'
+  a.since = now
+  putagent(a)
+  c.state = 'connected'
+  c.deadline = 0
+  putcall(c)
+  redis.call('ZREM', DUE, c.id)
+  return reply(a, c)
+end
+
+if op == 'noanswer' then
+  if st ~= 'ringing' or a.call ~= c.id or c.state ~= 'ringing' or c.agent ~= a.id then
+    return err('illegal', st)
+  end
+  if not qkey[c.topic] then return err('keys', cjson.encode({c.topic})) end
+  redis.call('ZREM', DUE, c.id)
+  a.state = 'paused'
+  a.reason = args.reason
+  a.since = now
+  a.call = ''
+  a.pause_after = ''
+  putagent(a)
+  requeue(c)
+  dispatch({c.topic})
+  return reply(a, getcall(c.id))
+end
+
+if op == 'endcall' then
+  if st ~= 'on_call' or a.call ~= c.id then return err('illegal', st) end
+  local e = need(a)
+  if e then return e end
+  -- A consult in progress dies with the call: free its target too.
+  local b = nil
+  if c.state == 'consulting' and c.xagent and c.xagent ~= '' then
+    b = getagent(c.xagent)
+    if b and b.state == 'ringing' and b.call == c.id then
+      local eb = need(b)
+      if eb then return eb end
+    else
+      b = nil
+    end
+  end
+  redis.call('HDEL', CALLS, c.id)
+  redis.call('ZREM', DUE, c.id)
+  redis.call('ZREM', DUE, 'x:' .. c.id)
+  if b then free(b) end
+  c.state = 'ended'
+  to_wrap(a, c.topic)
+  return reply(a, c)
+end
+
+if op == 'claim' then
+  if c.state ~= 'connected' or c.agent ~= args.by then return err('illegal', c.state) end
+  local excl = {}
+  for _, id in ipairs(args.exclude or {}) do excl[id] = true end
+  local b = nil
+  if args.kind == 'agent' then
+    local cand = getagent(args.dest)
+    if cand and cand.state == 'available' and not excl[cand.id] then b = cand end
+  else
+    local ak = akey[args.dest]
+    local ids = redis.call('ZRANGE', ak, 0, -1)
+    for _, id in ipairs(ids) do
+      local cand = getagent(id)
+      if not cand or cand.state ~= 'available' or cand.topics[args.dest] == nil then
+        redis.call('ZREM', ak, id)
+      elseif not excl[id] then
+        b = cand
+        break
+      end
+    end
+  end
+  if not b then return err('unavailable', args.dest) end
+  for t, _ in pairs(b.topics) do
+    if akey[t] then redis.call('ZREM', akey[t], b.id) end
+  end
+  b.state = 'ringing'
+  b.call = c.id
+  b.since = now
+  putagent(b)
+  c.state = 'consulting'
+  c.xagent = b.id
+  putcall(c)
+  redis.call('ZADD', DUE, num(now + ring), 'x:' .. c.id)
+  return reply(b, c)
+end
+
+-- For xaccept and xrelease, args.agent is the claimed target.
+if op == 'xaccept' then
+  if c.state ~= 'consulting' or c.xagent ~= a.id or st ~= 'ringing' or a.call ~= c.id then
+    return err('illegal', st)
+  end
+  local old = getagent(c.agent)
+  if old and old.state == 'on_call' and old.call == c.id then
+    local e = need(old)
+    if e then return e end
+  else
+    old = nil
+  end
+  redis.call('ZREM', DUE, 'x:' .. c.id)
+  a.state = 'on_call'
+  a.since = now
+  putagent(a)
+  local prev_topic = c.topic
+  c.agent = a.id
+  c.xagent = ''
+  c.state = 'connected'
+  if args.topic and args.topic ~= '' then c.topic = args.topic end
+  putcall(c)
+  if old then to_wrap(old, prev_topic) end
+  return reply(a, c)
+end
+
+if op == 'xrelease' then
+  if c.state ~= 'consulting' or c.xagent ~= a.id then return err('illegal', c.state) end
+  local ringing = st == 'ringing' and a.call == c.id
+  if ringing and not args.noanswer then
+    local e = need(a)
+    if e then return e end
+  end
+  redis.call('ZREM', DUE, 'x:' .. c.id)
+  c.state = 'connected'
+  c.xagent = ''
+  putcall(c)
+  if ringing then
+    if args.noanswer then
+      a.state = 'paused'
+      a.reason = args.reason
+      a.since = now
+      a.call = ''
+      a.pause_after = ''
+      putagent(a)
+    else
+      free(a)
+    end
+  end
+  return reply(a, c)
+end
+
+return err('badop', op)

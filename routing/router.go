@@ -1,0 +1,602 @@
+package routing
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Router applies the routing rules. Its state lives in the stores; the
+// Router itself keeps only the configured agents (to know which topics'
+// keys a decision touches) and the per-call delivery locks, so any number
+// of Routers on any number of nodes can share one store.
+type Router struct {
+	q     QueueStore
+	cs    CaseStore
+	opts  Options
+	log   *slog.Logger
+	clock Clock
+
+	mu     sync.RWMutex
+	agents map[string]Agent // configured agents by id
+	topics []string         // every configured topic, sorted
+
+	deliverLocks keyedMutex
+	// wake tells Run that a due time may have moved earlier (a wrap-up
+	// started here), so it recomputes its timer at once.
+	wake chan struct{}
+}
+
+// New returns a Router on the given stores.
+func New(q QueueStore, cs CaseStore, opts Options) *Router {
+	if opts.Clock == nil {
+		opts.Clock = SystemClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.SweepGrace <= 0 {
+		opts.SweepGrace = 30 * time.Second
+	}
+	if opts.MaxIdleWait <= 0 {
+		opts.MaxIdleWait = time.Second
+	}
+	return &Router{
+		q: q, cs: cs, opts: opts, log: opts.Logger, clock: opts.Clock,
+		agents:       map[string]Agent{},
+		deliverLocks: keyedMutex{m: map[string]*keyedEntry{}},
+		wake:         make(chan struct{}, 1),
+	}
+}
+
+func (r *Router) timing() Timing {
+	return Timing{Now: r.clock.Now(), RingTimeout: r.opts.Policy.RingTimeout, WrapUp: r.opts.Policy.WrapUp, Node: r.opts.Node}
+}
+
+func (r *Router) kick() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// SyncAgents stores the configured agents, keeping live state, and
+// dispatches every topic in case free agents were added.
+func (r *Router) SyncAgents(ctx context.Context, agents []Agent) error {
+	r.mu.Lock()
+	r.agents = make(map[string]Agent, len(agents))
+	var topics []string
+	for _, a := range agents {
+		r.agents[a.ID] = a
+		for t := range a.Topics {
+			if !slices.Contains(topics, t) {
+				topics = append(topics, t)
+			}
+		}
+	}
+	slices.Sort(topics)
+	r.topics = topics
+	r.mu.Unlock()
+	if err := r.q.SyncAgents(ctx, agents, r.clock.Now()); err != nil {
+		return fmt.Errorf("sync agents: %w", err)
+	}
+	return r.Dispatch(ctx)
+}
+
+func (r *Router) agentTopics(id string) []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	a := r.agents[id]
+	ts := make([]string, 0, len(a.Topics))
+	for t := range a.Topics {
+		ts = append(ts, t)
+	}
+	slices.Sort(ts)
+	return ts
+}
+
+// change applies one agent transition and delivers the offers it made.
+// An agent the store does not know but the configuration does (Redis
+// restarted empty) is stored again and the change retried once.
+func (r *Router) change(ctx context.Context, ch AgentChange) (Decision, error) {
+	ch.Topics = append(ch.Topics, r.agentTopics(ch.AgentID)...)
+	d, err := r.q.Change(ctx, ch, r.timing())
+	if errors.Is(err, ErrNotFound) && ch.CallID == "" {
+		r.mu.RLock()
+		a, ok := r.agents[ch.AgentID]
+		r.mu.RUnlock()
+		if ok {
+			if serr := r.q.SyncAgents(ctx, []Agent{a}, r.clock.Now()); serr == nil {
+				d, err = r.q.Change(ctx, ch, r.timing())
+			}
+		}
+	}
+	if err != nil {
+		return Decision{}, fmt.Errorf("agent %s %s: %w", ch.AgentID, ch.Op, err)
+	}
+	r.deliver(d.Offers)
+	return d, nil
+}
+
+// Login makes an offline agent available.
+func (r *Router) Login(ctx context.Context, agentID string) error {
+	_, err := r.change(ctx, AgentChange{Op: OpLogin, AgentID: agentID})
+	return err
+}
+
+// Resume makes a paused agent available again (or cancels a pause asked
+// for during a call).
+func (r *Router) Resume(ctx context.Context, agentID string) error {
+	_, err := r.change(ctx, AgentChange{Op: OpResume, AgentID: agentID})
+	return err
+}
+
+// Logout takes an agent who is not ringing or talking offline.
+func (r *Router) Logout(ctx context.Context, agentID string) error {
+	_, err := r.change(ctx, AgentChange{Op: OpLogout, AgentID: agentID})
+	return err
+}
+
+// Pause pauses an available agent now, or a ringing or talking one once
+// the call is over.
+func (r *Router) Pause(ctx context.Context, agentID, reason string) error {
+	if reason == "" {
+		reason = "pause"
+	}
+	_, err := r.change(ctx, AgentChange{Op: OpPause, AgentID: agentID, Reason: reason})
+	return err
+}
+
+// Agent returns one agent's live state.
+func (r *Router) Agent(ctx context.Context, id string) (AgentStatus, error) {
+	return r.q.Agent(ctx, id)
+}
+
+// Agents returns every agent's live state.
+func (r *Router) Agents(ctx context.Context) ([]AgentStatus, error) {
+	return r.q.Agents(ctx)
+}
+
+// OpenCase opens a case for a new caller; its path starts at the topic.
+func (r *Router) OpenCase(ctx context.Context, callerNumber, topic, lang string) (Case, error) {
+	now := r.clock.Now()
+	c := Case{
+		ID: newID(), CallerNumber: callerNumber, Topic: topic, Lang: lang, Status: CaseOpen,
+		Path:      []Hop{{To: Destination{Kind: DestTopic, Name: topic}, At: now}},
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if err := r.cs.CreateCase(ctx, c); err != nil {
+		return Case{}, fmt.Errorf("open case: %w", err)
+	}
+	return c, nil
+}
+
+// OpenCaseFor finds a returning caller's open case by number.
+func (r *Router) OpenCaseFor(ctx context.Context, callerNumber string) (Case, bool, error) {
+	return r.cs.OpenCaseByNumber(ctx, callerNumber)
+}
+
+// Case returns one case.
+func (r *Router) Case(ctx context.Context, id string) (Case, error) { return r.cs.Case(ctx, id) }
+
+// Cases lists cases matching f.
+func (r *Router) Cases(ctx context.Context, f CaseFilter) ([]Case, error) { return r.cs.Cases(ctx, f) }
+
+// SetNote replaces a case's note; by is the agent writing it.
+func (r *Router) SetNote(ctx context.Context, caseID, note, by string) error {
+	if err := r.cs.SetNote(ctx, caseID, note, r.clock.Now()); err != nil {
+		return fmt.Errorf("set note by %s: %w", by, err)
+	}
+	return nil
+}
+
+// Rate records the caller's rating; only the first counts.
+func (r *Router) Rate(ctx context.Context, caseID string, score int) (bool, error) {
+	return r.cs.Rate(ctx, caseID, score, r.clock.Now())
+}
+
+// CloseCase closes a case.
+func (r *Router) CloseCase(ctx context.Context, caseID string) error {
+	return r.cs.CloseCase(ctx, caseID, r.clock.Now())
+}
+
+// Enqueue puts the call in its topic's queue (keeping the place it already
+// has, or the one EnqueuedAt gives it) and dispatches the topic, in one
+// store round trip. Offers for this node are delivered before it returns.
+func (r *Router) Enqueue(ctx context.Context, call Call) (QueueInfo, error) {
+	if call.ID == "" || call.Topic == "" {
+		return QueueInfo{}, fmt.Errorf("enqueue: call id and topic required: %w", ErrNotFound)
+	}
+	if call.Node == "" {
+		call.Node = r.opts.Node
+	}
+	t := r.timing()
+	entry := Hop{To: Destination{Kind: DestTopic, Name: call.Topic}, At: t.Now}
+	d, info, err := r.q.Enqueue(ctx, call, entry, t)
+	if err != nil {
+		return QueueInfo{}, fmt.Errorf("enqueue %s: %w", call.ID, err)
+	}
+	r.deliver(d.Offers)
+	return info, nil
+}
+
+// QueueInfo tells a waiting caller their position and estimated wait.
+func (r *Router) QueueInfo(ctx context.Context, callID string) (QueueInfo, error) {
+	pos, s, err := r.q.QueuePosition(ctx, callID)
+	if err != nil {
+		return QueueInfo{}, fmt.Errorf("queue info: %w", err)
+	}
+	return QueueInfo{
+		Position: pos, EstimatedWait: EstimateWait(pos, s, r.opts.Policy.WrapUp),
+		AgentsLoggedIn: s.AgentsLoggedIn, AgentsAvailable: s.AgentsAvailable,
+	}, nil
+}
+
+// Dispatch pairs waiting callers with free agents in topics (all
+// configured topics if none given).
+func (r *Router) Dispatch(ctx context.Context, topics ...string) error {
+	if len(topics) == 0 {
+		r.mu.RLock()
+		topics = slices.Clone(r.topics)
+		r.mu.RUnlock()
+	}
+	if len(topics) == 0 {
+		return nil
+	}
+	offers, err := r.q.Dispatch(ctx, topics, r.timing())
+	r.deliver(offers)
+	if err != nil {
+		return fmt.Errorf("dispatch: %w", err)
+	}
+	return nil
+}
+
+// Answered connects an offered call: the agent is on the call and
+// recorded on the call's path and the case (owner if it has none).
+func (r *Router) Answered(ctx context.Context, o Offer) error {
+	d, err := r.change(ctx, AgentChange{Op: OpAnswered, AgentID: o.Agent.ID, CallID: o.CallID, Topics: []string{o.Topic}})
+	if err != nil {
+		return err
+	}
+	caseID := d.Call.CaseID
+	if caseID == "" {
+		caseID = o.CaseID
+	}
+	if err := r.cs.Talked(ctx, o.CallID, caseID, o.Agent.ID, r.clock.Now()); err != nil {
+		return fmt.Errorf("answered %s: %w", o.CallID, err)
+	}
+	return nil
+}
+
+// NoAnswer handles an offer that rang out: the agent is paused "no
+// answer", the caller goes back to their place and the topic is
+// dispatched again.
+func (r *Router) NoAnswer(ctx context.Context, o Offer) error {
+	_, err := r.change(ctx, AgentChange{Op: OpNoAnswer, AgentID: o.Agent.ID, CallID: o.CallID, Reason: ReasonNoAnswer, Topics: []string{o.Topic}})
+	return err
+}
+
+// Leave handles a caller who hung up while queued or ringing: the call is
+// dropped and a ringing agent freed.
+func (r *Router) Leave(ctx context.Context, callID string) error {
+	d, err := r.q.Leave(ctx, callID, r.timing())
+	if err != nil {
+		return fmt.Errorf("leave %s: %w", callID, err)
+	}
+	r.deliver(d.Offers)
+	if err := r.cs.EndCallPath(ctx, callID); err != nil {
+		return fmt.Errorf("leave %s: %w", callID, err)
+	}
+	return nil
+}
+
+// EndCall ends a talking call: the agent goes to wrap-up (Run frees them
+// when it ends) and the call's keys start to expire.
+func (r *Router) EndCall(ctx context.Context, callID, agentID string) error {
+	d, err := r.change(ctx, AgentChange{Op: OpEndCall, AgentID: agentID, CallID: callID})
+	if err != nil {
+		return err
+	}
+	if d.Agent.State == StateWrapUp {
+		r.kick()
+	}
+	if err := r.cs.EndCallPath(ctx, callID); err != nil {
+		return fmt.Errorf("end call %s: %w", callID, err)
+	}
+	return nil
+}
+
+// ActiveCalls lists every live call.
+func (r *Router) ActiveCalls(ctx context.Context) ([]Call, error) { return r.q.ActiveCalls(ctx) }
+
+// Call returns one live call.
+func (r *Router) Call(ctx context.Context, id string) (Call, error) { return r.q.Call(ctx, id) }
+
+// CallPath returns a call's committed path.
+func (r *Router) CallPath(ctx context.Context, callID string) ([]Hop, error) {
+	return r.cs.CallPath(ctx, callID)
+}
+
+// BeginTransfer starts an attended transfer. Pure rules first (note,
+// blind mode), then one atomic path check (loop, hop limit, pending
+// transfer) that records the pending hop, then the target is claimed.
+// Every refusal is a *Refusal carrying the path.
+func (r *Router) BeginTransfer(ctx context.Context, req TransferRequest) (Transfer, error) {
+	p := r.opts.Policy
+	tr := Transfer{ID: newID(), CallID: req.CallID, By: req.By, To: req.To, Note: req.Note}
+	if code, msg := precheck(p, req); code != "" {
+		if code == RefuseBlind && p.Blind == BlindConvert {
+			tr.Converted = true
+		} else {
+			path, _ := r.cs.CallPath(ctx, req.CallID)
+			return Transfer{}, &Refusal{Code: code, Message: msg, Path: path}
+		}
+	}
+	pc, err := r.cs.CheckTransfer(ctx, req.CallID, PendingTransfer{ID: tr.ID, By: req.By, To: req.To, Note: req.Note, At: r.clock.Now()}, p.MaxHops)
+	if err != nil {
+		return Transfer{}, fmt.Errorf("begin transfer: %w", err)
+	}
+	tr.Path = pc.Path
+	if pc.Refused != "" {
+		return Transfer{}, &Refusal{Code: pc.Refused, Message: refusalMessage(pc.Refused, req.To, p.MaxHops), Path: pc.Path}
+	}
+	target, err := r.q.Claim(ctx, ClaimRequest{CallID: req.CallID, By: req.By, To: req.To, Exclude: pc.Agents}, r.timing())
+	if err != nil {
+		if derr := r.cs.DropTransfer(ctx, req.CallID, tr.ID); derr != nil {
+			r.log.Warn("drop refused transfer", "call", req.CallID, "err", derr)
+		}
+		if errors.Is(err, ErrUnavailable) {
+			return Transfer{}, &Refusal{Code: RefuseTargetUnavail, Message: refusalMessage(RefuseTargetUnavail, req.To, p.MaxHops), Path: pc.Path}
+		}
+		return Transfer{}, fmt.Errorf("begin transfer: %w", err)
+	}
+	tr.Target = target
+	return tr, nil
+}
+
+// precheck applies the transfer rules that need no state.
+func precheck(p Policy, req TransferRequest) (RefusalCode, string) {
+	if n := utf8.RuneCountInString(strings.TrimSpace(req.Note)); n < p.MinNoteLength {
+		return RefuseNoteRequired, fmt.Sprintf("a transfer needs a note of at least %d characters saying what the caller needs", p.MinNoteLength)
+	}
+	if req.Mode == ModeBlind {
+		return RefuseBlind, "blind transfers are not allowed: the caller would be forwarded unannounced"
+	}
+	return "", ""
+}
+
+func refusalMessage(code RefusalCode, to Destination, maxHops int) string {
+	switch code {
+	case RefuseLoop:
+		return fmt.Sprintf("%s is already on this call's path", to)
+	case RefuseMaxHops:
+		return fmt.Sprintf("the call has already been transferred the maximum %d times", maxHops)
+	case RefuseTransferPending:
+		return "another transfer of this call is in progress"
+	case RefuseTargetUnavail:
+		return fmt.Sprintf("no agent is available for %s", to)
+	}
+	return string(code)
+}
+
+// pendingFor returns the call's pending transfer if it is transferID.
+func (r *Router) pendingFor(ctx context.Context, callID, transferID string) (PendingTransfer, Call, error) {
+	p, ok, err := r.cs.Pending(ctx, callID)
+	if err != nil {
+		return PendingTransfer{}, Call{}, err
+	}
+	if !ok || p.ID != transferID {
+		return PendingTransfer{}, Call{}, fmt.Errorf("transfer %s of call %s: %w", transferID, callID, ErrNotFound)
+	}
+	c, err := r.q.Call(ctx, callID)
+	if err != nil {
+		return PendingTransfer{}, Call{}, err
+	}
+	if c.State != CallConsulting || c.ConsultAgent == "" {
+		return PendingTransfer{}, Call{}, fmt.Errorf("transfer %s of call %s: call is %s: %w", transferID, callID, c.State, ErrIllegalTransition)
+	}
+	return p, c, nil
+}
+
+// AcceptTransfer completes a transfer: the target talks to the caller,
+// the hop joins the call's and the case's path, and the transferring agent
+// goes to wrap-up.
+func (r *Router) AcceptTransfer(ctx context.Context, callID, transferID string) error {
+	p, c, err := r.pendingFor(ctx, callID, transferID)
+	if err != nil {
+		return fmt.Errorf("accept transfer: %w", err)
+	}
+	newTopic := ""
+	if p.To.Kind == DestTopic {
+		newTopic = p.To.Name
+	}
+	d, err := r.q.AcceptClaim(ctx, callID, c.ConsultAgent, newTopic, r.timing())
+	if err != nil {
+		return fmt.Errorf("accept transfer: %w", err)
+	}
+	r.deliver(d.Offers)
+	r.kick()
+	now := r.clock.Now()
+	if _, err := r.cs.CommitTransfer(ctx, callID, c.CaseID, transferID, now); err != nil {
+		return fmt.Errorf("accept transfer: %w", err)
+	}
+	if err := r.cs.Talked(ctx, callID, c.CaseID, c.ConsultAgent, now); err != nil {
+		return fmt.Errorf("accept transfer: %w", err)
+	}
+	return nil
+}
+
+// CancelTransfer drops a pending transfer (declined, or the target did not
+// answer): the caller stays with the transferring agent, the target is
+// freed (or paused "no answer").
+func (r *Router) CancelTransfer(ctx context.Context, callID, transferID string, noAnswer bool) error {
+	_, c, err := r.pendingFor(ctx, callID, transferID)
+	if err != nil {
+		return fmt.Errorf("cancel transfer: %w", err)
+	}
+	d, err := r.q.ReleaseClaim(ctx, callID, c.ConsultAgent, noAnswer, r.timing())
+	if err != nil {
+		return fmt.Errorf("cancel transfer: %w", err)
+	}
+	r.deliver(d.Offers)
+	if err := r.cs.DropTransfer(ctx, callID, transferID); err != nil {
+		return fmt.Errorf("cancel transfer: %w", err)
+	}
+	return nil
+}
+
+// deliver hands offers for calls this node owns to Options.Deliver; the
+// store has already published the others to their nodes.
+func (r *Router) deliver(offers []Offer) {
+	for _, o := range offers {
+		if o.Node == r.opts.Node {
+			r.deliverOne(o)
+		}
+	}
+}
+
+func (r *Router) deliverOne(o Offer) {
+	if r.opts.Deliver == nil {
+		return
+	}
+	unlock := r.deliverLocks.lock(o.CallID)
+	defer unlock()
+	r.opts.Deliver(o)
+}
+
+// Tick does one round of due work: ends wrap-ups that are due and sweeps
+// offers whose node died. It returns when the next work is due (zero if
+// nothing is scheduled). Run calls it on timers; tests call it directly.
+func (r *Router) Tick(ctx context.Context) (time.Time, error) {
+	now := r.clock.Now()
+	staleBefore := now.Add(-r.opts.SweepGrace)
+	wrapDone, stale, next, err := r.q.DueWork(ctx, now, staleBefore)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("tick: %w", err)
+	}
+	var errs []error
+	for _, id := range wrapDone {
+		if _, err := r.change(ctx, AgentChange{Op: OpWrapEnd, AgentID: id}); err != nil && !errors.Is(err, ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	for _, member := range stale {
+		d, err := r.q.Sweep(ctx, member, staleBefore, r.timing())
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r.log.Info("swept stale offer", "member", member, "agent", d.Agent.ID)
+		r.deliver(d.Offers)
+		if callID, ok := strings.CutPrefix(member, "x:"); ok {
+			if p, ok, err := r.cs.Pending(ctx, callID); err == nil && ok {
+				_ = r.cs.DropTransfer(ctx, callID, p.ID)
+			}
+		}
+	}
+	if len(wrapDone) > 0 || len(stale) > 0 {
+		// More may be due than one round took; look again at once.
+		next = now
+	}
+	return next, errors.Join(errs...)
+}
+
+// Run receives offers other nodes made for this node's calls, ends
+// wrap-ups and sweeps stale offers on timers from the store's due times.
+// It returns nil when ctx is done.
+func (r *Router) Run(ctx context.Context) error {
+	var offers <-chan Offer
+	resub := time.NewTimer(0)
+	defer resub.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	backoff := 100 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-resub.C:
+			ch, err := r.q.Offers(ctx, r.opts.Node)
+			if err != nil {
+				r.log.Warn("subscribe to offers", "err", err, "retry_in", backoff)
+				resub.Reset(backoff)
+				backoff = min(backoff*2, 5*time.Second)
+				continue
+			}
+			backoff = 100 * time.Millisecond
+			offers = ch
+			// Offers published while we were not listening are lost;
+			// a dispatch repairs nothing there, the sweep does.
+		case o, ok := <-offers:
+			if !ok {
+				offers = nil
+				resub.Reset(backoff)
+				continue
+			}
+			r.deliverOne(o)
+		case <-r.wake:
+			resetTimer(timer, 0)
+		case <-timer.C:
+			next, err := r.Tick(ctx)
+			if err != nil && ctx.Err() == nil {
+				r.log.Warn("routing tick", "err", err)
+			}
+			wait := r.opts.MaxIdleWait
+			if !next.IsZero() {
+				wait = min(wait, max(0, next.Sub(r.clock.Now())))
+			}
+			timer.Reset(wait)
+		}
+	}
+}
+
+func resetTimer(t *time.Timer, d time.Duration) {
+	t.Stop()
+	t.Reset(d)
+}
+
+// keyedMutex serialises work per key (a call id) without one lock for all.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.n++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		e.n--
+		if e.n == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}
