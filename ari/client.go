@@ -88,10 +88,13 @@ type Options struct {
 	Logger                                             *slog.Logger
 	// Handler is called from the one reader goroutine, in order, for every
 	// decoded event. It must not block: the reader stops while it runs.
+	// Unknown and undecodable messages are logged and skipped;
+	// ApplicationReplaced is not passed on but ends the connection.
 	Handler func(Event)
 	// OnConnect runs after every (re)connect, concurrently with Handler, so
 	// the application can reconcile (events during a gap are lost). Its
-	// context ends when that connection does.
+	// context ends when that connection does, and it must return then: the
+	// next connection waits for it.
 	OnConnect func(ctx context.Context)
 	// OnState is told of every change of the connection state (metrics).
 	OnState func(connected bool)
@@ -224,6 +227,9 @@ func parseBase(raw string, schemes ...string) (*url.URL, error) {
 	u.RawQuery, u.Fragment = "", ""
 	return u, nil
 }
+
+// Application is the ARI application name the client serves.
+func (c *Client) Application() string { return c.opts.Application }
 
 // Connected reports whether the events websocket is up.
 func (c *Client) Connected() bool { return c.connected.Load() }
