@@ -358,10 +358,10 @@ func (c *Client) Snoop(ctx context.Context, channelID, snoopID, spy, whisper, ap
 // Transfer progress states for TransferProgress: each becomes a NOTIFY to
 // the phone that sent the REFER (100, 200, 503, 603).
 const (
-	TransferProgress    = "channel_progress"
-	TransferAnswered    = "channel_answered"
-	TransferUnavailable = "channel_unavailable"
-	TransferDeclined    = "channel_declined"
+	TransferStateProgress    = "channel_progress"
+	TransferStateAnswered    = "channel_answered"
+	TransferStateUnavailable = "channel_unavailable"
+	TransferStateDeclined    = "channel_declined"
 )
 
 // TransferProgress reports the outcome of a phone's REFER that Asterisk

@@ -255,7 +255,7 @@ func TestRESTRequests(t *testing.T) {
 			return checkChannel(c.Snoop(ctx, "hotline-agent-200-leg", "hotline-whisper-1", "none", "out", "hotline", []string{"whisper"}))
 		}, "POST", "/ari/channels/hotline-agent-200-leg/snoop", q("app", "hotline", "appArgs", "whisper", "snoopId", "hotline-whisper-1",
 			"spy", "none", "whisper", "out"), ""},
-		{"transfer progress", 204, "", func() error { return c.TransferProgress(ctx, "1795305189.22", TransferAnswered) },
+		{"transfer progress", 204, "", func() error { return c.TransferProgress(ctx, "1795305189.22", TransferStateAnswered) },
 			"POST", "/ari/channels/1795305189.22/transfer_progress", q("states", "channel_answered"), ""},
 		{"get channel", 200, recordedChannel, func() error { return checkChannel(c.Channel(ctx, "1795305199.26")) },
 			"GET", "/ari/channels/1795305199.26", q(), ""},
