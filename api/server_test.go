@@ -61,7 +61,7 @@ func entryHop(topic string) routing.Hop {
 // newEnv builds a server over fakes: agents 100 (service, on call c1),
 // 200 (audit, on call c2), 300 (service, rung for a transfer of c1);
 // c3 waits in the service queue.
-func newEnv(t *testing.T, mutate ...func(*Options)) *env {
+func newEnv(t testing.TB, mutate ...func(*Options)) *env {
 	t.Helper()
 	agent := func(id string, topic string, st routing.AgentState, call string) routing.AgentStatus {
 		return routing.AgentStatus{
