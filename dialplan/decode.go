@@ -199,6 +199,9 @@ func (d *decoder) decodeFile(data []byte) *Config {
 		"survey":    func(p string, v *yaml.Node) { d.survey(&c.Survey, p, v) },
 		"prompts":   func(p string, v *yaml.Node) { d.prompts(&c.Prompts, p, v) },
 	})
+	if c.ARI.WebsocketURL == "" {
+		c.ARI.WebsocketURL = deriveWebsocketURL(c.ARI.URL)
+	}
 	for _, a := range c.Agents {
 		for name, prio := range a.Topics {
 			if prio == unsetPriority {
@@ -539,11 +542,7 @@ func (d *decoder) ari(a *ARI, path string, v *yaml.Node) {
 	d.secretFields(fields, "password", &a.Password)
 	d.mapping(path, v, fields)
 	d.checkURL(path+".url", a.URL, "http", "https")
-	if a.WebsocketURL == "" {
-		a.WebsocketURL = deriveWebsocketURL(a.URL)
-	} else {
-		d.checkURL(path+".websocket_url", a.WebsocketURL, "ws", "wss")
-	}
+	d.checkURL(path+".websocket_url", a.WebsocketURL, "ws", "wss")
 	if a.ReconnectMin > a.ReconnectMax {
 		d.errorf(d.lines[path+".reconnect_backoff"], "%s.reconnect_backoff: min %s is above max %s", path, a.ReconnectMin, a.ReconnectMax)
 	}
