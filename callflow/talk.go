@@ -401,21 +401,41 @@ func (c *call) destroyBridge(ctx context.Context) {
 }
 
 // survey asks the caller to rate the call. The first valid digit counts;
-// later presses change nothing.
+// other digits and later presses change nothing. The answer time starts
+// when the question has been heard (or at once if it cannot be played).
 func (c *call) survey() error {
 	s := c.e.settings.Survey
 	if !s.Enabled || c.caseID == "" || !c.callerUp {
 		return nil
 	}
+	pb := c.play(c.caller, c.prompts(c.lang, s.Prompt), c.lang)
+	var t Timer
+	if pb == "" {
+		t = c.e.clock.NewTimer(s.Timeout)
+	}
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
 	for {
-		d, err := c.ask(c.prompts(c.lang, s.Prompt), s.Timeout)
-		if err != nil || d == "" {
+		m, timedOut, err := c.next(t)
+		if err != nil || timedOut {
 			return err
+		}
+		if finished(m, pb) && t == nil {
+			t = c.e.clock.NewTimer(s.Timeout)
+			continue
+		}
+		d, ok := dtmfOn(m, c.caller)
+		if !ok {
+			continue
 		}
 		score, ok := s.Digits[d]
 		if !ok {
 			continue
 		}
+		c.stopPlayback(pb)
 		counted, err := c.e.router.Rate(c.ctx, c.caseID, score)
 		if err != nil {
 			c.log.Warn("rate", logErr, err)

@@ -1,0 +1,838 @@
+package callflow
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotline-project/hotline/routing"
+)
+
+func TestMenu(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps func(h *harness, ch string, first action) // after the first menu prompt started
+		want  string                                    // Enqueue prefix
+		lang  string                                    // language of the last prompt
+	}{
+		{
+			name:  "digit picks topic",
+			steps: func(h *harness, ch string, first action) { h.dtmf(ch, "2") },
+			want:  "Enqueue %s audit uk",
+		},
+		{
+			name: "wrong digit then right digit",
+			steps: func(h *harness, ch string, first action) {
+				h.dtmf(ch, "7")
+				h.cur.expect("menu again", playing(ch, "menu-main"))
+				h.dtmf(ch, "1")
+			},
+			want: "Enqueue %s connections uk",
+		},
+		{
+			name: "no digit: default after retries",
+			steps: func(h *harness, ch string, first action) {
+				for try := 0; try < 3; try++ {
+					a := first
+					if try > 0 {
+						a = h.cur.expect("menu again", playing(ch, "menu-main"))
+					}
+					h.pbDone(a)
+					h.clk.waitTimer(h.t, 4*time.Second)
+					h.clk.Advance(4 * time.Second)
+				}
+			},
+			want: "Enqueue %s service uk",
+		},
+		{
+			name: "language choice sticks",
+			steps: func(h *harness, ch string, first action) {
+				h.dtmf(ch, "9")
+				a := h.cur.expect("menu in english", playing(ch, "menu-main"))
+				if a.Lang != "en" || a.Media[0] != "sound:en/menu-main" {
+					h.t.Errorf("menu after language choice: %v", a)
+				}
+				h.dtmf(ch, "3")
+			},
+			want: "Enqueue %s service en",
+			lang: "en",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			ch := h.arrive("100", "5551234")
+			h.cur.expect("answer", op("answer", ch))
+			a := h.cur.expect("menu", playing(ch, "menu-main"))
+			if a.Lang != "uk" {
+				t.Errorf("menu language %q, want the number's uk", a.Lang)
+			}
+			tt.steps(h, ch, a)
+			h.r.waitCall(t, strings.Replace(tt.want, "%s", ch, 1))
+			h.cur.expect("moh", op("moh", ch))
+			if tt.lang != "" {
+				// An announcement later in the call is in the chosen language.
+				h.clk.waitTimer(t, 30*time.Second)
+				h.clk.Advance(30 * time.Second)
+				ann := h.cur.expect("announcement", playing(ch, "queue-position"))
+				if ann.Lang != tt.lang {
+					t.Errorf("announcement in %q, want %q", ann.Lang, tt.lang)
+				}
+			}
+			h.hangup(ch)
+			h.r.waitCall(t, "Leave "+ch)
+			h.idle()
+			if !h.obs.has("abandoned " + strings.Fields(tt.want)[2]) {
+				t.Errorf("abandon not counted: %v", h.obs.log)
+			}
+		})
+	}
+}
+
+func TestUnknownNumber(t *testing.T) {
+	h := newHarness(t)
+	ch := h.arrive("555", "5551234")
+	h.cur.expect("answer", op("answer", ch))
+	a := h.cur.expect("polite prompt", playing(ch, "unknown-number"))
+	h.pbDone(a)
+	h.cur.expect("hangup", op("hangup", ch))
+	h.idle()
+	if n := len(h.r.log()); n != 0 {
+		t.Errorf("router touched for an unknown number: %v", h.r.log())
+	}
+}
+
+func TestClosedHoursCallback(t *testing.T) {
+	for _, accept := range []bool{true, false} {
+		t.Run(map[bool]string{true: "accepted", false: "declined"}[accept], func(t *testing.T) {
+			h := newHarness(t, func(h *harness, _ *Options) { h.plan.closed["audit"] = true })
+			ch := h.arrive("300", "5551234")
+			a := h.cur.expect("closed + offer", playing(ch, "closed"))
+			if !slices.Contains(a.Media, "sound:pl/callback-offer") || a.Lang != "pl" {
+				t.Errorf("closed announcement %v", a)
+			}
+			if accept {
+				h.dtmf(ch, "1")
+				h.cbs.waitCall(t, "KeepPosition "+ch+" audit pl")
+				c := h.cur.expect("confirmation", playing(ch, "callback-confirm"))
+				h.pbDone(c)
+			} else {
+				h.pbDone(a)
+				h.clk.waitTimer(t, 5*time.Second)
+				h.clk.Advance(5 * time.Second)
+			}
+			h.cur.expect("hangup", op("hangup", ch))
+			h.idle()
+			if got := h.r.countPrefix("Enqueue"); got != 0 {
+				t.Errorf("closed topic enqueued %d times", got)
+			}
+			if got := h.r.countPrefix("CloseCase"); got != 0 {
+				t.Errorf("case closed although a callback is owed or none opened: %v", h.r.log())
+			}
+		})
+	}
+}
+
+func TestReturningCaller(t *testing.T) {
+	tests := []struct {
+		name       string
+		ownerState routing.AgentState
+		keys       []string
+		wantRouter string
+		wantCB     string
+	}{
+		{name: "owner available", ownerState: routing.StateAvailable, keys: []string{"1"}, wantRouter: "Enqueue %s audit en agent=101"},
+		{name: "owner busy: owner callback", ownerState: routing.StateOnCall, keys: []string{"1", "1"}, wantCB: "ScheduleOwner old1 101"},
+		{name: "not confirmed: new call in the old case's absence", ownerState: routing.StateAvailable, keys: []string{"2"}, wantRouter: "Enqueue %s service en agent="},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, func(h *harness, _ *Options) {
+				h.r.cases["old1"] = routing.Case{ID: "old1", CallerNumber: "5551234", Topic: "audit", Owner: "101", Status: routing.CaseOpen}
+				h.r.openFor["5551234"] = "old1"
+				h.r.agents["101"] = routing.AgentStatus{Agent: routing.Agent{ID: "101"}, State: tt.ownerState}
+			})
+			ch := h.arrive("200", "5551234")
+			h.cur.expect("returning prompt", playing(ch, "returning-caller"))
+			h.dtmf(ch, tt.keys[0])
+			if len(tt.keys) > 1 {
+				h.cur.expect("owner callback offer", playing(ch, "owner-callback-offer"))
+				h.dtmf(ch, tt.keys[1])
+			}
+			if tt.wantRouter != "" {
+				h.r.waitCall(t, strings.Replace(tt.wantRouter, "%s", ch, 1))
+				h.hangup(ch)
+			}
+			if tt.wantCB != "" {
+				h.cbs.waitCall(t, tt.wantCB)
+				h.pbDone(h.cur.expect("confirmation", playing(ch, "callback-confirm")))
+				h.cur.expect("hangup", op("hangup", ch))
+			}
+			h.idle()
+			if slices.Contains(h.r.log(), "CloseCase old1") {
+				t.Errorf("a returning caller's case was closed without an agent: %v", h.r.log())
+			}
+		})
+	}
+}
+
+func TestQueueAnnouncementsAndCallbackOffer(t *testing.T) {
+	h := newHarness(t)
+	h.r.queue = QueueInfo{Position: 3, EstimatedWait: 90 * time.Second, AgentsLoggedIn: 2}
+	ch := h.queued()
+	for round := 0; round < 2; round++ {
+		h.clk.waitTimer(t, 30*time.Second)
+		h.clk.Advance(30 * time.Second)
+		h.cur.expect("moh stops for the announcement", op("stopmoh", ch))
+		a := h.cur.expect("announcement", playing(ch, "queue-position"))
+		want := []string{"sound:en/queue-position", "number:3", "sound:en/queue-wait", "number:2", "sound:en/minutes"}
+		if !slices.Equal(a.Media, want) {
+			t.Fatalf("announcement %v, want %v", a.Media, want)
+		}
+		h.pbDone(a)
+		h.cur.expect("moh back", op("moh", ch))
+	}
+	// The wait grows past the threshold: the next announcement offers a
+	// callback, and 1 keeps the caller's place.
+	h.r.mu.Lock()
+	h.r.queue = QueueInfo{Position: 3, EstimatedWait: 10 * time.Minute, AgentsLoggedIn: 2}
+	h.r.mu.Unlock()
+	h.clk.waitTimer(t, 30*time.Second)
+	h.clk.Advance(30 * time.Second)
+	a := h.cur.expect("announcement with offer", playing(ch, "callback-offer"))
+	h.dtmf(ch, "1")
+	h.cbs.waitCall(t, "KeepPosition "+ch+" service en")
+	h.cur.expect("announcement stopped", func(x action) bool { return x.Op == "stopplay" && x.ID == a.ID })
+	h.pbDone(h.cur.expect("confirmation", playing(ch, "callback-confirm")))
+	h.cur.expect("hangup", op("hangup", ch))
+	h.idle()
+	if h.r.countPrefix("Leave") != 0 {
+		t.Errorf("a kept place was abandoned: %v", h.r.log())
+	}
+	if !h.obs.has("callback offered") || !h.obs.has("callback scheduled") {
+		t.Errorf("metrics %v", h.obs.log)
+	}
+}
+
+func TestNoAgentsOfferAtOnce(t *testing.T) {
+	h := newHarness(t)
+	h.r.queue = QueueInfo{Position: 1, AgentsLoggedIn: 0}
+	ch := h.arrive("200", "5551234")
+	h.r.waitCall(t, "Enqueue "+ch)
+	h.cur.expect("offer", playing(ch, "callback-offer"))
+	h.hangup(ch)
+	h.r.waitCall(t, "Leave "+ch)
+	h.idle()
+	h.noLeaks()
+}
+
+func TestRingFailureReoffers(t *testing.T) {
+	tests := []struct {
+		name string
+		fail func(h *harness, leg string)
+	}{
+		{name: "ring timeout", fail: func(h *harness, leg string) {
+			h.clk.waitTimer(h.t, ringTimeout)
+			h.clk.Advance(ringTimeout)
+			h.cur.expect("leg hung up", op("hangup", leg))
+		}},
+		{name: "busy", fail: func(h *harness, leg string) { h.dialFail(leg, "BUSY") }},
+		{name: "agent leg destroyed", fail: func(h *harness, leg string) {
+			h.e.HandleEvent(Event{Type: "ChannelDestroyed", Channel: &Channel{ID: leg}, Cause: 19})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			ch := h.queued()
+			h.e.Deliver(h.offer(ch, "100"))
+			orig := h.cur.expect("originate", op("originate", "Local/100@agents"))
+			req := orig.Req
+			if req.Formats != "ulaw" || req.App != "hotline" || !slices.Equal(req.AppArgs, []string{"agent", ch, "100"}) || req.Timeout != ringTimeout {
+				t.Errorf("originate %+v", req)
+			}
+			tt.fail(h, orig.ID)
+			h.r.waitCall(t, "NoAnswer "+ch+" 100")
+			// The caller keeps waiting with music; the router re-offers.
+			leg, _ := h.connected(ch, "101")
+			if h.tel.count(op("stopmoh", ch)) != 1 {
+				t.Errorf("music interrupted during the failed ring:\n%s", h.tel.dump())
+			}
+			h.hangup(leg)
+			h.hangup(ch)
+			h.idle()
+		})
+	}
+}
+
+func TestCallerHangsUp(t *testing.T) {
+	type phase struct {
+		name  string
+		reach func(h *harness) (ch string)
+		check func(h *harness, ch string)
+	}
+	var leg, target string
+	phases := []phase{
+		{name: "menu", reach: func(h *harness) string {
+			ch := h.arrive("100", "5551234")
+			h.cur.expect("menu", playing(ch, "menu-main"))
+			return ch
+		}, check: func(h *harness, ch string) {
+			if h.r.countPrefix("Leave") != 0 || h.r.countPrefix("OpenCase") != 0 {
+				h.t.Errorf("router touched for a menu hang-up: %v", h.r.log())
+			}
+			h.cur.expect("menu prompt stopped", op("stopplay", ""))
+		}},
+		{name: "queued", reach: func(h *harness) string { return h.queued() }, check: func(h *harness, ch string) {
+			h.r.waitCall(h.t, "Leave "+ch)
+			h.r.waitCall(h.t, "CloseCase case1")
+		}},
+		{name: "announcement", reach: func(h *harness) string {
+			ch := h.queued()
+			h.clk.waitTimer(h.t, 30*time.Second)
+			h.clk.Advance(30 * time.Second)
+			h.cur.expect("announcement", playing(ch, "queue-position"))
+			return ch
+		}, check: func(h *harness, ch string) {
+			h.cur.expect("announcement stopped", op("stopplay", ""))
+			h.r.waitCall(h.t, "Leave "+ch)
+		}},
+		{name: "agent ringing", reach: func(h *harness) string {
+			ch := h.queued()
+			h.e.Deliver(h.offer(ch, "100"))
+			leg = h.cur.expect("originate", op("originate", "")).ID
+			return ch
+		}, check: func(h *harness, ch string) {
+			h.cur.expect("agent leg cancelled", op("hangup", leg))
+			h.r.waitCall(h.t, "Leave "+ch)
+		}},
+		{name: "whisper", reach: func(h *harness) string {
+			ch := h.queued()
+			h.e.Deliver(h.offer(ch, "100"))
+			leg = h.cur.expect("originate", op("originate", "")).ID
+			h.answer(leg)
+			h.cur.expect("whisper", playing(leg, "whisper"))
+			return ch
+		}, check: func(h *harness, ch string) {
+			h.cur.expect("whisper stopped", op("stopplay", ""))
+			h.cur.expect("agent hung up", op("hangup", leg))
+			h.r.waitCall(h.t, "EndCall "+ch+" 100")
+		}},
+		{name: "talking", reach: func(h *harness) string {
+			ch := h.queued()
+			leg, _ = h.connected(ch, "100")
+			return ch
+		}, check: func(h *harness, ch string) {
+			h.cur.expect("agent hung up", op("hangup", leg))
+			h.cur.expect("bridge destroyed", op("destroy", ""))
+			h.r.waitCall(h.t, "EndCall "+ch+" 100")
+			h.r.waitCall(h.t, "CloseCase case1")
+		}},
+		{name: "consult", reach: func(h *harness) string {
+			ch := h.queued()
+			leg, _ = h.connected(ch, "100")
+			h.dtmf(leg, "*21")
+			target = h.cur.expect("target", op("originate", "Local/200@agents")).ID
+			return ch
+		}, check: func(h *harness, ch string) {
+			h.r.waitCall(h.t, "CancelTransfer "+ch+" tr1 false")
+			if h.tel.count(op("hangup", target)) != 1 || h.tel.count(op("hangup", leg)) != 1 {
+				h.t.Errorf("legs not hung up:\n%s", h.tel.dump())
+			}
+			h.r.waitCall(h.t, "EndCall "+ch+" 100")
+		}},
+		{name: "survey", reach: func(h *harness) string {
+			ch := h.queued()
+			leg, _ = h.connected(ch, "100")
+			h.hangup(leg)
+			h.cur.expect("survey", playing(ch, "survey"))
+			return ch
+		}, check: func(h *harness, ch string) {
+			if h.r.countPrefix("Rate") != 0 {
+				h.t.Errorf("rated without a press")
+			}
+			h.r.waitCall(h.t, "CloseCase case1")
+		}},
+	}
+	for _, p := range phases {
+		t.Run(p.name, func(t *testing.T) {
+			h := newHarness(t, withTransfers)
+			ch := p.reach(h)
+			h.hangup(ch)
+			h.idle()
+			p.check(h, ch)
+			if n := h.tel.count(op("hangup", ch)); n != 0 {
+				t.Errorf("hung up a caller who was gone (%d)", n)
+			}
+			h.noLeaks()
+		})
+	}
+}
+
+// withTransfers makes BeginTransfer claim agent 200 for any destination,
+// or refuse per the note.
+func withTransfers(h *harness, _ *Options) {
+	h.r.transfer = func(req TransferRequest) (Transfer, error) {
+		if req.To.Name == "refuse" {
+			return Transfer{}, &routing.Refusal{Code: routing.RefuseLoop, Message: "already on the path"}
+		}
+		if req.Mode == routing.ModeBlind && req.To.Name == "150" {
+			return Transfer{}, &routing.Refusal{Code: routing.RefuseBlind, Message: "blind transfers are refused"}
+		}
+		return Transfer{ID: "tr1", CallID: req.CallID, By: req.By, To: req.To, Target: agent("200"), Converted: req.Mode == routing.ModeBlind}, nil
+	}
+}
+
+func TestWarmTransfer(t *testing.T) {
+	tests := []struct {
+		name    string
+		act     func(h *harness, leg, target string)
+		accept  bool
+		result  string
+		routerW string
+	}{
+		{name: "target accepts with 1", accept: true, result: "completed", routerW: "AcceptTransfer",
+			act: func(h *harness, leg, target string) { h.dtmf(target, "1") }},
+		{name: "agent completes with #", accept: true, result: "completed", routerW: "AcceptTransfer",
+			act: func(h *harness, leg, target string) { h.dtmf(leg, "#") }},
+		{name: "target declines with 2", result: "declined", routerW: "CancelTransfer CALL tr1 false",
+			act: func(h *harness, leg, target string) { h.dtmf(target, "2") }},
+		{name: "agent cancels with *0", result: "declined", routerW: "CancelTransfer CALL tr1 false",
+			act: func(h *harness, leg, target string) { h.dtmf(leg, "*0") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, withTransfers)
+			ch := h.queued()
+			leg, br := h.connected(ch, "100")
+			h.dtmf(leg, "*23")
+			h.r.waitCall(t, "BeginTransfer "+ch+" topic:service attended router fault")
+			h.cur.expect("caller out of the bridge", op("remove", br))
+			tp := h.cur.expect("caller told where", playing(ch, "transferring"))
+			if !slices.Contains(tp.Media, "sound:en/topic.service") {
+				t.Errorf("transfer prompt %v", tp.Media)
+			}
+			target := h.cur.expect("target rung", op("originate", "Local/200@agents")).ID
+			h.pbDone(tp)
+			h.cur.expect("caller on hold", op("moh", ch))
+			h.answer(target)
+			h.pbDone(h.cur.expect("target whisper", playing(target, "whisper-service")))
+			h.cur.expect("target joins the agent", func(a action) bool { return a.Op == "add" && slices.Equal(a.Chans, []string{target}) })
+			h.cur.expect("accept prompt", playing(target, "accept-transfer"))
+			tt.act(h, leg, target)
+			h.r.waitCall(t, strings.Replace(tt.routerW, "CALL", ch, 1))
+			h.cur.expect("caller off hold", op("stopmoh", ch))
+			h.cur.expect("caller back in the bridge", func(a action) bool { return a.Op == "add" && slices.Equal(a.Chans, []string{ch}) })
+			if !h.obs.has("transfer "+tt.result) || !h.obs.has("consult "+tt.result) {
+				t.Errorf("metrics %v", h.obs.log)
+			}
+			talker := leg
+			if tt.accept {
+				if h.tel.count(op("hangup", leg)) != 1 {
+					t.Errorf("transferring agent not released:\n%s", h.tel.dump())
+				}
+				talker = target
+			} else {
+				h.cur.expect("agent told", playing(leg, "transfer-declined"))
+				if h.tel.count(op("hangup", target)) != 1 {
+					t.Errorf("target not hung up")
+				}
+			}
+			h.hangup(talker)
+			want := "EndCall " + ch + " " + map[bool]string{true: "200", false: "100"}[tt.accept]
+			h.r.waitCall(t, want)
+			h.hangup(ch)
+			h.idle()
+			h.noLeaks()
+		})
+	}
+}
+
+func TestTransferNoAnswer(t *testing.T) {
+	h := newHarness(t, withTransfers)
+	ch := h.queued()
+	leg, _ := h.connected(ch, "100")
+	h.dtmf(leg, "*3200#")
+	h.r.waitCall(t, "BeginTransfer "+ch+" agent:200 attended")
+	target := h.cur.expect("target rung", op("originate", "Local/200@agents")).ID
+	h.clk.waitTimer(t, ringTimeout)
+	h.clk.Advance(ringTimeout)
+	h.cur.expect("target hung up", op("hangup", target))
+	h.r.waitCall(t, "CancelTransfer "+ch+" tr1 true")
+	h.cur.expect("caller back", func(a action) bool { return a.Op == "add" && slices.Equal(a.Chans, []string{ch}) })
+	if !h.obs.has("transfer no_answer") {
+		t.Errorf("metrics %v", h.obs.log)
+	}
+	h.hangup(ch)
+	h.idle()
+}
+
+func TestTransferRefusedAnnouncedToAgent(t *testing.T) {
+	h := newHarness(t, withTransfers, func(h *harness, _ *Options) { h.plan.settings.Features.TopicDigits["9"] = "refuse" })
+	ch := h.queued()
+	leg, _ := h.connected(ch, "100")
+	h.dtmf(leg, "*29")
+	a := h.cur.expect("refusal to the agent", playing(leg, "refused.transfer_loop"))
+	if a.Chan != leg {
+		t.Errorf("refusal played on %s", a.Chan)
+	}
+	if n := h.tel.count(op("remove", "")); n != 0 {
+		t.Errorf("caller moved on a refused transfer")
+	}
+	if !h.obs.has("transfer transfer_loop") {
+		t.Errorf("metrics %v", h.obs.log)
+	}
+	h.hangup(ch)
+	h.idle()
+}
+
+func TestUnknownFeatureCode(t *testing.T) {
+	h := newHarness(t, withTransfers)
+	ch := h.queued()
+	leg, _ := h.connected(ch, "100")
+	h.dtmf(leg, "*5")
+	h.cur.expect("error tone", playing(leg, "feature-error"))
+	h.dtmf(leg, "*")
+	h.clk.waitTimer(t, 3*time.Second) // inter-digit
+	h.clk.Advance(3 * time.Second)
+	h.cur.expect("error tone after an unfinished code", playing(leg, "feature-error"))
+	h.hangup(ch)
+	h.idle()
+}
+
+func TestOwnershipAndPauseCodes(t *testing.T) {
+	h := newHarness(t, withTransfers)
+	ch := h.queued()
+	leg, _ := h.connected(ch, "100")
+	h.dtmf(leg, "*7")
+	h.cbs.waitCall(t, "ScheduleOwner case1 100 10:30:00")
+	h.cur.expect("caller told", playing(ch, "owner-will-call"))
+	h.dtmf(leg, "*9")
+	h.r.waitCall(t, "Pause 100 after call")
+	h.hangup(leg)
+	h.r.waitCall(t, "EndCall "+ch+" 100")
+	h.hangup(ch)
+	h.idle()
+	if h.r.countPrefix("CloseCase") != 0 {
+		t.Errorf("case closed although the owner owes a callback")
+	}
+}
+
+func TestPhoneBlindTransfer(t *testing.T) {
+	tests := []struct {
+		name  string
+		dest  string
+		state string
+	}{
+		{name: "refused", dest: "150", state: "channel_declined"},
+		{name: "converted to attended", dest: "151", state: "channel_progress"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, withTransfers)
+			ch := h.queued()
+			leg, br := h.connected(ch, "100")
+			// transcript 06: the REFER arrives with only referred_by; a
+			// second event carrying state echoes our progress and is ignored.
+			ev := Event{Type: "ChannelTransfer", Transfer: &ChannelTransfer{Destination: tt.dest, SourceChannel: leg, ConnectedChannel: ch, BridgeID: br}}
+			h.e.HandleEvent(ev)
+			h.r.waitCall(t, "BeginTransfer "+ch+" agent:"+tt.dest+" blind")
+			h.cur.expect("progress", func(a action) bool { return a.Op == "progress" && a.Chan == leg && a.Arg == tt.state })
+			echo := ev
+			echo.Transfer = &ChannelTransfer{Destination: tt.dest, SourceChannel: leg, State: tt.state}
+			h.e.HandleEvent(echo)
+			if tt.state == "channel_declined" {
+				h.cur.expect("refusal", playing(leg, "refused.blind_transfer_forbidden"))
+			} else {
+				target := h.cur.expect("target", op("originate", "Local/200@agents")).ID
+				h.answer(target)
+				h.pbDone(h.cur.expect("whisper", playing(target, "whisper")))
+				h.dtmf(target, "1")
+				h.cur.expect("answered", func(a action) bool { return a.Op == "progress" && a.Arg == "channel_answered" })
+			}
+			if got := h.r.countPrefix("BeginTransfer"); got != 1 {
+				t.Errorf("BeginTransfer %d times", got)
+			}
+			h.hangup(ch)
+			h.idle()
+		})
+	}
+}
+
+func TestSurveyRatedOnce(t *testing.T) {
+	h := newHarness(t)
+	ch := h.queued()
+	leg, _ := h.connected(ch, "100")
+	h.r.mu.Lock()
+	cs := h.r.cases["case1"]
+	cs.Agents = []string{"100"}
+	h.r.cases["case1"] = cs
+	h.r.mu.Unlock()
+	h.hangup(leg)
+	h.r.waitCall(t, "EndCall "+ch+" 100")
+	h.cur.expect("bridge destroyed", op("destroy", ""))
+	s := h.cur.expect("survey", playing(ch, "survey"))
+	h.dtmf(ch, "5") // not a score: ignored
+	h.dtmf(ch, "1")
+	h.dtmf(ch, "1")
+	h.dtmf(ch, "2")
+	h.cur.expect("survey prompt stopped", func(a action) bool { return a.Op == "stopplay" && a.ID == s.ID })
+	th := h.cur.expect("thanks", playing(ch, "thanks"))
+	h.dtmf(ch, "2")
+	h.pbDone(th)
+	h.cur.expect("hangup", op("hangup", ch))
+	h.idle()
+	if got := h.r.countPrefix("Rate"); got != 1 || !slices.Contains(h.r.log(), "Rate case1 1") {
+		t.Errorf("rated %d times: %v", got, h.r.log())
+	}
+	if h.obs.count("rating 1") != 1 || h.obs.count("rating 2") != 0 {
+		t.Errorf("metrics %v", h.obs.log)
+	}
+	if !h.obs.has("agents 1") || !slices.Contains(h.r.log(), "CloseCase case1") {
+		t.Errorf("case not closed as resolved: %v %v", h.r.log(), h.obs.log)
+	}
+}
+
+func TestSurveyTimeout(t *testing.T) {
+	h := newHarness(t)
+	ch := h.queued()
+	leg, _ := h.connected(ch, "100")
+	h.hangup(leg)
+	h.pbDone(h.cur.expect("survey", playing(ch, "survey")))
+	h.clk.waitTimer(t, 8*time.Second)
+	h.clk.Advance(8 * time.Second)
+	h.cur.expect("hangup", op("hangup", ch))
+	h.idle()
+	if h.r.countPrefix("Rate") != 0 {
+		t.Errorf("rated without a press")
+	}
+}
+
+func TestLocalPairDTMF(t *testing.T) {
+	h := newHarness(t)
+	ch := h.arrive("100", "5551234")
+	h.cur.expect("menu", playing(ch, "menu-main"))
+	h.phonePress("Local/100@hotline-00000001;2", "3")
+	h.r.waitCall(t, "Enqueue "+ch+" service uk")
+	h.hangup(ch)
+	h.idle()
+}
+
+func TestAgentFeatureNumber(t *testing.T) {
+	tests := []struct {
+		key, want string
+	}{
+		{AgentKeyLogin, "Login 100"},
+		{AgentKeyPause, "Pause 100 phone"},
+		{AgentKeyResume, "Resume 100"},
+		{AgentKeyLogout, "Logout 100"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			h := newHarness(t)
+			ch := h.arrive("999", "5550100")
+			h.cur.expect("agent menu", playing(ch, "agent-menu"))
+			h.dtmf(ch, tt.key)
+			h.r.waitCall(t, tt.want)
+			h.pbDone(h.cur.expect("ok", playing(ch, "agent-ok")))
+			h.cur.expect("hangup", op("hangup", ch))
+			h.idle()
+		})
+	}
+	t.Run("unknown phone", func(t *testing.T) {
+		h := newHarness(t)
+		ch := h.arrive("999", "5559999")
+		h.pbDone(h.cur.expect("error", playing(ch, "agent-error")))
+		h.cur.expect("hangup", op("hangup", ch))
+		h.idle()
+	})
+}
+
+func TestCallbackDial(t *testing.T) {
+	cb := Callback{ID: "cb7", CaseID: "case9", Number: "5557777", Topic: "audit", Lang: "ru", Owner: "100", Note: "invoice", Kind: CallbackOwner}
+	t.Run("completed", func(t *testing.T) {
+		h := newHarness(t)
+		h.e.Dial(cb, agent("100"))
+		leg := h.cur.expect("agent first", op("originate", "Local/100@agents")).ID
+		h.answer(leg)
+		h.pbDone(h.cur.expect("case whisper", playing(leg, "whisper-audit")))
+		h.cur.expect("agent holds", op("moh", leg))
+		callee := h.cur.expect("caller dialled", op("originate", "PJSIP/5557777@trunk"))
+		if callee.Req.Formats != "ulaw" {
+			t.Errorf("callee originate %+v", callee.Req)
+		}
+		h.answer(callee.ID, "callee", "cb7")
+		h.cbs.waitCall(t, "Completed cb7")
+		h.cur.expect("bridged", func(a action) bool { return a.Op == "add" && slices.Equal(a.Chans, []string{callee.ID, leg}) })
+		h.hangup(leg)
+		h.r.waitCall(t, "EndCall cb7 100")
+		sv := h.cur.expect("survey in the caller's language", playing(callee.ID, "survey"))
+		if sv.Lang != "ru" {
+			t.Errorf("survey lang %q", sv.Lang)
+		}
+		h.hangup(callee.ID)
+		h.idle()
+		h.noLeaks()
+	})
+	t.Run("caller busy", func(t *testing.T) {
+		h := newHarness(t)
+		h.e.Dial(cb, agent("100"))
+		leg := h.cur.expect("agent first", op("originate", "Local/100@agents")).ID
+		h.answer(leg)
+		h.pbDone(h.cur.expect("case whisper", playing(leg, "whisper-audit")))
+		callee := h.cur.expect("caller dialled", op("originate", "PJSIP/5557777@trunk")).ID
+		h.dialFail(callee, "BUSY")
+		h.cbs.waitCall(t, "AttemptFailed cb7 caller did not answer")
+		h.cur.expect("agent released", op("hangup", leg))
+		h.r.waitCall(t, "EndCall cb7 100")
+		h.idle()
+	})
+	t.Run("agent does not answer", func(t *testing.T) {
+		h := newHarness(t)
+		h.e.Dial(cb, agent("100"))
+		leg := h.cur.expect("agent first", op("originate", "Local/100@agents")).ID
+		h.dialFail(leg, "NOANSWER")
+		h.cbs.waitCall(t, "AttemptFailed cb7 agent did not answer")
+		h.idle()
+		if h.tel.count(op("originate", "PJSIP/5557777@trunk")) != 0 {
+			t.Errorf("caller dialled without an agent")
+		}
+	})
+	t.Run("kept position offer", func(t *testing.T) {
+		h := newHarness(t)
+		h.cbs.store["cb8"] = Callback{ID: "cb8", CaseID: "case3", Number: "5558888", Topic: "service", Lang: "uk", Kind: CallbackQueue}
+		o := h.offer("call8", "100")
+		o.CallbackID = "cb8"
+		h.e.Deliver(o)
+		leg := h.cur.expect("agent first", op("originate", "Local/100@agents")).ID
+		h.answer(leg)
+		h.r.waitCall(t, "Answered call8 100")
+		h.pbDone(h.cur.expect("whisper", playing(leg, "whisper-service")))
+		callee := h.cur.expect("caller", op("originate", "PJSIP/5558888@trunk")).ID
+		h.hangup(callee)
+		h.e.HandleEvent(Event{Type: "ChannelDestroyed", Channel: &Channel{ID: callee}})
+		h.cbs.waitCall(t, "AttemptFailed cb8")
+		h.r.waitCall(t, "EndCall call8 100")
+		h.idle()
+	})
+}
+
+func TestOfferForGoneCall(t *testing.T) {
+	h := newHarness(t)
+	h.e.Deliver(h.offer("nosuchcall", "100"))
+	h.r.waitCall(t, "Leave nosuchcall")
+}
+
+func TestReconcile(t *testing.T) {
+	h := newHarness(t)
+	ch := h.queued()
+	kept := h.queued()
+	h.e.Reconcile(context.Background(),
+		[]Channel{{ID: kept}, {ID: "hl-n1-agent-99"}, {ID: "1795305000.1"}},
+		[]Bridge{{ID: "hl-n1-br-42"}, {ID: "someone-elses"}})
+	h.r.waitCall(t, "Leave "+ch)
+	h.cur.expect("orphan leg", op("hangup", "hl-n1-agent-99"))
+	if h.tel.count(op("hangup", "1795305000.1")) != 0 || h.tel.count(op("destroy", "someone-elses")) != 0 {
+		t.Errorf("touched channels that are not ours:\n%s", h.tel.dump())
+	}
+	if h.tel.count(op("destroy", "hl-n1-br-42")) != 1 {
+		t.Errorf("orphan bridge kept")
+	}
+	if h.r.countPrefix("Leave "+kept) != 0 {
+		t.Errorf("a live call was ended")
+	}
+	h.hangup(kept)
+	h.idle()
+}
+
+func TestStopDrains(t *testing.T) {
+	h := newHarness(t)
+	waiting := h.queued()
+	talking := h.queued()
+	leg, _ := h.connected(talking, "100")
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- h.e.Stop(context.Background()) }()
+
+	// The waiting caller keeps their place as a callback.
+	h.cbs.waitCall(t, "KeepPosition "+waiting)
+	h.pbDone(h.cur.expect("confirmation", playing(waiting, "callback-confirm")))
+	// New calls are refused.
+	late := h.arrive("200", "5550000")
+	h.cur.expect("late caller refused", func(a action) bool { return a.Op == "hangup" && a.Chan == late && a.Arg == "congestion" })
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned (%v) while a conversation is up", err)
+	default:
+	}
+	// The conversation reaches its end.
+	h.hangup(leg)
+	h.pbDone(h.cur.expect("survey", playing(talking, "survey")))
+	h.clk.waitTimer(t, 8*time.Second)
+	h.clk.Advance(8 * time.Second)
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("Stop: %v", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("Stop did not return")
+	}
+	if h.e.Active() != 0 {
+		t.Errorf("calls left after Stop")
+	}
+	if h.r.countPrefix("Leave "+waiting) != 0 {
+		t.Errorf("drained caller abandoned")
+	}
+}
+
+func TestStopDeadline(t *testing.T) {
+	h := newHarness(t)
+	ch := h.queued()
+	leg, br := h.connected(ch, "100")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := h.e.Stop(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Stop = %v, want canceled", err)
+	}
+	if h.tel.count(op("hangup", ch)) != 1 || h.tel.count(op("hangup", leg)) != 1 || h.tel.count(op("destroy", br)) != 1 {
+		t.Errorf("forced stop left channels:\n%s", h.tel.dump())
+	}
+	h.r.waitCall(t, "EndCall "+ch+" 100")
+}
+
+// blockingTel holds Answer until released, so a call's goroutine is stuck
+// while events pile up.
+type blockingTel struct {
+	*fakeTel
+	release chan struct{}
+}
+
+func (b *blockingTel) Answer(ctx context.Context, ch string) error {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return b.fakeTel.Answer(ctx, ch)
+}
+
+func TestMailboxOverflowAbortsCall(t *testing.T) {
+	var bt *blockingTel
+	h := newHarness(t, func(h *harness, o *Options) {
+		bt = &blockingTel{fakeTel: h.tel, release: make(chan struct{})}
+		o.Telephony = bt
+		o.MailboxSize = 4
+	})
+	ch := h.arrive("100", "5551234")
+	h.dtmf(ch, "123456") // more than the mailbox holds
+	h.cur.expect("call aborted and caller hung up", op("hangup", ch))
+	h.idle()
+	close(bt.release)
+	if !h.obs.has("overflow") {
+		t.Errorf("overflow not counted")
+	}
+}

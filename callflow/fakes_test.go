@@ -1,0 +1,677 @@
+package callflow
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hotline-project/hotline/routing"
+)
+
+// waitLimit bounds every wait for the engine in tests: reaching it is a
+// failure (a deadlock or a missing action), never part of the logic.
+const waitLimit = 5 * time.Second
+
+// signal is a broadcast: waiters take ch, and every change closes it and
+// makes a new one.
+type signal struct {
+	ch chan struct{}
+}
+
+func newSignal() signal { return signal{ch: make(chan struct{})} }
+
+func (s *signal) fire() { close(s.ch); s.ch = make(chan struct{}) }
+
+// ---- clock ----
+
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+	sig    signal
+}
+
+type fakeTimer struct {
+	clk     *fakeClock
+	d       time.Duration
+	at      time.Time
+	ch      chan time.Time
+	stopped bool
+	fired   bool
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC), sig: newSignal()}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) NewTimer(d time.Duration) Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{clk: c, d: d, at: c.now.Add(d), ch: make(chan time.Time, 1)}
+	if d <= 0 {
+		t.fired = true
+		t.ch <- c.now
+		return t
+	}
+	c.timers = append(c.timers, t)
+	c.sig.fire()
+	return t
+}
+
+func (t *fakeTimer) C() <-chan time.Time { return t.ch }
+
+func (t *fakeTimer) Stop() bool {
+	t.clk.mu.Lock()
+	defer t.clk.mu.Unlock()
+	was := !t.stopped && !t.fired
+	t.stopped = true
+	return was
+}
+
+// Advance moves time and fires the timers that are due.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	for _, t := range c.timers {
+		if !t.stopped && !t.fired && !t.at.After(c.now) {
+			t.fired = true
+			t.ch <- c.now
+		}
+	}
+	c.timers = slices.DeleteFunc(c.timers, func(t *fakeTimer) bool { return t.stopped || t.fired })
+}
+
+// waitTimer waits until a pending timer of duration d exists.
+func (c *fakeClock) waitTimer(t *testing.T, d time.Duration) {
+	t.Helper()
+	deadline := time.After(waitLimit)
+	for {
+		c.mu.Lock()
+		found := slices.ContainsFunc(c.timers, func(x *fakeTimer) bool { return !x.stopped && !x.fired && x.d == d })
+		ch := c.sig.ch
+		c.mu.Unlock()
+		if found {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("no timer of %v started", d)
+		}
+	}
+}
+
+// ---- telephony ----
+
+// action is one REST request the engine made.
+type action struct {
+	Op    string // answer, hangup, originate, play, stopplay, moh, stopmoh, bridge, add, remove, destroy, progress
+	Chan  string // channel or bridge the action is on
+	ID    string // playback, bridge or originated channel id
+	Media []string
+	Lang  string
+	Req   OriginateRequest
+	Chans []string
+	Arg   string
+}
+
+func (a action) String() string {
+	s := a.Op + " " + a.Chan
+	if a.ID != "" {
+		s += " id=" + a.ID
+	}
+	if len(a.Media) > 0 {
+		s += " media=" + strings.Join(a.Media, ",") + " lang=" + a.Lang
+	}
+	if len(a.Chans) > 0 {
+		s += " chans=" + strings.Join(a.Chans, ",")
+	}
+	if a.Arg != "" {
+		s += " " + a.Arg
+	}
+	return s
+}
+
+type fakeTel struct {
+	mu        sync.Mutex
+	actions   []action
+	sig       signal
+	failOrig  map[string]error // endpoint → originate error
+	names     map[string]string
+	localSeq  int
+	hungUp    map[string]bool
+	bridges   map[string]bool
+	playbacks map[string]bool
+}
+
+func newFakeTel() *fakeTel {
+	return &fakeTel{sig: newSignal(), failOrig: map[string]error{}, names: map[string]string{},
+		hungUp: map[string]bool{}, bridges: map[string]bool{}, playbacks: map[string]bool{}}
+}
+
+func (f *fakeTel) rec(a action) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.actions = append(f.actions, a)
+	switch a.Op {
+	case "hangup":
+		f.hungUp[a.Chan] = true
+	case "bridge":
+		f.bridges[a.ID] = true
+	case "destroy":
+		delete(f.bridges, a.Chan)
+	case "play":
+		f.playbacks[a.ID] = true
+	case "stopplay":
+		delete(f.playbacks, a.ID)
+	}
+	f.sig.fire()
+}
+
+func (f *fakeTel) Answer(_ context.Context, ch string) error {
+	f.rec(action{Op: "answer", Chan: ch})
+	return nil
+}
+
+func (f *fakeTel) Hangup(_ context.Context, ch, reason string) error {
+	f.rec(action{Op: "hangup", Chan: ch, Arg: reason})
+	return nil
+}
+
+func (f *fakeTel) Originate(_ context.Context, req OriginateRequest) (Channel, error) {
+	f.mu.Lock()
+	err := f.failOrig[req.Endpoint]
+	f.localSeq++
+	name := fmt.Sprintf("%s-%08x;1", req.Endpoint, f.localSeq)
+	f.names[name] = req.ChannelID
+	f.mu.Unlock()
+	f.rec(action{Op: "originate", Chan: req.Endpoint, ID: req.ChannelID, Req: req})
+	if err != nil {
+		return Channel{}, err
+	}
+	return Channel{ID: req.ChannelID, Name: name, State: "Down"}, nil
+}
+
+func (f *fakeTel) Play(_ context.Context, ch, id string, media []string, lang string) (Playback, error) {
+	f.rec(action{Op: "play", Chan: ch, ID: id, Media: media, Lang: lang})
+	return Playback{ID: id, TargetURI: "channel:" + ch, Language: lang, State: "queued"}, nil
+}
+
+func (f *fakeTel) StopPlayback(_ context.Context, id string) error {
+	f.rec(action{Op: "stopplay", ID: id})
+	return nil
+}
+
+func (f *fakeTel) StartMOH(_ context.Context, ch, class string) error {
+	f.rec(action{Op: "moh", Chan: ch, Arg: class})
+	return nil
+}
+
+func (f *fakeTel) StopMOH(_ context.Context, ch string) error {
+	f.rec(action{Op: "stopmoh", Chan: ch})
+	return nil
+}
+
+func (f *fakeTel) CreateBridge(_ context.Context, id, kind, name string) (Bridge, error) {
+	f.rec(action{Op: "bridge", ID: id, Arg: kind})
+	return Bridge{ID: id, Type: kind}, nil
+}
+
+func (f *fakeTel) AddToBridge(_ context.Context, id string, chans ...string) error {
+	f.rec(action{Op: "add", Chan: id, Chans: chans})
+	return nil
+}
+
+func (f *fakeTel) RemoveFromBridge(_ context.Context, id string, chans ...string) error {
+	f.rec(action{Op: "remove", Chan: id, Chans: chans})
+	return nil
+}
+
+func (f *fakeTel) DestroyBridge(_ context.Context, id string) error {
+	f.rec(action{Op: "destroy", Chan: id})
+	return nil
+}
+
+func (f *fakeTel) TransferProgress(_ context.Context, ch, state string) error {
+	f.rec(action{Op: "progress", Chan: ch, Arg: state})
+	return nil
+}
+
+// cursor reads the action log in order, so a test states what happens
+// next without caring about actions it already passed.
+type cursor struct {
+	t   *testing.T
+	tel *fakeTel
+	pos int
+}
+
+// expect waits for the next action matching pred and returns it.
+func (c *cursor) expect(what string, pred func(action) bool) action {
+	c.t.Helper()
+	deadline := time.After(waitLimit)
+	for {
+		c.tel.mu.Lock()
+		for i := c.pos; i < len(c.tel.actions); i++ {
+			if pred(c.tel.actions[i]) {
+				a := c.tel.actions[i]
+				c.pos = i + 1
+				c.tel.mu.Unlock()
+				return a
+			}
+		}
+		ch := c.tel.sig.ch
+		c.tel.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			c.t.Fatalf("no action %s; got:\n%s", what, c.tel.dump())
+		}
+	}
+}
+
+// op matches an action by op and channel (empty: any).
+func op(name, ch string) func(action) bool {
+	return func(a action) bool { return a.Op == name && (ch == "" || a.Chan == ch) }
+}
+
+// playing matches a playback on ch whose media contain the substring.
+func playing(ch, media string) func(action) bool {
+	return func(a action) bool {
+		return a.Op == "play" && a.Chan == ch && strings.Contains(strings.Join(a.Media, ","), media)
+	}
+}
+
+func (f *fakeTel) dump() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var b strings.Builder
+	for _, a := range f.actions {
+		b.WriteString("  " + a.String() + "\n")
+	}
+	return b.String()
+}
+
+func (f *fakeTel) count(pred func(action) bool) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, a := range f.actions {
+		if pred(a) {
+			n++
+		}
+	}
+	return n
+}
+
+// otherHalf gives the id of the Stasis half of a Local pair whose phone
+// half is named name: a digit "pressed" on one half of a Local channel is
+// received on the other (ari-transcripts 01 and 02).
+func (f *fakeTel) otherHalf(name string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	other := strings.TrimSuffix(name, ";2") + ";1"
+	if strings.HasSuffix(name, ";1") {
+		other = strings.TrimSuffix(name, ";1") + ";2"
+	}
+	return f.names[other]
+}
+
+// ---- router ----
+
+type fakeRouter struct {
+	mu       sync.Mutex
+	calls    []string
+	sig      signal
+	cases    map[string]routing.Case
+	openFor  map[string]string // caller number → case id
+	agents   map[string]routing.AgentStatus
+	queue    QueueInfo
+	transfer func(TransferRequest) (Transfer, error)
+	rated    map[string]bool
+	seq      int
+}
+
+func newFakeRouter() *fakeRouter {
+	return &fakeRouter{sig: newSignal(), cases: map[string]routing.Case{}, openFor: map[string]string{},
+		agents: map[string]routing.AgentStatus{}, rated: map[string]bool{},
+		queue: QueueInfo{Position: 1, EstimatedWait: 30 * time.Second, AgentsLoggedIn: 2, AgentsAvailable: 0}}
+}
+
+func (r *fakeRouter) rec(s string) {
+	r.calls = append(r.calls, s)
+	r.sig.fire()
+}
+
+func (r *fakeRouter) record(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rec(fmt.Sprintf(format, args...))
+}
+
+// waitCall waits for a recorded router call with this prefix.
+func (r *fakeRouter) waitCall(t *testing.T, prefix string) {
+	t.Helper()
+	deadline := time.After(waitLimit)
+	for {
+		r.mu.Lock()
+		found := slices.ContainsFunc(r.calls, func(s string) bool { return strings.HasPrefix(s, prefix) })
+		ch := r.sig.ch
+		r.mu.Unlock()
+		if found {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("router: no %q; got %q", prefix, r.log())
+		}
+	}
+}
+
+func (r *fakeRouter) log() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.calls)
+}
+
+func (r *fakeRouter) countPrefix(prefix string) int {
+	n := 0
+	for _, s := range r.log() {
+		if strings.HasPrefix(s, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *fakeRouter) Login(_ context.Context, id string) error { r.record("Login %s", id); return nil }
+func (r *fakeRouter) Resume(_ context.Context, id string) error {
+	r.record("Resume %s", id)
+	return nil
+}
+func (r *fakeRouter) Logout(_ context.Context, id string) error {
+	r.record("Logout %s", id)
+	return nil
+}
+func (r *fakeRouter) Pause(_ context.Context, id, reason string) error {
+	r.record("Pause %s %s", id, reason)
+	return nil
+}
+
+func (r *fakeRouter) Agent(_ context.Context, id string) (routing.AgentStatus, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a, ok := r.agents[id]
+	if !ok {
+		return a, routing.ErrNotFound
+	}
+	return a, nil
+}
+
+func (r *fakeRouter) OpenCase(_ context.Context, number, topic, lang string) (routing.Case, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seq++
+	cs := routing.Case{ID: fmt.Sprintf("case%d", r.seq), CallerNumber: number, Topic: topic, Lang: lang, Status: routing.CaseOpen, Note: "router fault, red light"}
+	r.cases[cs.ID] = cs
+	r.rec(fmt.Sprintf("OpenCase %s %s %s", number, topic, lang))
+	return cs, nil
+}
+
+func (r *fakeRouter) OpenCaseFor(_ context.Context, number string) (routing.Case, bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id, ok := r.openFor[number]
+	if !ok {
+		return routing.Case{}, false, nil
+	}
+	return r.cases[id], true, nil
+}
+
+func (r *fakeRouter) Case(_ context.Context, id string) (routing.Case, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cs, ok := r.cases[id]
+	if !ok {
+		return cs, routing.ErrNotFound
+	}
+	return cs, nil
+}
+
+func (r *fakeRouter) Rate(_ context.Context, caseID string, score int) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rec(fmt.Sprintf("Rate %s %d", caseID, score))
+	if r.rated[caseID] {
+		return false, nil
+	}
+	r.rated[caseID] = true
+	return true, nil
+}
+
+func (r *fakeRouter) CloseCase(_ context.Context, id string) error {
+	r.record("CloseCase %s", id)
+	return nil
+}
+
+func (r *fakeRouter) Enqueue(_ context.Context, c Call) (QueueInfo, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rec(fmt.Sprintf("Enqueue %s %s %s agent=%s", c.ID, c.Topic, c.Lang, c.AgentID))
+	return r.queue, nil
+}
+
+func (r *fakeRouter) QueueInfo(_ context.Context, id string) (QueueInfo, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rec("QueueInfo " + id)
+	return r.queue, nil
+}
+
+func (r *fakeRouter) Answered(_ context.Context, o Offer) error {
+	r.record("Answered %s %s", o.CallID, o.Agent.ID)
+	return nil
+}
+
+func (r *fakeRouter) NoAnswer(_ context.Context, o Offer) error {
+	r.record("NoAnswer %s %s", o.CallID, o.Agent.ID)
+	return nil
+}
+
+func (r *fakeRouter) Leave(_ context.Context, id string) error { r.record("Leave %s", id); return nil }
+
+func (r *fakeRouter) EndCall(_ context.Context, id, agent string) error {
+	r.record("EndCall %s %s", id, agent)
+	return nil
+}
+
+func (r *fakeRouter) BeginTransfer(_ context.Context, req TransferRequest) (Transfer, error) {
+	r.record("BeginTransfer %s %s %s %s", req.CallID, req.To, req.Mode, req.Note)
+	r.mu.Lock()
+	f := r.transfer
+	r.mu.Unlock()
+	return f(req)
+}
+
+func (r *fakeRouter) AcceptTransfer(_ context.Context, id, tr string) error {
+	r.record("AcceptTransfer %s %s", id, tr)
+	return nil
+}
+
+func (r *fakeRouter) CancelTransfer(_ context.Context, id, tr string, noAnswer bool) error {
+	r.record("CancelTransfer %s %s %v", id, tr, noAnswer)
+	return nil
+}
+
+// ---- callbacks ----
+
+type fakeCallbacks struct {
+	mu    sync.Mutex
+	calls []string
+	sig   signal
+	store map[string]Callback
+}
+
+func newFakeCallbacks() *fakeCallbacks {
+	return &fakeCallbacks{sig: newSignal(), store: map[string]Callback{}}
+}
+
+func (f *fakeCallbacks) record(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf(format, args...))
+	f.sig.fire()
+}
+
+func (f *fakeCallbacks) waitCall(t *testing.T, prefix string) {
+	t.Helper()
+	deadline := time.After(waitLimit)
+	for {
+		f.mu.Lock()
+		found := slices.ContainsFunc(f.calls, func(s string) bool { return strings.HasPrefix(s, prefix) })
+		ch := f.sig.ch
+		calls := slices.Clone(f.calls)
+		f.mu.Unlock()
+		if found {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("callbacks: no %q; got %q", prefix, calls)
+		}
+	}
+}
+
+func (f *fakeCallbacks) KeepPosition(_ context.Context, c Call) (Callback, error) {
+	f.record("KeepPosition %s %s %s", c.ID, c.Topic, c.Lang)
+	return Callback{ID: "cb-" + c.ID, Kind: CallbackQueue}, nil
+}
+
+func (f *fakeCallbacks) ScheduleOwner(_ context.Context, caseID, owner string, due time.Time, note string) (Callback, error) {
+	f.record("ScheduleOwner %s %s %s", caseID, owner, due.Format(time.TimeOnly))
+	return Callback{ID: "cb-" + caseID, Kind: CallbackOwner}, nil
+}
+
+func (f *fakeCallbacks) Get(_ context.Context, id string) (Callback, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cb, ok := f.store[id]
+	if !ok {
+		return cb, routing.ErrNotFound
+	}
+	return cb, nil
+}
+
+func (f *fakeCallbacks) Completed(_ context.Context, id string) error {
+	f.record("Completed %s", id)
+	return nil
+}
+
+func (f *fakeCallbacks) AttemptFailed(_ context.Context, id, reason string) error {
+	f.record("AttemptFailed %s %s", id, reason)
+	return nil
+}
+
+// ---- plan ----
+
+type fakePlan struct {
+	routes   map[string]Route
+	menus    map[string]Menu
+	closed   map[string]bool
+	agents   map[string]string
+	settings Settings
+}
+
+func newFakePlan() *fakePlan {
+	s := DefaultSettings()
+	s.AnnounceInterval = 30 * time.Second
+	s.Features.TopicDigits = map[string]string{"1": "connections", "2": "audit", "3": "service"}
+	return &fakePlan{
+		routes: map[string]Route{
+			"100": {Number: "100", Action: ActionMenu, Menu: "main", Lang: "uk"},
+			"200": {Number: "200", Action: ActionTopic, Topic: "service", Lang: "en"},
+			"300": {Number: "300", Action: ActionTopic, Topic: "audit", Lang: "pl"},
+			"999": {Number: "999", Action: ActionAgentLogin},
+		},
+		menus: map[string]Menu{
+			"main": {Name: "main", Prompt: "menu-main", Timeout: 4 * time.Second, Retries: 2, Default: "service",
+				Options: map[string]MenuOption{"1": {Topic: "connections"}, "2": {Topic: "audit"}, "3": {Topic: "service"}, "9": {Lang: "en"}}},
+		},
+		closed:   map[string]bool{},
+		agents:   map[string]string{"5550100": "100"},
+		settings: s,
+	}
+}
+
+func (p *fakePlan) Route(n string) (Route, bool)          { r, ok := p.routes[n]; return r, ok }
+func (p *fakePlan) Menu(n string) (Menu, bool)            { m, ok := p.menus[n]; return m, ok }
+func (p *fakePlan) Open(topic string, _ time.Time) bool   { return !p.closed[topic] }
+func (p *fakePlan) Prompt(name, lang string) string       { return "sound:" + lang + "/" + name }
+func (p *fakePlan) CallbackEndpoint(number string) string { return "PJSIP/" + number + "@trunk" }
+func (p *fakePlan) Settings() Settings                    { return p.settings }
+func (p *fakePlan) AgentFor(n string) (string, bool)      { a, ok := p.agents[n]; return a, ok }
+func (p *fakePlan) Whisper(topic, caseID, note, lang string) []string {
+	return []string{"sound:" + lang + "/whisper-" + topic, "characters:" + caseID}
+}
+
+// ---- observer ----
+
+type recObserver struct {
+	mu  sync.Mutex
+	log []string
+}
+
+func (o *recObserver) add(format string, args ...any) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.log = append(o.log, fmt.Sprintf(format, args...))
+}
+
+func (o *recObserver) has(s string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Contains(o.log, s)
+}
+
+func (o *recObserver) count(s string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, x := range o.log {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
+
+func (o *recObserver) CallOffered(topic string)                   { o.add("offered %s", topic) }
+func (o *recObserver) CallAnswered(topic string, w time.Duration) { o.add("answered %s %v", topic, w) }
+func (o *recObserver) Abandoned(topic string)                     { o.add("abandoned %s", topic) }
+func (o *recObserver) Transfer(result string)                     { o.add("transfer %s", result) }
+func (o *recObserver) Callback(state string)                      { o.add("callback %s", state) }
+func (o *recObserver) Rating(score int)                           { o.add("rating %d", score) }
+func (o *recObserver) Consult(d time.Duration, result string)     { o.add("consult %s", result) }
+func (o *recObserver) AgentsPerResolvedCall(n int)                { o.add("agents %d", n) }
+func (o *recObserver) MailboxOverflow()                           { o.add("overflow") }
+
+var (
+	_ Telephony = (*fakeTel)(nil)
+	_ Router    = (*fakeRouter)(nil)
+	_ Callbacks = (*fakeCallbacks)(nil)
+	_ Plan      = (*fakePlan)(nil)
+	_ Observer  = (*recObserver)(nil)
+	_ Clock     = (*fakeClock)(nil)
+)

@@ -1,0 +1,183 @@
+package callflow
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hotline-project/hotline/routing"
+)
+
+const ringTimeout = 15 * time.Second
+
+// harness runs one Engine against the fakes.
+type harness struct {
+	t    *testing.T
+	e    *Engine
+	tel  *fakeTel
+	r    *fakeRouter
+	cbs  *fakeCallbacks
+	plan *fakePlan
+	clk  *fakeClock
+	obs  *recObserver
+	cur  *cursor
+	seq  int
+}
+
+type option func(*harness, *Options)
+
+func newHarness(t *testing.T, opts ...option) *harness {
+	t.Helper()
+	h := &harness{t: t, tel: newFakeTel(), r: newFakeRouter(), cbs: newFakeCallbacks(), plan: newFakePlan(), clk: newFakeClock(), obs: &recObserver{}}
+	h.cur = &cursor{t: t, tel: h.tel}
+	o := Options{
+		Telephony: h.tel, Router: h.r, Callbacks: h.cbs, Plan: h.plan, Clock: h.clk,
+		Node: "n1", App: "hotline", Metrics: h.obs,
+		Policy: Policy{RingTimeout: ringTimeout, OfferWaitThreshold: 5 * time.Minute},
+	}
+	for _, f := range opts {
+		f(h, &o)
+	}
+	h.e = New(o)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.e.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(waitLimit):
+			t.Errorf("Run did not return")
+		}
+		if n := h.e.Active(); n != 0 {
+			t.Errorf("%d calls still registered after Run", n)
+		}
+	})
+	return h
+}
+
+// arrive makes a caller enter the application on a service number, as a
+// Local pair's ;2 half would (transcript 01).
+func (h *harness) arrive(number, callerNumber string) string {
+	h.seq++
+	id := fmt.Sprintf("1795305073.%d", h.seq)
+	name := fmt.Sprintf("Local/%s@hotline-%08x;2", number, h.seq)
+	h.tel.mu.Lock()
+	h.tel.names[name] = id
+	h.tel.mu.Unlock()
+	h.e.HandleEvent(Event{Type: "StasisStart", Application: "hotline", Args: []string{number},
+		Channel: &Channel{ID: id, Name: name, State: "Ring", CallerNumber: callerNumber, Language: "en"}})
+	return id
+}
+
+func (h *harness) finish(a action) {
+	h.e.HandleEvent(Event{Type: "PlaybackFinished", Playback: &Playback{ID: a.ID, TargetURI: "channel:" + a.Chan, State: "done"}})
+}
+
+func (h *harness) dtmf(ch, digits string) {
+	for _, d := range digits {
+		h.e.HandleEvent(Event{Type: "ChannelDtmfReceived", Channel: &Channel{ID: ch}, Digit: string(d), DurationMS: 100})
+	}
+}
+
+// phonePress is a digit pressed on the phone half of a caller's Local
+// pair: it arrives on the Stasis half.
+func (h *harness) phonePress(stasisName, digit string) {
+	phone := stasisName[:len(stasisName)-2] + ";1"
+	h.e.HandleEvent(Event{Type: "ChannelDtmfReceived", Channel: &Channel{ID: h.tel.otherHalf(phone)}, Digit: digit})
+}
+
+// hangup is a channel hung up by its far end: HangupRequest then
+// StasisEnd, and no ChannelDestroyed (transcript 01).
+func (h *harness) hangup(ch string) {
+	h.e.HandleEvent(Event{Type: "ChannelHangupRequest", Channel: &Channel{ID: ch}, Cause: 16})
+	h.e.HandleEvent(Event{Type: "StasisEnd", Channel: &Channel{ID: ch}})
+}
+
+// answer is an originated leg picked up: Dial ANSWER then StasisStart
+// (transcript 03).
+func (h *harness) answer(leg string, args ...string) {
+	h.e.HandleEvent(Event{Type: "Dial", Peer: &Channel{ID: leg, State: "Up"}, DialStatus: "ANSWER"})
+	h.e.HandleEvent(Event{Type: "StasisStart", Args: args, Channel: &Channel{ID: leg, State: "Up"}})
+}
+
+// dialFail is an originated leg that fails with a dial status; the channel
+// is destroyed with cause 0 (transcript 09).
+func (h *harness) dialFail(leg, status string) {
+	h.e.HandleEvent(Event{Type: "Dial", Peer: &Channel{ID: leg}, DialStatus: status})
+	h.e.HandleEvent(Event{Type: "ChannelDestroyed", Channel: &Channel{ID: leg}, Cause: 0})
+}
+
+// idle waits until no call is registered: every call goroutine has ended.
+func (h *harness) idle() {
+	h.t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for h.e.Active() != 0 {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%d calls still active; actions:\n%s", h.e.Active(), h.tel.dump())
+		}
+		time.Sleep(time.Millisecond) // polling for the goroutine's exit, not for logic
+	}
+}
+
+// noLeaks checks that every bridge was destroyed and every playback either
+// finished or was stopped.
+func (h *harness) noLeaks(open ...string) {
+	h.t.Helper()
+	h.tel.mu.Lock()
+	defer h.tel.mu.Unlock()
+	if len(h.tel.bridges) != 0 {
+		h.t.Errorf("bridges left: %v", h.tel.bridges)
+	}
+	for id := range h.tel.playbacks {
+		if !slices.Contains(open, id) {
+			h.t.Errorf("playback %s neither finished nor stopped", id)
+		}
+	}
+}
+
+func (h *harness) pbDone(a action) {
+	h.tel.mu.Lock()
+	delete(h.tel.playbacks, a.ID)
+	h.tel.mu.Unlock()
+	h.finish(a)
+}
+
+// queued brings a caller on number 200 (topic service, English) into the
+// queue and returns the caller channel.
+func (h *harness) queued() string {
+	h.t.Helper()
+	ch := h.arrive("200", "5551234")
+	h.cur.expect("answer", op("answer", ch))
+	h.r.waitCall(h.t, "Enqueue "+ch+" service en")
+	h.cur.expect("moh", op("moh", ch))
+	return ch
+}
+
+func agent(id string) routing.AgentStatus {
+	return routing.AgentStatus{Agent: routing.Agent{ID: id, Name: "Agent " + id, Endpoint: "Local/" + id + "@agents"}, State: routing.StateRinging}
+}
+
+func (h *harness) offer(ch, agentID string) Offer {
+	return Offer{CallID: ch, CaseID: "case1", Topic: "service", Node: "n1", Agent: agent(agentID), RingDeadline: h.clk.Now().Add(ringTimeout)}
+}
+
+// connected takes a queued caller to a conversation with agent id and
+// returns the agent leg and the bridge.
+func (h *harness) connected(ch, agentID string) (leg, bridge string) {
+	h.t.Helper()
+	h.e.Deliver(h.offer(ch, agentID))
+	orig := h.cur.expect("originate agent", op("originate", "Local/"+agentID+"@agents"))
+	leg = orig.ID
+	h.answer(leg, "agent", ch, agentID)
+	h.r.waitCall(h.t, "Answered "+ch+" "+agentID)
+	wh := h.cur.expect("whisper", playing(leg, "whisper-service"))
+	h.pbDone(wh)
+	br := h.cur.expect("bridge", op("bridge", ""))
+	h.cur.expect("add caller and agent", func(a action) bool {
+		return a.Op == "add" && a.Chan == br.ID && slices.Equal(a.Chans, []string{ch, leg})
+	})
+	return leg, br.ID
+}
