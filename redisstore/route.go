@@ -123,6 +123,7 @@ type routeArgs struct {
 	By       string          `json:"by,omitempty"`
 	Kind     string          `json:"kind,omitempty"`
 	Dest     string          `json:"dest,omitempty"`
+	Case     string          `json:"case,omitempty"`
 	Exclude  []string        `json:"exclude"`
 	Topic    string          `json:"topic,omitempty"`
 	NoAnswer bool            `json:"noanswer,omitempty"`
@@ -549,6 +550,22 @@ func (s *Store) Claim(ctx context.Context, req routing.ClaimRequest, t routing.T
 		topics = []string{req.To.Name}
 	}
 	rep, err := s.runRoute(ctx, "claim", topics, a, t)
+	if err != nil {
+		return routing.AgentStatus{}, err
+	}
+	if rep.agent == nil {
+		return routing.AgentStatus{}, errScriptReply
+	}
+	return rep.agent.status(), nil
+}
+
+// ClaimFor rings an agent for a call in no queue, in one round trip.
+func (s *Store) ClaimFor(ctx context.Context, callID, caseID, agentID string, senior bool, t routing.Timing) (routing.AgentStatus, error) {
+	a := routeArgs{Call: json.RawMessage(strconv.Quote(callID)), Kind: "agent", Dest: agentID, Case: caseID}
+	if senior {
+		a.Kind, a.Dest = "senior", ""
+	}
+	rep, err := s.runRoute(ctx, "claimfor", nil, a, t)
 	if err != nil {
 		return routing.AgentStatus{}, err
 	}

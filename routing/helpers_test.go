@@ -34,23 +34,23 @@ func TestMain(m *testing.M) {
 
 var prefixSeq atomic.Int64
 
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
+// testClock is a clock tests move by hand.
+type testClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+func newTestClock() *testClock {
+	return &testClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 }
 
-func (c *fakeClock) Now() time.Time {
+func (c *testClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
-func (c *fakeClock) Advance(d time.Duration) {
+func (c *testClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
@@ -107,7 +107,7 @@ type env struct {
 	r      *routing.Router
 	st     *redisstore.Store
 	rdb    *redis.Client
-	clk    *fakeClock
+	clk    *testClock
 	offers *offerLog
 	trips  *tripCounter
 	prefix string
@@ -125,10 +125,10 @@ type envOpt func(*routing.Options)
 // newEnv builds a Router on the shared Redis with a fresh prefix.
 func newEnv(t testing.TB, agents []routing.Agent, opts ...envOpt) *env {
 	t.Helper()
-	return newEnvOn(t, sharedRedis.Addr, fmt.Sprintf("t%d:", prefixSeq.Add(1)), "n1", newClock(), agents, opts...)
+	return newEnvOn(t, sharedRedis.Addr, fmt.Sprintf("t%d:", prefixSeq.Add(1)), "n1", newTestClock(), agents, opts...)
 }
 
-func newEnvOn(t testing.TB, addr, prefix, node string, clk *fakeClock, agents []routing.Agent, opts ...envOpt) *env {
+func newEnvOn(t testing.TB, addr, prefix, node string, clk *testClock, agents []routing.Agent, opts ...envOpt) *env {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, PoolSize: 4})
 	t.Cleanup(func() { _ = rdb.Close() })

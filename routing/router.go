@@ -331,6 +331,31 @@ func (r *Router) CallPath(ctx context.Context, callID string) ([]Hop, error) {
 	return r.cs.CallPath(ctx, callID)
 }
 
+// ClaimAgent rings agentID for callID, a call in no queue (a callback
+// dialled agent first). ok is false, with no error, when the agent is not
+// available. The caller then owns the agent's state through Answered,
+// NoAnswer and EndCall with an Offer for callID.
+func (r *Router) ClaimAgent(ctx context.Context, agentID, callID string) (AgentStatus, bool, error) {
+	return r.claimFor(ctx, callID, agentID, false)
+}
+
+// ClaimSenior rings the longest-idle available senior operator for
+// callID, like ClaimAgent.
+func (r *Router) ClaimSenior(ctx context.Context, callID string) (AgentStatus, bool, error) {
+	return r.claimFor(ctx, callID, "", true)
+}
+
+func (r *Router) claimFor(ctx context.Context, callID, agentID string, senior bool) (AgentStatus, bool, error) {
+	a, err := r.q.ClaimFor(ctx, callID, "", agentID, senior, r.timing())
+	if errors.Is(err, ErrUnavailable) || (errors.Is(err, ErrNotFound) && !senior) {
+		return AgentStatus{}, false, nil
+	}
+	if err != nil {
+		return AgentStatus{}, false, fmt.Errorf("claim agent for %s: %w", callID, err)
+	}
+	return a, true, nil
+}
+
 // BeginTransfer starts an attended transfer. Pure rules first (note,
 // blind mode), then one atomic path check (loop, hop limit, pending
 // transfer) that records the pending hop, then the target is claimed.

@@ -291,6 +291,7 @@ if op == 'leave' then
   if not c then return err('notfound', args.call) end
   local a = nil
   if c.state == 'queued' then
+    if not qkey[c.topic] then return err('keys', cjson.encode({c.topic})) end
     redis.call('ZREM', qkey[c.topic], c.id)
   elseif c.state == 'ringing' then
     a = getagent(c.agent)
@@ -330,7 +331,7 @@ if op == 'sweep' then
   else
     a = nil
   end
-  if not transfer and c.state == 'ringing' and not qkey[c.topic] then
+  if not transfer and c.state == 'ringing' and not c.direct and not qkey[c.topic] then
     return err('keys', cjson.encode({c.topic}))
   end
   redis.call('ZREM', DUE, member)
@@ -340,6 +341,8 @@ if op == 'sweep' then
       c.xagent = ''
       putcall(c)
     end
+  elseif c.state == 'ringing' and c.direct then
+    redis.call('HDEL', CALLS, c.id)
   elseif c.state == 'ringing' then
     requeue(c)
   end
@@ -349,6 +352,37 @@ if op == 'sweep' then
   end
   dispatch({c.topic})
   return reply(a, c)
+end
+
+-- claimfor rings one agent for a call that is not in any queue (a
+-- callback dialled agent first): the named agent if available, or the
+-- longest-idle available senior operator. The call is recorded as direct:
+-- it has no queue place to go back to.
+if op == 'claimfor' then
+  if getcall(args.call) then return err('busy', args.call) end
+  local b = nil
+  if args.kind == 'agent' then
+    local cand = getagent(args.dest)
+    if cand and cand.state == 'available' then b = cand end
+  else
+    for _, raw in ipairs(redis.call('HVALS', AG)) do
+      local x = cjson.decode(raw)
+      if x.senior == true and x.state == 'available' and (not b or x.idle < b.idle or (x.idle == b.idle and x.id < b.id)) then
+        b = x
+      end
+    end
+  end
+  if not b then return err('unavailable', args.dest or 'senior') end
+  local c = {id = args.call, case = args.case or '', topic = '', number = '', lang = '',
+    node = node, agent = b.id, state = 'ringing', score = now, enq = now, cb = args.cb or '',
+    deadline = now + ring, direct = true}
+  putcall(c)
+  b.state = 'ringing'
+  b.call = c.id
+  b.since = now
+  putagent(b)
+  redis.call('ZADD', DUE, num(c.deadline), c.id)
+  return reply(b, c)
 end
 
 -- Agent operations from here on.
@@ -445,7 +479,7 @@ if op == 'noanswer' then
   if st ~= 'ringing' or a.call ~= c.id or c.state ~= 'ringing' or c.agent ~= a.id then
     return err('illegal', st)
   end
-  if not qkey[c.topic] then return err('keys', cjson.encode({c.topic})) end
+  if not c.direct and not qkey[c.topic] then return err('keys', cjson.encode({c.topic})) end
   redis.call('ZREM', DUE, c.id)
   a.state = 'paused'
   a.reason = args.reason
@@ -453,6 +487,11 @@ if op == 'noanswer' then
   a.call = ''
   a.pause_after = ''
   putagent(a)
+  if c.direct then
+    redis.call('HDEL', CALLS, c.id)
+    c.state = 'ended'
+    return reply(a, c)
+  end
   requeue(c)
   dispatch({c.topic})
   return reply(a, getcall(c.id))
