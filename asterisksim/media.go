@@ -222,9 +222,29 @@ func (s *Server) finishPlayback(p *playback, state string) {
 	s.emit(p.recipients(), "PlaybackFinished", event{"playback": p.snapshot()})
 }
 
-// stopPlaybacks ends c's playbacks when it hangs up (state "done").
+// stopPlaybacks ends c's playbacks when it hangs up (state "done"). A
+// playback of an unsupported scheme never reports finishing, not even then
+// (file 04).
 func (s *Server) stopPlaybacks(c *channel) {
 	for len(c.playbacks) > 0 {
-		s.finishPlayback(c.playbacks[0], "done")
+		p := c.playbacks[0]
+		if s.unsupportedScheme(p.media[p.idx]) {
+			if p.timer != nil {
+				p.timer.Stop()
+			}
+			delete(s.playbacks, p.id)
+			c.playbacks = c.playbacks[1:]
+			continue
+		}
+		s.finishPlayback(p, "done")
 	}
+}
+
+func (s *Server) unsupportedScheme(media string) bool {
+	scheme, _, _ := strings.Cut(media, ":")
+	switch scheme {
+	case "sound", "digits", "number", "characters", "recording", "tone":
+		return false
+	}
+	return true
 }

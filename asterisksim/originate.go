@@ -167,6 +167,12 @@ func (s *Server) originate(r originateReq) (channelJSON, *apiError) {
 
 // startDial rings the far half: Dial event, timeout, then its dialplan.
 func (s *Server) startDial(a, b *channel, timeout time.Duration) {
+	if _, ok := s.dialplan[b.snap.Dialplan.Context]; !ok {
+		// Local's far half fails before anything is dialled: no Dial
+		// event, both halves destroyed with cause 0 (file 04).
+		s.noSuchContext(b)
+		return
+	}
 	s.dialEvent(a, "", a.dialString)
 	if timeout == 0 {
 		timeout = 30 * time.Second
