@@ -100,23 +100,22 @@ const (
 type Request struct {
 	ID           string
 	Kind         RequestKind
-	State        string // set by the requests service ("open" on creation)
+	State        string // set by the requests service ("new", then "done")
 	CaseID       string
 	City         string
 	Organisation string
 	Position     string
 	FullName     string
-	ContactPhone string
+	Phone        string
 	Purpose      string
 	FailedNumber string // complaint: the number that did not work
-	FoundAt      string // complaint: where the caller found that number
+	FoundWhere   string // complaint: where the caller found that number
 	CreatedBy    string // agent id, or the role of a non-agent token
 	CreatedAt    time.Time
 }
 
 // RequestFilter narrows a request listing; empty fields match everything.
-// CreatedBy is set by the API for agent tokens, who see only their own.
-type RequestFilter struct{ Kind, State, CreatedBy string }
+type RequestFilter struct{ Kind, State string }
 
 // Agents is the agent side of *routing.Router.
 type Agents interface {

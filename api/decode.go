@@ -319,8 +319,8 @@ func (b requestBody) validate() (Request, error) {
 	}
 	return Request{
 		Kind: kind, CaseID: b.CaseID, City: b.City, Organisation: b.Organisation, Position: b.Position,
-		FullName: b.FullName, ContactPhone: b.ContactPhone, Purpose: b.Purpose,
-		FailedNumber: b.FailedNumber, FoundAt: b.FoundAt,
+		FullName: b.FullName, Phone: b.ContactPhone, Purpose: b.Purpose,
+		FailedNumber: b.FailedNumber, FoundWhere: b.FoundAt,
 	}, nil
 }
 

@@ -275,8 +275,7 @@ func (f *fakeRequests) List(ctx context.Context, filter RequestFilter) ([]Reques
 	f.filter = filter
 	var out []Request
 	for _, r := range f.all {
-		if (filter.Kind == "" || string(r.Kind) == filter.Kind) && (filter.State == "" || r.State == filter.State) &&
-			(filter.CreatedBy == "" || r.CreatedBy == filter.CreatedBy) {
+		if (filter.Kind == "" || string(r.Kind) == filter.Kind) && (filter.State == "" || r.State == filter.State) {
 			out = append(out, r)
 		}
 	}
@@ -298,7 +297,7 @@ func (f *fakeRequests) Create(ctx context.Context, r Request) (Request, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r.ID = "rq-" + string(rune('a'+len(f.all)))
-	r.State = "open"
+	r.State = "new"
 	f.all = append(f.all, r)
 	return r, nil
 }

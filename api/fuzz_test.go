@@ -96,7 +96,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		if req.Kind != KindRequest && req.Kind != KindComplaint {
 			t.Fatalf("kind %q", req.Kind)
 		}
-		if strings.TrimSpace(req.FullName) == "" || !isPhone(req.ContactPhone) {
+		if strings.TrimSpace(req.FullName) == "" || !isPhone(req.Phone) {
 			t.Fatalf("accepted %+v", req)
 		}
 		if req.Kind == KindComplaint && !isPhone(req.FailedNumber) {

@@ -695,7 +695,7 @@ func TestRequests(t *testing.T) {
 				return
 			}
 			got := decode[requestJSON](t, rec)
-			if got.CreatedBy != "100" || got.State != "open" || got.ID == "" {
+			if got.CreatedBy != "100" || got.State != "new" || got.ID == "" {
 				t.Errorf("request %+v", got)
 			}
 		})

@@ -166,8 +166,8 @@ func requestView(r Request) requestJSON {
 	return requestJSON{
 		ID: r.ID, Kind: string(r.Kind), State: r.State, CaseID: r.CaseID, City: r.City,
 		Organisation: r.Organisation, Position: r.Position, FullName: r.FullName,
-		ContactPhone: r.ContactPhone, Purpose: r.Purpose, FailedNumber: r.FailedNumber,
-		FoundAt: r.FoundAt, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt,
+		ContactPhone: r.Phone, Purpose: r.Purpose, FailedNumber: r.FailedNumber,
+		FoundAt: r.FoundWhere, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt,
 	}
 }
 
