@@ -1,0 +1,105 @@
+package callflow
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/hotline-project/hotline/routing"
+)
+
+// instantRouter dispatches inside Enqueue, as the router does when an
+// agent is free: the offer is delivered before Enqueue returns.
+type instantRouter struct {
+	*fakeRouter
+	e *Engine
+}
+
+func (r *instantRouter) Enqueue(ctx context.Context, c Call) (QueueInfo, error) {
+	r.e.Deliver(Offer{CallID: c.ID, CaseID: c.CaseID, Topic: c.Topic, Agent: agent("100")})
+	return QueueInfo{Position: 1, AgentsLoggedIn: 1, AgentsAvailable: 1}, nil
+}
+
+func (r *instantRouter) OpenCase(ctx context.Context, number, topic, lang string) (routing.Case, error) {
+	return routing.Case{ID: "case-" + number}, nil
+}
+
+// originateTel signals every originate; everything else succeeds at once.
+type originateTel struct {
+	*fakeTel
+	originated chan string
+}
+
+func (t *originateTel) Originate(_ context.Context, req OriginateRequest) (Channel, error) {
+	t.originated <- req.ChannelID
+	return Channel{ID: req.ChannelID}, nil
+}
+
+func (t *originateTel) Play(_ context.Context, ch, id string, media []string, lang string) (Playback, error) {
+	return Playback{ID: id}, nil
+}
+
+// BenchmarkStasisStartToOriginate measures a direct-topic call from
+// StasisStart to the agent's originate request with an agent free (SPEC
+// §4: p99 ≤ 2 ms). The router is a fake: this is the call flow's own cost.
+func BenchmarkStasisStartToOriginate(b *testing.B) {
+	tel := &originateTel{fakeTel: newFakeTel(), originated: make(chan string, 1)}
+	r := &instantRouter{fakeRouter: newFakeRouter()}
+	e := New(Options{Telephony: tel, Router: r, Callbacks: newFakeCallbacks(), Plan: newFakePlan(), Node: "b", App: "hotline",
+		Policy: Policy{RingTimeout: time.Minute, OfferWaitThreshold: time.Hour}})
+	r.e = e
+	lat := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		id := fmt.Sprintf("c%d", i)
+		start := time.Now()
+		e.HandleEvent(Event{Type: "StasisStart", Args: []string{"200"}, Channel: &Channel{ID: id, CallerNumber: "555"}})
+		<-tel.originated
+		lat = append(lat, time.Since(start))
+		e.HandleEvent(Event{Type: "StasisEnd", Channel: &Channel{ID: id}})
+	}
+	b.StopTimer()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := e.Stop(ctx); err != nil {
+		b.Fatal(err)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// TestNoGoroutineLeak runs calls through several endings and checks that
+// the goroutine count returns to where it was.
+func TestNoGoroutineLeak(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		h := newHarness(t)
+		for range 5 {
+			ch := h.queued()
+			leg, _ := h.connected(ch, "100")
+			h.hangup(leg)
+			h.cur.expect("survey", playing(ch, "survey"))
+			h.hangup(ch)
+			h.idle()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		if err := h.e.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	deadline := time.Now().Add(waitLimit)
+	for runtime.NumGoroutine() > before+1 { // +1: the harness's Run until cleanup
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			n := runtime.Stack(buf, true)
+			t.Fatalf("goroutines %d > %d:\n%s", runtime.NumGoroutine(), before+1, buf[:n])
+		}
+		time.Sleep(time.Millisecond) // polling for exits, not for logic
+	}
+}
