@@ -172,9 +172,6 @@ type callbackRouter interface {
 	ClaimAgent(ctx context.Context, agentID, callID string) (AgentStatus, bool, error)
 	// ClaimSenior claims the longest-idle available senior operator.
 	ClaimSenior(ctx context.Context, callID string) (AgentStatus, bool, error)
-	// ReleaseAgent returns an agent claimed for callID to available, with
-	// no penalty (the call was never offered to them).
-	ReleaseAgent(ctx context.Context, agentID, callID string) error
 }
 
 // CallbackOptions configure the callback service.
