@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotline-project/hotline/routing"
@@ -20,6 +21,8 @@ type call struct {
 	cancel context.CancelCauseFunc
 	mb     *mailbox
 	keys   []string
+	// overflowed is set by the poster that found the mailbox full.
+	overflowed atomic.Bool
 
 	caller   string // caller channel id; empty until a called-back caller answers
 	callerUp bool

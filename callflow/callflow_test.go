@@ -730,6 +730,8 @@ func TestReconcile(t *testing.T) {
 	h := newHarness(t)
 	ch := h.queued()
 	kept := h.queued()
+	h.clk.Advance(5 * time.Second) // older than the grace
+	late := h.queued()
 	h.e.Reconcile(context.Background(),
 		[]Channel{{ID: kept}, {ID: "hl-n1-agent-99"}, {ID: "1795305000.1"}},
 		[]Bridge{{ID: "hl-n1-br-42"}, {ID: "someone-elses"}})
@@ -741,10 +743,11 @@ func TestReconcile(t *testing.T) {
 	if h.tel.count(op("destroy", "hl-n1-br-42")) != 1 {
 		t.Errorf("orphan bridge kept")
 	}
-	if h.r.countPrefix("Leave "+kept) != 0 {
-		t.Errorf("a live call was ended")
+	if h.r.countPrefix("Leave "+kept) != 0 || h.r.countPrefix("Leave "+late) != 0 {
+		t.Errorf("a live call was ended: %v", h.r.log())
 	}
 	h.hangup(kept)
+	h.hangup(late)
 	h.idle()
 }
 

@@ -137,6 +137,10 @@ type Options struct {
 	// whose mailbox overflows is wedged: it is aborted and cleaned up rather
 	// than silently losing events (see Engine.HandleEvent).
 	MailboxSize int
+	// ReconcileGrace is how old a channel must be before Reconcile may
+	// judge it gone for missing from the lists (default 5s: longer than
+	// fetching the lists takes).
+	ReconcileGrace time.Duration
 	// CleanupTimeout bounds the REST calls made while a call ends, which run
 	// on a context detached from the (possibly cancelled) call's.
 	CleanupTimeout time.Duration
@@ -173,6 +177,7 @@ type Engine struct {
 	settings Settings
 	mbSize   int
 	cleanupT time.Duration
+	grace    time.Duration
 
 	base   context.Context
 	cancel context.CancelCauseFunc
@@ -181,9 +186,9 @@ type Engine struct {
 	// mu guards the registry below. A call goroutine adds and removes its
 	// own ids; HandleEvent and Deliver only read it to find a mailbox.
 	mu       sync.Mutex
-	calls    map[string]*call // by call id
-	owners   map[string]*call // channel, bridge and playback ids → owning call
-	chans    map[string]bool  // which of owners' ids are channels
+	calls    map[string]*call     // by call id
+	owners   map[string]*call     // channel, bridge and playback ids → owning call
+	chans    map[string]time.Time // owners' ids that are channels → when registered
 	draining bool
 	wg       sync.WaitGroup
 }
@@ -202,6 +207,9 @@ func New(opts Options) *Engine {
 	if opts.MailboxSize <= 0 {
 		opts.MailboxSize = 256
 	}
+	if opts.ReconcileGrace <= 0 {
+		opts.ReconcileGrace = 5 * time.Second
+	}
 	if opts.CleanupTimeout <= 0 {
 		opts.CleanupTimeout = 5 * time.Second
 	}
@@ -213,9 +221,9 @@ func New(opts Options) *Engine {
 		tel: opts.Telephony, router: opts.Router, cbs: opts.Callbacks, plan: opts.Plan,
 		clock: opts.Clock, log: opts.Logger, node: opts.Node, app: opts.App,
 		metrics: opts.Metrics, policy: opts.Policy, settings: withDefaults(opts.Plan.Settings()),
-		mbSize: opts.MailboxSize, cleanupT: opts.CleanupTimeout,
+		mbSize: opts.MailboxSize, cleanupT: opts.CleanupTimeout, grace: opts.ReconcileGrace,
 		base: base, cancel: cancel,
-		calls: map[string]*call{}, owners: map[string]*call{}, chans: map[string]bool{},
+		calls: map[string]*call{}, owners: map[string]*call{}, chans: map[string]time.Time{},
 	}
 }
 
@@ -290,6 +298,9 @@ func (e *Engine) post(c *call, m message) {
 	if c.mb.put(m) {
 		return
 	}
+	if c.overflowed.Swap(true) {
+		return // already aborting; the rest of the burst is moot
+	}
 	e.metrics.MailboxOverflow()
 	c.log.Error("mailbox full: aborting call", "size", e.mbSize)
 	c.cancel(ErrMailboxOverflow)
@@ -348,7 +359,7 @@ func (e *Engine) register(c *call, run func()) bool {
 	e.calls[c.id] = c
 	for _, id := range c.keys {
 		e.owners[id] = c
-		e.chans[id] = true
+		e.chans[id] = e.clock.Now()
 	}
 	e.wg.Add(1)
 	e.mu.Unlock()
@@ -383,7 +394,7 @@ func (e *Engine) own(c *call, id string, channel bool) {
 	defer e.mu.Unlock()
 	e.owners[id] = c
 	if channel {
-		e.chans[id] = true
+		e.chans[id] = e.clock.Now()
 	}
 	c.keys = append(c.keys, id)
 }
@@ -411,9 +422,12 @@ func (e *Engine) Reconcile(ctx context.Context, channels []Channel, bridges []Br
 	}
 	var lost []gone
 	var orphanChans, orphanBridges []string
+	now := e.clock.Now()
 	e.mu.Lock()
 	for id, c := range e.owners {
-		if e.chans[id] && !live[id] {
+		// A channel registered after the lists were fetched is missing
+		// from them without being gone: only older ones are judged.
+		if at, ok := e.chans[id]; ok && !live[id] && now.Sub(at) >= e.grace {
 			lost = append(lost, gone{c, id})
 		}
 	}
