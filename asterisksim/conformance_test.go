@@ -64,21 +64,32 @@ func loadTranscript(t *testing.T, path string) []recLine {
 	return out
 }
 
-// findTranscript returns the path of a recording: the shared folder when it
-// exists, otherwise the trimmed copy in testdata, otherwise skip.
-func findTranscript(t *testing.T, name string) string {
+// transcriptSources lists where name can be read: the shared recording
+// (skipping with a message naming the path when it is absent) and, when
+// there is one, its excerpt in testdata, which always runs.
+func transcriptSources(name string) []string {
+	out := []string{filepath.Join(transcriptsDir, name)}
+	if _, err := os.Stat(filepath.Join("testdata", name)); err == nil {
+		out = append(out, filepath.Join("testdata", name))
+	}
+	return out
+}
+
+// sourceLabel names a subtest after where its transcript comes from.
+func sourceLabel(path string) string {
+	if strings.HasPrefix(path, "testdata") {
+		return "testdata/" + filepath.Base(path)
+	}
+	return "shared/" + filepath.Base(path)
+}
+
+// needFile skips the test when a shared transcript is not there.
+func needFile(t *testing.T, path string) {
 	t.Helper()
-	p := filepath.Join(transcriptsDir, name)
-	if _, err := os.Stat(p); err == nil {
-		return p
+	if _, err := os.Stat(path); err != nil {
+		abs, _ := filepath.Abs(path)
+		t.Skipf("transcript not found at %s (shared/ beside the repository)", abs)
 	}
-	p = filepath.Join("testdata", name)
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	abs, _ := filepath.Abs(transcriptsDir)
-	t.Skipf("transcript %s not found in %s nor testdata/", name, abs)
-	return ""
 }
 
 // Events that depend on the real dialplan and media stack, not on ARI
@@ -439,17 +450,130 @@ func TestConformanceREST(t *testing.T) {
 		"11-moh-hold-caller-hangup-in-bridge.jsonl",
 	}
 	for _, f := range files {
-		t.Run(strings.TrimSuffix(f, ".jsonl"), func(t *testing.T) {
-			t.Parallel()
-			path := findTranscript(t, f)
-			sim := startSim(t, conformanceOptions())
-			r := &replay{t: t, file: f, sim: sim, rc: newREST(sim), ws: dialEvents(t, sim, "hotline"),
-				lines: loadTranscript(t, path), recNorm: map[string]string{}, simByNorm: map[string]string{},
-				ids: map[string]string{}, simSeq: map[string][]string{}, simShape: map[string]map[string]any{}}
-			r.run()
-			if n := sim.Stats().Channels; n != 0 {
-				t.Errorf("%s: %d channels left at the end", f, n)
-			}
-		})
+		for _, path := range transcriptSources(f) {
+			t.Run(sourceLabel(path), func(t *testing.T) {
+				t.Parallel()
+				needFile(t, path)
+				conformREST(t, f, path)
+			})
+		}
 	}
+}
+
+func conformREST(t *testing.T, f, path string) {
+	sim := startSim(t, conformanceOptions())
+	r := &replay{t: t, file: path, sim: sim, rc: newREST(sim), ws: dialEvents(t, sim, "hotline"),
+		lines: loadTranscript(t, path), recNorm: map[string]string{}, simByNorm: map[string]string{},
+		ids: map[string]string{}, simSeq: map[string][]string{}, simShape: map[string]map[string]any{}}
+	r.run()
+	if n := sim.Stats().Channels; n != 0 {
+		t.Errorf("%s: %d channels left at the end", f, n)
+	}
+}
+
+// TestConformanceTransfer checks the REFER interception of files 06-08: the
+// ChannelTransfer that Refer produces has the recorded field structure, and
+// transfer_progress answers and follows up as recorded.
+func TestConformanceTransfer(t *testing.T) {
+	tests := []struct {
+		file     string
+		bridged  bool
+		attended bool
+		dest     string
+	}{
+		{"06-sip-blind-refer-ari.jsonl", true, false, "200"},
+		{"07-sip-attended-refer-ari.jsonl", true, true, "101"},
+		{"08-sip-originate-registered-agent.jsonl", false, false, "300"},
+	}
+	for _, tc := range tests {
+		for _, path := range transcriptSources(tc.file) {
+			t.Run(sourceLabel(path), func(t *testing.T) {
+				t.Parallel()
+				needFile(t, path)
+				lines := loadTranscript(t, path)
+				sim := startSim(t, Options{PlaybackDuration: func(string) time.Duration { return time.Millisecond }})
+				rc := newREST(sim)
+				hl := dialEvents(t, sim, "hotline")
+				ph := dialEvents(t, sim, "phones")
+				agent := phoneInStasis(t, rc, hl, ph, "agent100", "agent,100")
+				if tc.bridged {
+					caller, _ := stasisCaller(t, rc, hl, "100")
+					b := rc.mustJSON(t, 200, "POST", "/bridges", q("type", "mixing", "name", "sip-call"), nil)
+					rc.mustJSON(t, 204, "POST", "/bridges/"+b["id"].(string)+"/addChannel", q("channel", caller+","+agent), nil)
+				}
+				consult := ""
+				if tc.attended {
+					consult = phoneInStasis(t, rc, hl, ph, "agent101", "agent,101")
+				}
+				if err := sim.Refer(agent, tc.dest, consult); err != nil {
+					t.Fatalf("refer: %v", err)
+				}
+				recTransfer := func(state string) recLine {
+					for _, l := range lines {
+						if l.Kind == "event" && l.Event["type"] == "ChannelTransfer" && fmt.Sprint(l.Event["state"]) == state {
+							return l
+						}
+					}
+					t.Fatalf("%s: no recorded ChannelTransfer with state %q", path, state)
+					return recLine{}
+				}
+				check := func(state string) {
+					t.Helper()
+					want := recTransfer(state)
+					got := hl.waitEvent(t, "ChannelTransfer "+state, func(ev map[string]any) bool {
+						return ev["type"] == "ChannelTransfer" && fmt.Sprint(ev["state"]) == state
+					})
+					for _, d := range shapeDiff("event", want.Event, got) {
+						t.Errorf("%s:%d: %s", path, want.n, d)
+					}
+					if rt := got["refer_to"].(map[string]any); str(rt["requested_destination"], "destination") != tc.dest {
+						t.Errorf("destination %v, want %s", rt["requested_destination"], tc.dest)
+					}
+				}
+				check("<nil>")
+				for _, l := range lines {
+					if l.Kind != "rest" || !strings.HasSuffix(l.Request.Path, "/transfer_progress") {
+						continue
+					}
+					states := l.Request.Query["states"]
+					st, raw := rc.do(t, "POST", "/channels/"+agent+"/transfer_progress", q("states", states), nil)
+					if st != l.Response.Status {
+						t.Errorf("%s:%d: transfer_progress %s: status %d, recorded %d", path, l.n, states, st, l.Response.Status)
+						continue
+					}
+					var got any
+					if len(raw) > 0 {
+						if err := json.Unmarshal(raw, &got); err != nil {
+							t.Fatalf("%s:%d: %s: %v", path, l.n, raw, err)
+						}
+					}
+					if !reflectEqualJSON(got, l.Response.Body) {
+						t.Errorf("%s:%d: transfer_progress %s: body %s, recorded %v", path, l.n, states, raw, l.Response.Body)
+					}
+					if st == 204 {
+						check(states)
+					}
+				}
+			})
+		}
+	}
+}
+
+// phoneInStasis originates PJSIP/endpoint into the hotline application, lets
+// the phones application answer it, and returns the hotline-side channel id.
+func phoneInStasis(t *testing.T, rc *restClient, hl, ph *wsClient, endpoint, args string) string {
+	t.Helper()
+	ch := rc.mustJSON(t, 200, "POST", "/channels", q("endpoint", "PJSIP/"+endpoint, "app", "hotline", "appArgs", args),
+		map[string]any{"variables": map[string]string{"PJSIP_TRANSFER_HANDLING()": "ari-only"}})
+	id := ch["id"].(string)
+	phone := ph.waitEvent(t, "phone "+endpoint, evType("StasisStart"))
+	rc.mustJSON(t, 204, "POST", "/channels/"+evChanID(phone)+"/answer", nil, nil)
+	hl.waitEvent(t, "StasisStart "+endpoint, evOn("StasisStart", id))
+	return id
+}
+
+func reflectEqualJSON(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
 }
