@@ -174,7 +174,7 @@ func (e *env) login(t testing.TB, ids ...string) {
 
 func (e *env) enqueue(t testing.TB, id, topic string) routing.QueueInfo {
 	t.Helper()
-	info, err := e.r.Enqueue(context.Background(), routing.Call{ID: id, Topic: topic, CallerNumber: "+380" + id, CaseID: "case-" + id})
+	info, err := e.r.Enqueue(context.Background(), routing.Call{ID: id, Topic: topic, CallerNumber: "+380" + id})
 	if err != nil {
 		t.Fatalf("enqueue %s: %v", id, err)
 	}

@@ -385,6 +385,45 @@ if op == 'claimfor' then
   return reply(b, c)
 end
 
+-- claim rings a transfer target for a connected call.
+if op == 'claim' then
+  local c = getcall(args.call)
+  if not c then return err('notfound', args.call) end
+  if c.state ~= 'connected' or c.agent ~= args.by then return err('illegal', c.state) end
+  local excl = {}
+  for _, id in ipairs(args.exclude or {}) do excl[id] = true end
+  local b = nil
+  if args.kind == 'agent' then
+    local cand = getagent(args.dest)
+    if cand and cand.state == 'available' and not excl[cand.id] then b = cand end
+  else
+    local ak = akey[args.dest]
+    local ids = redis.call('ZRANGE', ak, 0, -1)
+    for _, id in ipairs(ids) do
+      local cand = getagent(id)
+      if not cand or cand.state ~= 'available' or cand.topics[args.dest] == nil then
+        redis.call('ZREM', ak, id)
+      elseif not excl[id] then
+        b = cand
+        break
+      end
+    end
+  end
+  if not b then return err('unavailable', args.dest) end
+  for t, _ in pairs(b.topics) do
+    if akey[t] then redis.call('ZREM', akey[t], b.id) end
+  end
+  b.state = 'ringing'
+  b.call = c.id
+  b.since = now
+  putagent(b)
+  c.state = 'consulting'
+  c.xagent = b.id
+  putcall(c)
+  redis.call('ZADD', DUE, num(now + ring), 'x:' .. c.id)
+  return reply(b, c)
+end
+
 -- Agent operations from here on.
 local a = getagent(args.agent)
 if not a then return err('notfound', args.agent) end
@@ -519,42 +558,6 @@ if op == 'endcall' then
   c.state = 'ended'
   to_wrap(a, c.topic)
   return reply(a, c)
-end
-
-if op == 'claim' then
-  if c.state ~= 'connected' or c.agent ~= args.by then return err('illegal', c.state) end
-  local excl = {}
-  for _, id in ipairs(args.exclude or {}) do excl[id] = true end
-  local b = nil
-  if args.kind == 'agent' then
-    local cand = getagent(args.dest)
-    if cand and cand.state == 'available' and not excl[cand.id] then b = cand end
-  else
-    local ak = akey[args.dest]
-    local ids = redis.call('ZRANGE', ak, 0, -1)
-    for _, id in ipairs(ids) do
-      local cand = getagent(id)
-      if not cand or cand.state ~= 'available' or cand.topics[args.dest] == nil then
-        redis.call('ZREM', ak, id)
-      elseif not excl[id] then
-        b = cand
-        break
-      end
-    end
-  end
-  if not b then return err('unavailable', args.dest) end
-  for t, _ in pairs(b.topics) do
-    if akey[t] then redis.call('ZREM', akey[t], b.id) end
-  end
-  b.state = 'ringing'
-  b.call = c.id
-  b.since = now
-  putagent(b)
-  c.state = 'consulting'
-  c.xagent = b.id
-  putcall(c)
-  redis.call('ZADD', DUE, num(now + ring), 'x:' .. c.id)
-  return reply(b, c)
 end
 
 -- For xaccept and xrelease, args.agent is the claimed target.
