@@ -275,10 +275,12 @@ func OfferCallback(p Policy, q QueueInfo, open bool) (reason string, ok bool) {
 	return "", false
 }
 
-func newCallbackID() string {
+// randomID is prefix and 16 random hex digits: unique across nodes
+// without a shared counter.
+func randomID(prefix string) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return "cb-" + hex.EncodeToString(b[:])
+	return prefix + hex.EncodeToString(b[:])
 }
 
 func (c *Callbacks) now() time.Time { return c.opts.Clock.Now() }
@@ -298,7 +300,7 @@ func (c *Callbacks) KeepPosition(ctx context.Context, call Call) (Callback, erro
 		enq = now
 	}
 	cb := Callback{
-		ID: newCallbackID(), CaseID: call.CaseID, Number: call.CallerNumber,
+		ID: randomID("cb-"), CaseID: call.CaseID, Number: call.CallerNumber,
 		Topic: call.Topic, Lang: call.Lang, Kind: CallbackQueue, State: CallbackScheduled,
 		// Due after Retry: if this node dies before the queue entry is
 		// marked, a peer's Run re-enqueues it then.
@@ -354,7 +356,7 @@ func (c *Callbacks) ScheduleOwner(ctx context.Context, caseID, owner string, due
 		note = cs.Note
 	}
 	cb := Callback{
-		ID: newCallbackID(), CaseID: cs.ID, Number: cs.CallerNumber, Topic: cs.Topic, Lang: cs.Lang,
+		ID: randomID("cb-"), CaseID: cs.ID, Number: cs.CallerNumber, Topic: cs.Topic, Lang: cs.Lang,
 		Owner: owner, Note: note, Kind: CallbackOwner, State: CallbackScheduled,
 		DueAt: due, MaxAttempts: c.opts.Policy.CallbackAttempts, CreatedAt: now, UpdatedAt: now,
 	}
@@ -378,7 +380,7 @@ func (c *Callbacks) EscalateToSenior(ctx context.Context, caseID, note string) (
 		note = cs.Note
 	}
 	cb := Callback{
-		ID: newCallbackID(), CaseID: cs.ID, Number: cs.CallerNumber, Topic: cs.Topic, Lang: cs.Lang,
+		ID: randomID("cb-"), CaseID: cs.ID, Number: cs.CallerNumber, Topic: cs.Topic, Lang: cs.Lang,
 		Note: note, Kind: CallbackSenior, State: CallbackScheduled,
 		DueAt: now, MaxAttempts: c.opts.Policy.CallbackAttempts, CreatedAt: now, UpdatedAt: now,
 	}

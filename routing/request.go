@@ -191,7 +191,7 @@ func (s *Requests) Create(ctx context.Context, r Request) (Request, error) {
 	if err := r.Validate(); err != nil {
 		return Request{}, fmt.Errorf("create request: %w", err)
 	}
-	r.ID = "rq-" + newCallbackID()[3:]
+	r.ID = randomID("rq-")
 	r.CreatedAt = s.opts.Clock.Now()
 	r.State = RequestNew
 	r.DoneBy, r.DoneAt = "", time.Time{}

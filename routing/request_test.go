@@ -1,0 +1,167 @@
+package routing_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotline-project/hotline/internal/redistest"
+	"github.com/hotline-project/hotline/redisstore"
+	"github.com/hotline-project/hotline/routing"
+)
+
+func validRequest() routing.Request {
+	return routing.Request{
+		Kind: routing.KindRequest, City: "Lviv", Organisation: "Kabel Ltd", Position: "sales manager",
+		FullName: "Olena Koval", Phone: "+380 (32) 123-45-67", Purpose: "offers fibre splicing services",
+		CreatedBy: "100",
+	}
+}
+
+func validComplaint() routing.Request {
+	return routing.Request{
+		Kind: routing.KindComplaint, FailedNumber: "0 800 300 100", FoundWhere: "printed invoice",
+		FullName: "Jan Nowak", Phone: "+48 22 123 45 67", CreatedBy: "101",
+	}
+}
+
+func TestRequestValidate(t *testing.T) {
+	cases := []struct {
+		name  string
+		r     func() routing.Request
+		field string // "" means valid
+	}{
+		{"request ok", validRequest, ""},
+		{"complaint ok", validComplaint, ""},
+		{"complaint needs no organisation", func() routing.Request { r := validComplaint(); r.Organisation = ""; return r }, ""},
+		{"unknown kind", func() routing.Request { r := validRequest(); r.Kind = "praise"; return r }, "kind"},
+		{"request without city", func() routing.Request { r := validRequest(); r.City = " "; return r }, "city"},
+		{"request without organisation", func() routing.Request { r := validRequest(); r.Organisation = ""; return r }, "organisation"},
+		{"request without position", func() routing.Request { r := validRequest(); r.Position = ""; return r }, "position"},
+		{"request without name", func() routing.Request { r := validRequest(); r.FullName = ""; return r }, "full_name"},
+		{"request without phone", func() routing.Request { r := validRequest(); r.Phone = ""; return r }, "phone"},
+		{"request without purpose", func() routing.Request { r := validRequest(); r.Purpose = ""; return r }, "purpose"},
+		{"request without agent", func() routing.Request { r := validRequest(); r.CreatedBy = ""; return r }, "created_by"},
+		{"complaint without failed number", func() routing.Request { r := validComplaint(); r.FailedNumber = ""; return r }, "failed_number"},
+		{"complaint without where found", func() routing.Request { r := validComplaint(); r.FoundWhere = ""; return r }, "found_where"},
+		{"complaint without name", func() routing.Request { r := validComplaint(); r.FullName = ""; return r }, "full_name"},
+		{"phone with letters", func() routing.Request { r := validRequest(); r.Phone = "call me"; return r }, "phone"},
+		{"phone too short", func() routing.Request { r := validRequest(); r.Phone = "12"; return r }, "phone"},
+		{"plus only in front", func() routing.Request { r := validRequest(); r.Phone = "380+441234567"; return r }, "phone"},
+		{"failed number malformed", func() routing.Request { r := validComplaint(); r.FailedNumber = "0800-HOTLINE"; return r }, "failed_number"},
+		{"too long", func() routing.Request { r := validRequest(); r.Purpose = strings.Repeat("x", 501); return r }, "purpose"},
+		{"control characters", func() routing.Request { r := validRequest(); r.City = "Lviv\x1b[2J"; return r }, "city"},
+		{"newline is fine", func() routing.Request { r := validRequest(); r.Purpose = "line one\nline two"; return r }, ""},
+		{"invalid UTF-8", func() routing.Request { r := validRequest(); r.FullName = "Olena \xff"; return r }, "full_name"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.r().Validate()
+			if tc.field == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			var ve *routing.ValidationError
+			if !errors.As(err, &ve) || ve.Field != tc.field || !errors.Is(err, routing.ErrInvalid) {
+				t.Fatalf("got %v, want a validation error on %s", err, tc.field)
+			}
+		})
+	}
+}
+
+func FuzzRequestValidate(f *testing.F) {
+	f.Add("request", "Lviv", "+380 44 123 45 67", "0800", "100")
+	f.Add("complaint", "", "12", "+", "")
+	f.Fuzz(func(t *testing.T, kind, city, phone, failed, by string) {
+		r := validRequest()
+		r.Kind, r.City, r.Phone, r.FailedNumber, r.CreatedBy = routing.RequestKind(kind), city, phone, failed, by
+		err := r.Validate()
+		if err == nil {
+			if strings.TrimSpace(r.Phone) == "" || strings.TrimSpace(r.CreatedBy) == "" {
+				t.Fatalf("valid without phone or agent: %+v", r)
+			}
+			return
+		}
+		var ve *routing.ValidationError
+		if !errors.As(err, &ve) || ve.Field == "" {
+			t.Fatalf("error does not name a field: %v", err)
+		}
+	})
+}
+
+func TestRequests(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	clock := newCBClock(cbStart)
+	var created []routing.Request
+	svc := routing.NewRequests(redisstore.NewRequests(cbRedis(t, srv.Addr), "t:"), routing.RequestOptions{
+		Clock: clock, OnCreate: func(r routing.Request) { created = append(created, r) },
+	})
+	if _, err := svc.Create(ctx, routing.Request{Kind: routing.KindRequest}); !errors.Is(err, routing.ErrInvalid) {
+		t.Fatalf("invalid request stored: %v", err)
+	}
+	r1, err := svc.Create(ctx, validRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	in := validComplaint()
+	in.State, in.DoneBy = routing.RequestDone, "x" // the caller cannot preset these
+	r2, err := svc.Create(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.ID == "" || r1.ID == r2.ID || r2.State != routing.RequestNew || r2.DoneBy != "" || !r2.CreatedAt.Equal(cbStart.Add(time.Minute)) {
+		t.Fatalf("created: %+v %+v", r1, r2)
+	}
+	if len(created) != 2 {
+		t.Fatalf("OnCreate called %d times", len(created))
+	}
+	if got, err := svc.Get(ctx, r1.ID); err != nil || got != r1 {
+		t.Fatalf("get: %+v %v, want %+v", got, err, r1)
+	}
+	if _, err := svc.Get(ctx, "rq-none"); !errors.Is(err, routing.ErrNotFound) {
+		t.Fatalf("get missing: %v", err)
+	}
+	clock.Advance(time.Minute)
+	done, err := svc.Done(ctx, r1.ID, "900")
+	if err != nil || done.State != routing.RequestDone || done.DoneBy != "900" || !done.DoneAt.Equal(cbStart.Add(2*time.Minute)) {
+		t.Fatalf("done: %+v %v", done, err)
+	}
+	clock.Advance(time.Minute)
+	if again, err := svc.Done(ctx, r1.ID, "901"); err != nil || again.DoneBy != "900" || !again.DoneAt.Equal(done.DoneAt) {
+		t.Fatalf("second done changed it: %+v %v", again, err)
+	}
+	if _, err := svc.Done(ctx, "rq-none", "900"); !errors.Is(err, routing.ErrNotFound) {
+		t.Fatalf("done missing: %v", err)
+	}
+	cases := []struct {
+		f    routing.RequestFilter
+		want []string
+	}{
+		{routing.RequestFilter{}, []string{r2.ID, r1.ID}},
+		{routing.RequestFilter{Kind: "complaint"}, []string{r2.ID}},
+		{routing.RequestFilter{State: "new"}, []string{r2.ID}},
+		{routing.RequestFilter{State: "done", Kind: "request"}, []string{r1.ID}},
+		{routing.RequestFilter{State: "done", Kind: "complaint"}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.f.Kind+"/"+tc.f.State, func(t *testing.T) {
+			got, err := svc.List(ctx, tc.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, r := range got {
+				ids = append(ids, r.ID)
+			}
+			if strings.Join(ids, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("got %v, want %v", ids, tc.want)
+			}
+		})
+	}
+}
