@@ -34,6 +34,7 @@ type call struct {
 	resumed    bool // the caller continues an existing open case
 	keepOpen   bool // someone owes the caller a callback: leave the case open
 	talked     bool // an agent talked to the caller
+	talkStart  time.Time
 	preferred  string
 	enqueued   bool
 	enqueuedAt time.Time

@@ -571,9 +571,13 @@ func TestSurveyRatedOnce(t *testing.T) {
 	cs.Agents = []string{"100"}
 	h.r.cases["case1"] = cs
 	h.r.mu.Unlock()
+	h.clk.Advance(3 * time.Minute)
 	h.hangup(leg)
 	h.r.waitCall(t, "EndCall "+ch+" 100")
 	h.cur.expect("bridge destroyed", op("destroy", ""))
+	if !h.obs.has("handled service 3m0s") {
+		t.Errorf("handle time not measured: %v", h.obs.log)
+	}
 	s := h.cur.expect("survey", playing(ch, "survey"))
 	h.dtmf(ch, "5") // not a score: ignored
 	h.dtmf(ch, "1")

@@ -5,6 +5,14 @@
 // number. It is event driven: each call is owned by one goroutine that
 // reads the call's mailbox, so a call's state has exactly one writer and
 // the ARI reader never blocks.
+//
+// Wiring: the ARI client's Handler is Engine.HandleEvent and its OnConnect
+// calls Engine.Reconcile with the channel and bridge lists; the router's
+// Options.Deliver is Engine.Deliver and the callbacks' Dial is Engine.Dial.
+// Channels the engine originates carry app args ["agent", callID, agentID]
+// (agent and transfer-target legs) or ["callee", callID] (a called-back
+// caller); their ids start with "hl-<node>-" so a restarted node can tell
+// its leftovers from other applications' channels.
 package callflow
 
 import (
@@ -73,6 +81,7 @@ type Callbacks interface {
 type Observer interface {
 	CallOffered(topic string)
 	CallAnswered(topic string, wait time.Duration)
+	CallHandled(topic string, talk time.Duration) // connected until the agent (or caller) left
 	Abandoned(topic string)
 	Transfer(result string) // "completed", "declined", "no_answer" or a refusal code
 	Callback(state string)  // "offered", "scheduled", "completed", "failed"
@@ -87,6 +96,7 @@ type NopObserver struct{}
 
 func (NopObserver) CallOffered(string)                 {}
 func (NopObserver) CallAnswered(string, time.Duration) {}
+func (NopObserver) CallHandled(string, time.Duration)  {}
 func (NopObserver) Abandoned(string)                   {}
 func (NopObserver) Transfer(string)                    {}
 func (NopObserver) Callback(string)                    {}

@@ -659,6 +659,7 @@ func (o *recObserver) count(s string) int {
 
 func (o *recObserver) CallOffered(topic string)                   { o.add("offered %s", topic) }
 func (o *recObserver) CallAnswered(topic string, w time.Duration) { o.add("answered %s %v", topic, w) }
+func (o *recObserver) CallHandled(topic string, d time.Duration)  { o.add("handled %s %v", topic, d) }
 func (o *recObserver) Abandoned(topic string)                     { o.add("abandoned %s", topic) }
 func (o *recObserver) Transfer(result string)                     { o.add("transfer %s", result) }
 func (o *recObserver) Callback(state string)                      { o.add("callback %s", state) }

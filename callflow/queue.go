@@ -291,5 +291,6 @@ func (c *call) connect(leg string) error {
 		return fmt.Errorf("bridge caller and agent: %w", err)
 	}
 	c.talked = true
+	c.talkStart = c.e.clock.Now()
 	return nil
 }

@@ -381,6 +381,7 @@ func (c *call) afterAgent() error {
 	delete(c.legs, c.agentLeg)
 	c.agentLeg = ""
 	c.destroyBridge(c.ctx)
+	c.handled()
 	if c.answered {
 		if err := c.e.router.EndCall(c.ctx, c.id, c.agentID); err != nil {
 			c.log.Warn("end call", logErr, err)
@@ -446,6 +447,15 @@ func (c *call) survey() error {
 	}
 }
 
+// handled measures the conversation once, when it ends.
+func (c *call) handled() {
+	if c.talkStart.IsZero() {
+		return
+	}
+	c.e.metrics.CallHandled(c.topic, c.e.clock.Now().Sub(c.talkStart))
+	c.talkStart = time.Time{}
+}
+
 func (c *call) cleanupCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(c.ctx), c.e.cleanupT)
 }
@@ -480,6 +490,7 @@ func (c *call) finish(err error) {
 		c.e.hangup(ctx, leg, "normal")
 	}
 	c.destroyBridge(ctx)
+	c.handled()
 	switch {
 	case c.offer != nil || (c.enqueued && !c.kept):
 		if err := c.e.router.Leave(ctx, c.id); err != nil {
