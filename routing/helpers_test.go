@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -64,16 +65,30 @@ func (c *tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next
 
 func (c *tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.n.Add(1)
+		if !connSetup(cmd) {
+			c.n.Add(1)
+		}
 		return next(ctx, cmd)
 	}
 }
 
 func (c *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.n.Add(1)
+		if !slices.ContainsFunc(cmds, connSetup) {
+			c.n.Add(1)
+		}
 		return next(ctx, cmds)
 	}
+}
+
+// connSetup reports whether cmd is part of a new pooled connection's
+// handshake: paid once per connection, not per decision.
+func connSetup(cmd redis.Cmder) bool {
+	switch cmd.Name() {
+	case "hello", "client", "auth", "select":
+		return true
+	}
+	return false
 }
 
 // offerLog records delivered offers.

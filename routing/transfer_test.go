@@ -79,10 +79,14 @@ func TestTransferRules(t *testing.T) {
 		{name: "back to an agent who had the caller is a loop", to: "agent:a",
 			setup: func(t *testing.T, e *env) string { e.hop(t, "a", "agent:c"); return "c" }, refuse: routing.RefuseLoop},
 		{name: "back to a topic already visited is a loop", to: "topic:service",
-			setup: func(t *testing.T, e *env) string { e.hop(t, "a", "topic:service"); e.hop(t, "b", "agent:c"); return "c" },
+			setup: func(t *testing.T, e *env) string {
+				e.hop(t, "a", "topic:service")
+				e.hop(t, "b", "agent:c")
+				return "c"
+			},
 			refuse: routing.RefuseLoop},
 		{name: "past the hop limit", to: "agent:d",
-			opts: []envOpt{func(o *routing.Options) { o.Policy.MaxHops = 1 }},
+			opts:  []envOpt{func(o *routing.Options) { o.Policy.MaxHops = 1 }},
 			setup: func(t *testing.T, e *env) string { e.hop(t, "a", "agent:c"); return "c" }, refuse: routing.RefuseMaxHops},
 		{name: "at the hop limit", to: "agent:d",
 			opts:  []envOpt{func(o *routing.Options) { o.Policy.MaxHops = 2 }},
