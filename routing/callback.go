@@ -156,6 +156,8 @@ type CallbackStore interface {
 	EscalateOverdueCallbacks(ctx context.Context, now time.Time, maxAttempts, max int) ([]Escalation, error)
 }
 
+var _ callbackRouter = (*Router)(nil)
+
 // callbackRouter is what the callback service needs from the Router.
 // *Router implements it; tests use a fake.
 type callbackRouter interface {
@@ -585,11 +587,7 @@ func (c *Callbacks) start(ctx context.Context, cc ClaimedCallback) error {
 	)
 	switch cc.Kind {
 	case CallbackQueue:
-		// Back to its place in line; the offer comes through Offered.
-		if _, err := c.router.Enqueue(ctx, c.queueCall(cc.Callback)); err != nil {
-			return c.release(ctx, cc, c.now().Add(c.opts.Retry), fmt.Errorf("requeue callback %s: %w", cc.ID, err))
-		}
-		return c.release(ctx, cc, time.Time{}, nil)
+		return c.requeue(ctx, cc)
 	case CallbackOwner:
 		agent, ok, err = c.router.ClaimAgent(ctx, cc.Owner, cc.CallID)
 	case CallbackSenior:
@@ -605,6 +603,26 @@ func (c *Callbacks) start(ctx context.Context, cc ClaimedCallback) error {
 		return c.release(ctx, cc, c.now().Add(c.opts.Retry), err)
 	}
 	c.dial(cc, agent)
+	return nil
+}
+
+// requeue puts a queue-kind callback back in its place in line. The lease
+// only decided which node does it: it is given back first (due again after
+// Retry, in case this node dies before the entry is in place), because the
+// router may deliver the entry's offer to Offered before Enqueue returns,
+// and that claim must find the callback scheduled. Once the entry is in
+// place the callback is parked, unless the offer has claimed it already.
+func (c *Callbacks) requeue(ctx context.Context, cc ClaimedCallback) error {
+	safety := c.now().Add(c.opts.Retry)
+	if err := c.release(ctx, cc, safety, nil); err != nil {
+		return err
+	}
+	if _, err := c.router.Enqueue(ctx, c.queueCall(cc.Callback)); err != nil {
+		return fmt.Errorf("requeue callback %s: %w", cc.ID, err)
+	}
+	if err := c.store.ParkCallback(ctx, cc.ID, safety); err != nil {
+		return fmt.Errorf("requeue callback %s: %w", cc.ID, err)
+	}
 	return nil
 }
 

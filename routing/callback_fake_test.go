@@ -43,6 +43,10 @@ type fakeCallbackRouter struct {
 	// unlimited makes ClaimSenior always find a fresh senior, for tests
 	// about the callbacks rather than the agents.
 	unlimited bool
+	// deliver, if set, is called with every enqueued call after Enqueue
+	// has recorded it and before it returns, the way the Router delivers
+	// offers synchronously.
+	deliver func(routing.Call)
 }
 
 func newFakeCallbackRouter() *fakeCallbackRouter {
@@ -94,11 +98,16 @@ func (f *fakeCallbackRouter) Case(_ context.Context, id string) (routing.Case, e
 
 func (f *fakeCallbackRouter) Enqueue(_ context.Context, c routing.Call) (routing.QueueInfo, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.enqueueErr != nil {
+		f.mu.Unlock()
 		return routing.QueueInfo{}, f.enqueueErr
 	}
 	f.enqueued = append(f.enqueued, c)
+	deliver := f.deliver
+	f.mu.Unlock()
+	if deliver != nil {
+		deliver(c)
+	}
 	return routing.QueueInfo{Position: 1}, nil
 }
 

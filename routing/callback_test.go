@@ -322,14 +322,28 @@ func TestKeepPosition(t *testing.T) {
 	if err := n.svc.AttemptFailed(ctx, cb.ID, "caller no answer"); err != nil {
 		t.Fatal(err)
 	}
+	// This time the entry is at the head at once: the router delivers the
+	// offer before Enqueue returns.
+	router.mu.Lock()
+	router.deliver = func(c routing.Call) {
+		if err := n.svc.Offered(ctx, offer); err != nil {
+			t.Errorf("offer during enqueue: %v", err)
+		}
+	}
+	router.mu.Unlock()
 	clock.Advance(10 * time.Minute)
 	tick(t, n)
 	enq, _ = router.calls()
 	if len(enq) != 2 || enq[1].CallbackID != cb.ID || !enq[1].EnqueuedAt.Equal(call.EnqueuedAt) {
 		t.Fatalf("requeue after failed attempt: %+v", enq)
 	}
-	if err := n.svc.Offered(ctx, offer); err != nil {
-		t.Fatal(err)
+	if d := n.takeDials(); len(d) != 1 {
+		t.Fatalf("dials after requeue: %+v", d)
+	}
+	// The dial outlives several passes: the lease is renewed, not lost.
+	for i := 0; i < 5; i++ {
+		clock.Advance(cbLease / 2)
+		tick(t, n)
 	}
 	if err := n.svc.Completed(ctx, cb.ID); err != nil {
 		t.Fatal(err)
