@@ -477,6 +477,24 @@ func (c *Callbacks) AttemptFailed(ctx context.Context, id, reason string) error 
 	return nil
 }
 
+// AgentMissed gives a dialling callback back without counting an attempt:
+// the agent's leg failed or was not answered, so the caller was never
+// tried. It is due again after Retry (an owner callback still escalates at
+// its deadline). A queue-kind callback needs it only when the router did
+// not keep its entry: Router.NoAnswer keeps the place and offers the next
+// agent by itself.
+func (c *Callbacks) AgentMissed(ctx context.Context, id string) error {
+	now := c.now()
+	if _, err := c.store.ReleaseCallback(ctx, id, c.opts.Node, now, now.Add(c.opts.Retry)); err != nil {
+		if errors.Is(err, ErrLeaseLost) {
+			c.drop(id)
+		}
+		return fmt.Errorf("callback agent missed %s: %w", id, err)
+	}
+	c.drop(id)
+	return nil
+}
+
 // List returns callbacks matching f, oldest first.
 func (c *Callbacks) List(ctx context.Context, f CallbackFilter) ([]Callback, error) {
 	cbs, err := c.store.ListCallbacks(ctx, f)

@@ -223,6 +223,42 @@ func replaceOwn(s, id string) string {
 	return s
 }
 
+func TestAgentMissedCountsNoAttempt(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	clock := newCBClock(cbStart)
+	router := newFakeCallbackRouter()
+	router.addCase(testCase("case-1"))
+	router.addAgent("100", false, routing.StateAvailable)
+	n := newCBNode(t, "a", srv.Addr, clock, router, cbPolicy())
+	cb, err := n.svc.ScheduleOwner(ctx, "case-1", "100", cbStart, "call about the refund")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick(t, n)
+	if d := n.takeDials(); len(d) != 1 {
+		t.Fatalf("dials: %+v", d)
+	}
+	router.setState("100", routing.StateAvailable)
+	if err := n.svc.AgentMissed(ctx, cb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.svc.AgentMissed(ctx, cb.ID); !errors.Is(err, routing.ErrLeaseLost) {
+		t.Fatalf("second AgentMissed: %v", err)
+	}
+	clock.Advance(15*time.Second - time.Millisecond)
+	tick(t, n)
+	if d := n.takeDials(); len(d) != 0 {
+		t.Fatal("redialled before Retry")
+	}
+	clock.Advance(time.Millisecond)
+	tick(t, n)
+	d := n.takeDials()
+	if len(d) != 1 || d[0].cb.Attempts != 0 || d[0].cb.Note != "call about the refund" {
+		t.Fatalf("redial: %+v", d)
+	}
+}
+
 func TestCallbackAttemptsThenFailed(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t)
