@@ -35,6 +35,7 @@ func isPhoneNumber(s string) bool { return phoneRe.MatchString(s) }
 const (
 	maxAliasChain  = 64
 	maxMergeDepth  = 8
+	maxMerges      = 1000
 	maxWeeklyRules = 64
 )
 
@@ -110,10 +111,11 @@ func defaults() *Config {
 }
 
 type decoder struct {
-	dir   string // relative secret files are resolved against the config's directory
-	probs Problems
-	fatal bool // the YAML itself could not be read; semantic checks would only add noise
-	lines map[string]int
+	dir    string // relative secret files are resolved against the config's directory
+	probs  Problems
+	fatal  bool // the YAML itself could not be read; semantic checks would only add noise
+	merges int  // merge keys expanded so far, against maxMerges
+	lines  map[string]int
 }
 
 func newDecoder(filename string) *decoder {
@@ -272,8 +274,21 @@ func (d *decoder) pairs(path string, n *yaml.Node, depth int) []pair {
 			}
 			for _, s := range srcs {
 				s = resolve(s)
-				if s.Kind != yaml.MappingNode {
+				switch {
+				case s.Kind != yaml.MappingNode:
 					d.errorf(k.Line, "%s: << must merge a mapping, got %s", path, describe(s))
+					continue
+				case s == n:
+					d.errorf(k.Line, "%s: a mapping cannot merge itself", path)
+					continue
+				}
+				// Aliases let a few lines merge the same mappings into each
+				// other exponentially often; a budget keeps that bounded.
+				d.merges++
+				if d.merges > maxMerges {
+					if d.merges == maxMerges+1 {
+						d.errorf(k.Line, "%s: more than %d merges in the file", path, maxMerges)
+					}
 					continue
 				}
 				merged = append(merged, d.pairs(path, s, depth+1)...)

@@ -88,3 +88,30 @@ func BenchmarkOpenAt(b *testing.B) {
 		h.OpenAt(at)
 	}
 }
+
+// Merge keys with aliases can refer to the mapping they are in or fan out
+// exponentially; Parse must still answer quickly with a problem.
+func TestMergeBombs(t *testing.T) {
+	many := strings.Repeat("*a, ", 40)
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"self merge", "topics: &a {<<: [" + many + "]}", "a mapping cannot merge itself"},
+		{"fan out", `topics:
+  base: &a {description: x}
+  l1: &b {<<: [` + strings.Repeat("*a, ", 30) + `]}
+  l2: &c {<<: [` + strings.Repeat("*b, ", 30) + `]}
+  l3: &d {<<: [` + strings.Repeat("*c, ", 30) + `]}
+  l4: &e {<<: [` + strings.Repeat("*d, ", 30) + `]}
+  l5: {<<: [` + strings.Repeat("*e, ", 30) + `]}
+`, "merges in the file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("bomb.yaml", []byte(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Parse error = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
