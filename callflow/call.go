@@ -35,7 +35,7 @@ type call struct {
 	keepOpen   bool // someone owes the caller a callback: leave the case open
 	talked     bool // an agent talked to the caller
 	talkStart  time.Time
-	preferred  string
+	direct     *Offer // the case owner claimed for a returning caller
 	enqueued   bool
 	enqueuedAt time.Time
 	kept       bool // a kept-position callback replaced the queue entry
@@ -336,6 +336,20 @@ func (c *call) inbound(number string) error {
 	if done, err := c.returning(); done || err != nil {
 		return err
 	}
+	if c.direct != nil {
+		// The owner is free (hours do not matter: someone is there).
+		o := *c.direct
+		c.direct = nil
+		c.enqueuedAt = c.e.clock.Now()
+		c.startMOH()
+		connected, err := c.ring(o)
+		if err != nil {
+			return err
+		}
+		if connected {
+			return c.talk()
+		}
+	}
 	if !c.e.plan.Open(c.topic, c.e.clock.Now()) {
 		return c.closed()
 	}
@@ -414,9 +428,15 @@ func (c *call) returning() (done bool, err error) {
 	if cs.Owner == "" {
 		return false, nil
 	}
-	st, err := c.e.router.Agent(c.ctx, cs.Owner)
-	if err == nil && st.State == routing.StateAvailable {
-		c.preferred = cs.Owner
+	// The owner is claimed for this call directly (no queue): if they are
+	// free they ring now, otherwise the caller is offered their callback.
+	st, ok, err := c.e.router.ClaimAgent(c.ctx, cs.Owner, c.id)
+	if err != nil {
+		c.log.Warn("claim case owner", logErr, err)
+	}
+	if ok {
+		c.direct = &Offer{CallID: c.id, CaseID: cs.ID, Topic: c.topic, Node: c.e.node, Agent: st,
+			RingDeadline: c.e.clock.Now().Add(c.e.policy.RingTimeout)}
 		return false, nil
 	}
 	d, err = c.ask(c.prompts(c.lang, PromptOwnerCallback), c.e.settings.AnswerTimeout)
@@ -453,7 +473,7 @@ func (c *call) closed() error {
 func (c *call) asCall() Call {
 	return Call{
 		ID: c.id, CaseID: c.caseID, Topic: c.topic, CallerNumber: c.number, Lang: c.lang,
-		Node: c.e.node, AgentID: c.preferred, State: CallQueued, EnqueuedAt: c.enqueuedAt,
+		Node: c.e.node, State: CallQueued, EnqueuedAt: c.enqueuedAt,
 	}
 }
 

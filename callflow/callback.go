@@ -2,30 +2,30 @@ package callflow
 
 import (
 	"context"
-	"fmt"
 )
 
 // startCallback dials a callback: the agent first (who hears the case),
-// then the caller, then both are bridged and talk as in any call. o is
-// set when the callback is a kept-position queue entry the router has
-// offered; otherwise the Callbacks service claimed the agent (Dial hook).
-//
-// The router's call id of the conversation is the offer's CallID, or the
-// callback's id for a Dial-hook callback: EndCall is called with it when
-// the agent hangs up.
-func (e *Engine) startCallback(cb Callback, agent AgentStatus, o *Offer) {
-	id := cb.ID
-	if o != nil {
-		id = o.CallID
+// then the caller, then both are bridged and talk as in any call. The
+// router knows the conversation under cb.CallID (the original call for a
+// kept place, the callback's own id otherwise).
+func (e *Engine) startCallback(cb Callback, agent AgentStatus) {
+	id := cb.CallID
+	if id == "" {
+		id = cb.ID
 	}
 	log := e.log.With(logCall, id, "callback", cb.ID, logAgent, agent.ID)
 	c := e.newCall(id, log)
 	c.isCB, c.cb = true, &cb
 	c.number, c.lang, c.topic, c.caseID = cb.Number, cb.Lang, cb.Topic, cb.CaseID
-	if !e.register(c, func() { c.finish(c.dialBack(agent, o)) }) {
-		// The node is stopping: the attempt goes back to the callbacks
-		// service, which reschedules it (possibly on another node).
+	o := Offer{CallID: id, CaseID: cb.CaseID, Topic: cb.Topic, Node: e.node, Agent: agent,
+		RingDeadline: e.clock.Now().Add(e.policy.RingTimeout), CallbackID: cb.ID}
+	if !e.register(c, func() { c.finish(c.dialBack(o)) }) {
+		// The node is stopping: the agent is released and the attempt goes
+		// back to the callbacks service, which retries (maybe elsewhere).
 		e.background(func(ctx context.Context) {
+			if err := e.router.Leave(ctx, id); err != nil {
+				log.Warn("release callback agent", logErr, err)
+			}
 			if err := e.cbs.AttemptFailed(ctx, cb.ID, "node stopping"); err != nil {
 				log.Warn("give back callback", logErr, err)
 			}
@@ -40,28 +40,12 @@ func (c *call) attemptFailed(reason string) {
 	}
 }
 
-func (c *call) dialBack(agent AgentStatus, o *Offer) error {
-	if o != nil {
-		cb, err := c.e.cbs.Get(c.ctx, c.cb.ID)
-		if err != nil {
-			if nerr := c.e.router.NoAnswer(c.ctx, *o); nerr != nil {
-				c.log.Warn("release offer", logErr, nerr)
-			}
-			return fmt.Errorf("get callback: %w", err)
-		}
-		c.cb = &cb
-		c.number, c.lang, c.caseID = cb.Number, cb.Lang, cb.CaseID
-		if cb.Topic != "" {
-			c.topic = cb.Topic
-		}
-	}
+func (c *call) dialBack(o Offer) error {
+	agent := o.Agent
 	if c.lang == "" {
 		c.lang = c.e.settings.AgentLang
 	}
-	deadline := c.e.clock.Now().Add(c.e.policy.RingTimeout)
-	if o != nil && !o.RingDeadline.IsZero() {
-		deadline = o.RingDeadline
-	}
+	deadline := o.RingDeadline
 	leg, err := c.originateAgent(agent.Endpoint, agent.ID, deadline.Sub(c.e.clock.Now()))
 	res := ringFailed
 	if err == nil {
@@ -72,21 +56,17 @@ func (c *call) dialBack(agent AgentStatus, o *Offer) error {
 		c.log.Warn("originate agent", logErr, err)
 	}
 	if res != ringAnswered {
-		if o != nil {
-			if err := c.e.router.NoAnswer(c.ctx, *o); err != nil {
-				c.log.Warn("no answer", logErr, err)
-			}
-			return nil
+		if err := c.e.router.NoAnswer(c.ctx, o); err != nil {
+			c.log.Warn("no answer", logErr, err)
 		}
 		c.attemptFailed("agent did not answer")
 		return nil
 	}
-	if o != nil {
-		if err := c.e.router.Answered(c.ctx, *o); err != nil {
-			c.log.Warn("answered", logErr, err)
-			c.hangupLeg(leg)
-			return nil
-		}
+	if err := c.e.router.Answered(c.ctx, o); err != nil {
+		c.log.Warn("answered", logErr, err)
+		c.hangupLeg(leg)
+		c.attemptFailed("agent claim lost")
+		return nil
 	}
 	c.answered, c.agentLeg, c.agentID = true, leg, agent.ID
 	if err := c.playWait(leg, nonEmpty(c.e.plan.Whisper(c.topic, c.caseID, c.cb.Note, c.e.settings.AgentLang)...), c.e.settings.AgentLang); err != nil {

@@ -144,16 +144,16 @@ func TestReturningCaller(t *testing.T) {
 		wantRouter string
 		wantCB     string
 	}{
-		{name: "owner available", ownerState: routing.StateAvailable, keys: []string{"1"}, wantRouter: "Enqueue %s audit en agent=101"},
+		{name: "owner available: rung directly", ownerState: routing.StateAvailable, keys: []string{"1"}, wantRouter: "ClaimAgent 101 %s"},
 		{name: "owner busy: owner callback", ownerState: routing.StateOnCall, keys: []string{"1", "1"}, wantCB: "ScheduleOwner old1 101"},
-		{name: "not confirmed: new call in the old case's absence", ownerState: routing.StateAvailable, keys: []string{"2"}, wantRouter: "Enqueue %s service en agent="},
+		{name: "not confirmed: new call in the old case's absence", ownerState: routing.StateAvailable, keys: []string{"2"}, wantRouter: "Enqueue %s service en"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, func(h *harness, _ *Options) {
 				h.r.cases["old1"] = routing.Case{ID: "old1", CallerNumber: "5551234", Topic: "audit", Owner: "101", Status: routing.CaseOpen}
 				h.r.openFor["5551234"] = "old1"
-				h.r.agents["101"] = routing.AgentStatus{Agent: routing.Agent{ID: "101"}, State: tt.ownerState}
+				h.r.agents["101"] = routing.AgentStatus{Agent: routing.Agent{ID: "101", Endpoint: "Local/101@agents"}, State: tt.ownerState}
 			})
 			ch := h.arrive("200", "5551234")
 			h.cur.expect("returning prompt", playing(ch, "returning-caller"))
@@ -164,6 +164,16 @@ func TestReturningCaller(t *testing.T) {
 			}
 			if tt.wantRouter != "" {
 				h.r.waitCall(t, strings.Replace(tt.wantRouter, "%s", ch, 1))
+				if tt.ownerState == routing.StateAvailable && tt.keys[0] == "1" {
+					leg := h.cur.expect("owner rung", op("originate", "Local/101@agents")).ID
+					h.answer(leg)
+					h.r.waitCall(t, "Answered "+ch+" 101")
+					h.pbDone(h.cur.expect("whisper", playing(leg, "whisper-audit")))
+					h.cur.expect("bridged", func(a action) bool { return a.Op == "add" && slices.Equal(a.Chans, []string{ch, leg}) })
+					if h.r.countPrefix("Enqueue") != 0 {
+						t.Errorf("owner's caller queued: %v", h.r.log())
+					}
+				}
 				h.hangup(ch)
 			}
 			if tt.wantCB != "" {
@@ -172,8 +182,9 @@ func TestReturningCaller(t *testing.T) {
 				h.cur.expect("hangup", op("hangup", ch))
 			}
 			h.idle()
-			if slices.Contains(h.r.log(), "CloseCase old1") {
-				t.Errorf("a returning caller's case was closed without an agent: %v", h.r.log())
+			talked := tt.ownerState == routing.StateAvailable && tt.keys[0] == "1"
+			if slices.Contains(h.r.log(), "CloseCase old1") != talked {
+				t.Errorf("case closed = %v, want %v (closed only after a conversation): %v", !talked, talked, h.r.log())
 			}
 		})
 	}
@@ -656,12 +667,13 @@ func TestAgentFeatureNumber(t *testing.T) {
 }
 
 func TestCallbackDial(t *testing.T) {
-	cb := Callback{ID: "cb7", CaseID: "case9", Number: "5557777", Topic: "audit", Lang: "ru", Owner: "100", Note: "invoice", Kind: CallbackOwner}
+	cb := Callback{ID: "cb7", CallID: "cb7", CaseID: "case9", Number: "5557777", Topic: "audit", Lang: "ru", Owner: "100", Note: "invoice", Kind: routing.CallbackOwner}
 	t.Run("completed", func(t *testing.T) {
 		h := newHarness(t)
 		h.e.Dial(cb, agent("100"))
 		leg := h.cur.expect("agent first", op("originate", "Local/100@agents")).ID
 		h.answer(leg)
+		h.r.waitCall(t, "Answered cb7 100")
 		h.pbDone(h.cur.expect("case whisper", playing(leg, "whisper-audit")))
 		h.cur.expect("agent holds", op("moh", leg))
 		callee := h.cur.expect("caller dialled", op("originate", "PJSIP/5557777@trunk"))
@@ -700,6 +712,7 @@ func TestCallbackDial(t *testing.T) {
 		leg := h.cur.expect("agent first", op("originate", "Local/100@agents")).ID
 		h.dialFail(leg, "NOANSWER")
 		h.cbs.waitCall(t, "AttemptFailed cb7 agent did not answer")
+		h.r.waitCall(t, "NoAnswer cb7 100")
 		h.idle()
 		if h.tel.count(op("originate", "PJSIP/5557777@trunk")) != 0 {
 			t.Errorf("caller dialled without an agent")
@@ -707,10 +720,11 @@ func TestCallbackDial(t *testing.T) {
 	})
 	t.Run("kept position offer", func(t *testing.T) {
 		h := newHarness(t)
-		h.cbs.store["cb8"] = Callback{ID: "cb8", CaseID: "case3", Number: "5558888", Topic: "service", Lang: "uk", Kind: CallbackQueue}
+		h.cbs.store["cb8"] = Callback{ID: "cb8", CallID: "call8", CaseID: "case3", Number: "5558888", Topic: "service", Lang: "uk", Kind: routing.CallbackQueue}
 		o := h.offer("call8", "100")
 		o.CallbackID = "cb8"
 		h.e.Deliver(o)
+		h.cbs.waitCall(t, "Offered call8 cb8")
 		leg := h.cur.expect("agent first", op("originate", "Local/100@agents")).ID
 		h.answer(leg)
 		h.r.waitCall(t, "Answered call8 100")

@@ -51,6 +51,7 @@ type Router interface {
 	Logout(ctx context.Context, agentID string) error
 	Pause(ctx context.Context, agentID, reason string) error
 	Agent(ctx context.Context, id string) (routing.AgentStatus, error)
+	ClaimAgent(ctx context.Context, agentID, callID string) (routing.AgentStatus, bool, error)
 	OpenCase(ctx context.Context, callerNumber, topic, lang string) (routing.Case, error)
 	OpenCaseFor(ctx context.Context, callerNumber string) (routing.Case, bool, error)
 	Case(ctx context.Context, id string) (routing.Case, error)
@@ -71,7 +72,7 @@ type Router interface {
 type Callbacks interface {
 	KeepPosition(ctx context.Context, c Call) (Callback, error)
 	ScheduleOwner(ctx context.Context, caseID, owner string, due time.Time, note string) (Callback, error)
-	Get(ctx context.Context, id string) (Callback, error)
+	Offered(ctx context.Context, o Offer) error
 	Completed(ctx context.Context, id string) error
 	AttemptFailed(ctx context.Context, id, reason string) error
 }
@@ -317,11 +318,17 @@ func (e *Engine) post(c *call, m message) {
 }
 
 // Deliver hands an offer to the call it is for (the router's Options.Deliver
-// hook). A kept-position callback offer starts a callback dial. An offer
-// for a call that has already gone releases the agent at once.
+// hook). A kept-position callback offer goes to the callbacks service,
+// which leases the callback and calls Dial. An offer for a call that has
+// already gone releases the agent at once.
 func (e *Engine) Deliver(o Offer) {
 	if o.CallbackID != "" {
-		e.startCallback(Callback{ID: o.CallbackID, CaseID: o.CaseID, Topic: o.Topic, Kind: CallbackQueue}, o.Agent, &o)
+		// Offered makes store round trips: not on the router's goroutine.
+		e.background(func(ctx context.Context) {
+			if err := e.cbs.Offered(ctx, o); err != nil {
+				e.log.Warn("kept-position callback offer", "callback", o.CallbackID, logErr, err)
+			}
+		})
 		return
 	}
 	e.mu.Lock()
@@ -340,8 +347,11 @@ func (e *Engine) Deliver(o Offer) {
 }
 
 // Dial is the Callbacks' Dial hook: a due callback has claimed its agent.
+// From here the engine owns the agent's state on the router (Answered,
+// NoAnswer, EndCall under the callback's CallID) and reports the outcome
+// with Completed or AttemptFailed.
 func (e *Engine) Dial(cb Callback, agent AgentStatus) {
-	e.startCallback(cb, agent, nil)
+	e.startCallback(cb, agent)
 }
 
 // background runs a short router update that belongs to no call, bounded

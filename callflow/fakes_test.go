@@ -419,6 +419,19 @@ func (r *fakeRouter) Agent(_ context.Context, id string) (routing.AgentStatus, e
 	return a, nil
 }
 
+func (r *fakeRouter) ClaimAgent(_ context.Context, agentID, callID string) (routing.AgentStatus, bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rec(fmt.Sprintf("ClaimAgent %s %s", agentID, callID))
+	a, ok := r.agents[agentID]
+	if !ok || a.State != routing.StateAvailable {
+		return routing.AgentStatus{}, false, nil
+	}
+	a.State = routing.StateRinging
+	r.agents[agentID] = a
+	return a, true, nil
+}
+
 func (r *fakeRouter) OpenCase(_ context.Context, number, topic, lang string) (routing.Case, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -521,6 +534,7 @@ type fakeCallbacks struct {
 	calls []string
 	sig   signal
 	store map[string]Callback
+	dial  func(Callback, AgentStatus)
 }
 
 func newFakeCallbacks() *fakeCallbacks {
@@ -556,22 +570,27 @@ func (f *fakeCallbacks) waitCall(t *testing.T, prefix string) {
 
 func (f *fakeCallbacks) KeepPosition(_ context.Context, c Call) (Callback, error) {
 	f.record("KeepPosition %s %s %s", c.ID, c.Topic, c.Lang)
-	return Callback{ID: "cb-" + c.ID, Kind: CallbackQueue}, nil
+	return Callback{ID: "cb-" + c.ID, Kind: routing.CallbackQueue}, nil
 }
 
 func (f *fakeCallbacks) ScheduleOwner(_ context.Context, caseID, owner string, due time.Time, note string) (Callback, error) {
 	f.record("ScheduleOwner %s %s %s", caseID, owner, due.Format(time.TimeOnly))
-	return Callback{ID: "cb-" + caseID, Kind: CallbackOwner}, nil
+	return Callback{ID: "cb-" + caseID, Kind: routing.CallbackOwner}, nil
 }
 
-func (f *fakeCallbacks) Get(_ context.Context, id string) (Callback, error) {
+// Offered leases a kept-position callback and dials it, as
+// routing.Callbacks does: through the engine's Dial hook.
+func (f *fakeCallbacks) Offered(_ context.Context, o Offer) error {
+	f.record("Offered %s %s", o.CallID, o.CallbackID)
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	cb, ok := f.store[id]
+	cb, ok := f.store[o.CallbackID]
+	dial := f.dial
+	f.mu.Unlock()
 	if !ok {
-		return cb, routing.ErrNotFound
+		return routing.ErrNotFound
 	}
-	return cb, nil
+	dial(cb, o.Agent)
+	return nil
 }
 
 func (f *fakeCallbacks) Completed(_ context.Context, id string) error {

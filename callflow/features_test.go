@@ -3,7 +3,6 @@ package callflow
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hotline-project/hotline/routing"
 )
@@ -102,28 +101,4 @@ func FuzzParseFeature(f *testing.F) {
 			}
 		}
 	})
-}
-
-func TestOfferCallback(t *testing.T) {
-	p := Policy{OfferWaitThreshold: 2 * time.Minute}
-	tests := []struct {
-		name   string
-		q      QueueInfo
-		open   bool
-		reason string
-		ok     bool
-	}{
-		{"closed", QueueInfo{AgentsLoggedIn: 3}, false, OfferClosed, true},
-		{"no agents", QueueInfo{AgentsLoggedIn: 0}, true, OfferNoAgents, true},
-		{"long wait", QueueInfo{AgentsLoggedIn: 3, EstimatedWait: 3 * time.Minute}, true, OfferLongWait, true},
-		{"short wait", QueueInfo{AgentsLoggedIn: 3, EstimatedWait: time.Minute}, true, "", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			reason, ok := OfferCallback(p, tt.q, tt.open)
-			if reason != tt.reason || ok != tt.ok {
-				t.Errorf("OfferCallback = %q, %v; want %q, %v", reason, ok, tt.reason, tt.ok)
-			}
-		})
-	}
 }

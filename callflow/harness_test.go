@@ -41,6 +41,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		f(h, &o)
 	}
 	h.e = New(o)
+	h.cbs.dial = h.e.Dial
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.e.Run(ctx) }()

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hotline-project/hotline/routing"
 )
 
 // queue puts the caller in the topic's queue and keeps them there — music
@@ -27,7 +29,7 @@ func (c *call) queue() error {
 	c.e.metrics.CallOffered(c.topic)
 	offered := false
 	var prompt string // the announcement or offer now playing
-	if _, ok := OfferCallback(c.e.policy, q, true); ok {
+	if _, ok := routing.OfferCallback(c.e.policy, q, true); ok {
 		offered = true
 		c.e.metrics.Callback("offered")
 		prompt = c.play(c.caller, c.prompts(c.lang, PromptCallbackOffer), c.lang)
@@ -57,7 +59,7 @@ func (c *call) queue() error {
 				continue
 			}
 			if !offered {
-				if _, ok := OfferCallback(c.e.policy, q, true); ok {
+				if _, ok := routing.OfferCallback(c.e.policy, q, true); ok {
 					offered = true
 					c.e.metrics.Callback("offered")
 				}

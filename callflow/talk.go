@@ -189,6 +189,9 @@ func (c *call) transfer(to routing.Destination, mode routing.TransferMode, phone
 	if phone {
 		c.progress("channel_progress")
 	}
+	if tr.Note != "" {
+		note = tr.Note
+	}
 	return c.consult(tr, note, phone)
 }
 

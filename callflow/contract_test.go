@@ -1,0 +1,9 @@
+package callflow
+
+import "github.com/hotline-project/hotline/routing"
+
+// The real routing services satisfy the interfaces the call flow declares.
+var (
+	_ Router    = (*routing.Router)(nil)
+	_ Callbacks = (*routing.Callbacks)(nil)
+)
