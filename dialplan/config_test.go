@@ -151,9 +151,10 @@ var errorCases = []struct {
 	{
 		file: "overlapping_hours.yaml",
 		errors: []string{
-			"FILE:12: hours.office.weekly[1]: fri 19:00-22:00 overlaps 08:00-20:00 (line 9)",
+			"FILE:12: hours.office.weekly: fri 19:00-22:00 overlaps 08:00-20:00 (line 9)",
 			"FILE:15: hours.office.weekly[2]: open 20:00 is not before close 08:00 (split hours past midnight into two entries)",
 			"FILE:18: hours.office.weekly[3].days: tue listed twice",
+			"FILE:21: hours.office.weekly: mon 07:00-09:00 overlaps 08:00-20:00 (line 9)",
 		},
 	},
 	{

@@ -297,6 +297,9 @@ func (d *decoder) weekly(h *Hours, path string, v *yaml.Node) {
 			d.errorf(it.Line, "%s: open %s is not before close %s (split hours past midnight into two entries)", p, w.Open, w.Close)
 			continue
 		}
+		// Invalid entries are left out of Weekly, so its indices are not the
+		// file's: remember where each kept entry was written.
+		d.lines[fmt.Sprintf("%s#%d", path, len(h.Weekly))] = it.Line
 		h.Weekly = append(h.Weekly, w)
 	}
 }

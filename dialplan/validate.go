@@ -260,8 +260,8 @@ func (k *checker) overlaps(p string, h *Hours) {
 			}
 			for _, day := range b.Days {
 				if a.on(day) {
-					bp, ap := fmt.Sprintf("%s.weekly[%d]", p, j), fmt.Sprintf("%s.weekly[%d]", p, i)
-					k.errorf(k.line(bp, p), "%s: %s %s-%s overlaps %s-%s (line %d)", bp, dayName(day), b.Open, b.Close, a.Open, a.Close, k.line(ap))
+					bl, al := k.line(fmt.Sprintf("%s.weekly#%d", p, j), p), k.line(fmt.Sprintf("%s.weekly#%d", p, i))
+					k.errorf(bl, "%s.weekly: %s %s-%s overlaps %s-%s (line %d)", p, dayName(day), b.Open, b.Close, a.Open, a.Close, al)
 					break
 				}
 			}
