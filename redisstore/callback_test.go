@@ -413,36 +413,41 @@ func TestCallbackListFilters(t *testing.T) {
 func TestCallbackRetentionExpiresFinished(t *testing.T) {
 	ctx := context.Background()
 	s, srv := cbNew(t)
-	s.Retention = time.Millisecond
+	s.Retention = time.Hour
+	rdb := cbClient(t, srv.Addr)
 	mustCreate(t, s, cbOwner("cb-1", cbT0))
+	mustCreate(t, s, cbOwner("cb-2", cbT0))
+	if ttl, _ := rdb.PTTL(ctx, "test:{cb}:cb:cb-1").Result(); ttl != -time.Nanosecond {
+		// go-redis reports "no expiry" as -1ns.
+		t.Fatalf("unfinished callback has a TTL: %v", ttl)
+	}
 	if _, err := s.ClaimCallback(ctx, "cb-1", "n", cbT0, cbT0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.CompleteCallback(ctx, "cb-1", "n", cbT0); err != nil {
 		t.Fatal(err)
 	}
-	// Redis expires lazily on access and actively in the background; wait
-	// for the key itself rather than for a time.
-	rdb := cbClient(t, srv.Addr)
-	for i := 0; ; i++ {
-		n, err := rdb.Exists(ctx, "test:{cb}:cb:cb-1").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-		if i > 500 {
-			t.Fatal("finished callback never expired")
-		}
-		time.Sleep(2 * time.Millisecond)
+	ttl, err := rdb.PTTL(ctx, "test:{cb}:cb:cb-1").Result()
+	if err != nil || ttl <= 0 || ttl > time.Hour {
+		t.Fatalf("finished callback TTL %v %v, want (0, 1h]", ttl, err)
 	}
-	got, err := s.ListCallbacks(ctx, routing.CallbackFilter{})
+	// What expiry leaves behind: index entries without a hash. Listing
+	// drops them.
+	if err := rdb.Del(ctx, "test:{cb}:cb:cb-1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListCallbacks(ctx, routing.CallbackFilter{State: "completed"})
 	if err != nil || len(got) != 0 {
 		t.Fatalf("list after expiry: %v %v", got, err)
 	}
-	if n, _ := rdb.ZCard(ctx, "test:{cb}:all").Result(); n != 0 {
-		t.Fatalf("index keeps %d expired entries", n)
+	got, err = s.ListCallbacks(ctx, routing.CallbackFilter{})
+	if err != nil || len(got) != 1 || got[0].ID != "cb-2" {
+		t.Fatalf("list all after expiry: %v %v", got, err)
+	}
+	for _, key := range []string{"test:{cb}:all", "test:{cb}:st:completed"} {
+		if _, err := rdb.ZScore(ctx, key, "cb-1").Result(); !errors.Is(err, redis.Nil) {
+			t.Fatalf("%s keeps the expired entry (%v)", key, err)
+		}
 	}
 }
 

@@ -692,3 +692,43 @@ func TestCallbackConcurrentNodes(t *testing.T) {
 	}
 	t.Logf("%d completed, %d failed, %d takeovers, %d late finishes rejected", done, failed, takeover, lateRej)
 }
+
+// TestCallbacksRunStopsWithContext: Run makes passes on its own timer (a
+// due callback gets dialled without anyone calling Tick) and returns once
+// its context is done.
+func TestCallbacksRunStopsWithContext(t *testing.T) {
+	srv := redistest.Start(t)
+	router := newFakeCallbackRouter()
+	router.addCase(testCase("case-1"))
+	router.unlimited = true
+	dialled := make(chan string, 1)
+	store := redisstore.NewCallbacks(cbRedis(t, srv.Addr), "t:")
+	svc := routing.NewCallbacks(store, router, routing.CallbackOptions{
+		Node: "a", Policy: cbPolicy(), Interval: 5 * time.Millisecond,
+		Dial: func(cb routing.Callback, _ routing.AgentStatus) { dialled <- cb.ID },
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	cb, err := svc.EscalateToSenior(ctx, "case-1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-dialled:
+		if id != cb.ID {
+			t.Fatalf("dialled %s, want %s", id, cb.ID)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run never dialled the due callback")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
