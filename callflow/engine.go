@@ -201,7 +201,11 @@ type Engine struct {
 	owners   map[string]*call     // channel, bridge and playback ids → owning call
 	chans    map[string]time.Time // owners' ids that are channels → when registered
 	draining bool
-	wg       sync.WaitGroup
+	// running counts call and background goroutines; idle is closed (and
+	// replaced) whenever it drops to zero. Unlike a WaitGroup, goroutines
+	// may start while someone waits (an offer arriving during Stop).
+	running int
+	idle    chan struct{}
 }
 
 // New builds an Engine. Nothing runs until events arrive.
@@ -234,6 +238,7 @@ func New(opts Options) *Engine {
 		metrics: opts.Metrics, policy: opts.Policy, settings: withDefaults(opts.Plan.Settings()),
 		mbSize: opts.MailboxSize, cleanupT: opts.CleanupTimeout, grace: opts.ReconcileGrace,
 		base: base, cancel: cancel,
+		idle:  make(chan struct{}),
 		calls: map[string]*call{}, owners: map[string]*call{}, chans: map[string]time.Time{},
 	}
 }
@@ -358,14 +363,37 @@ func (e *Engine) Dial(cb Callback, agent AgentStatus) {
 // by the cleanup timeout and tracked so Stop waits for it.
 func (e *Engine) background(f func(ctx context.Context)) {
 	e.mu.Lock()
-	e.wg.Add(1)
+	e.running++
 	e.mu.Unlock()
 	go func() {
-		defer e.wg.Done()
+		defer e.goroutineDone()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(e.base), e.cleanupT)
 		defer cancel()
 		f(ctx)
 	}()
+}
+
+func (e *Engine) goroutineDone() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.running--
+	if e.running == 0 {
+		close(e.idle)
+		e.idle = make(chan struct{})
+	}
+}
+
+// waitIdle returns when no call or background goroutine runs.
+func (e *Engine) waitIdle() {
+	for {
+		e.mu.Lock()
+		n, idle := e.running, e.idle
+		e.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		<-idle
+	}
 }
 
 // register adds a call and starts its goroutine, unless the engine is
@@ -381,10 +409,10 @@ func (e *Engine) register(c *call, run func()) bool {
 		e.owners[id] = c
 		e.chans[id] = e.clock.Now()
 	}
-	e.wg.Add(1)
+	e.running++
 	e.mu.Unlock()
 	go func() {
-		defer e.wg.Done()
+		defer e.goroutineDone()
 		defer e.unregister(c)
 		run()
 	}()
@@ -485,7 +513,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.draining = true
 	e.mu.Unlock()
 	e.cancel(context.Cause(ctx))
-	e.wg.Wait()
+	e.waitIdle()
 	return nil
 }
 
@@ -508,7 +536,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() {
-		e.wg.Wait()
+		e.waitIdle()
 		close(done)
 	}()
 	select {
