@@ -377,9 +377,13 @@ func (c *call) menu(name string) (string, error) {
 			return mn.Default, nil
 		}
 		seen[name+"/"+c.lang] = true
+		timeout := mn.Timeout
+		if timeout <= 0 {
+			timeout = c.e.settings.AnswerTimeout
+		}
 		next := ""
 		for try := 0; try <= mn.Retries && next == ""; try++ {
-			d, err := c.ask(c.prompts(c.lang, mn.Prompt), mn.Timeout)
+			d, err := c.ask(c.prompts(c.lang, mn.Prompt), timeout)
 			if err != nil {
 				return "", err
 			}

@@ -462,6 +462,39 @@ func TestWarmTransfer(t *testing.T) {
 	}
 }
 
+func TestAgentHangsUpDuringConsult(t *testing.T) {
+	for _, answered := range []bool{false, true} {
+		t.Run(map[bool]string{false: "target ringing", true: "target answered"}[answered], func(t *testing.T) {
+			h := newHarness(t, withTransfers)
+			ch := h.queued()
+			leg, _ := h.connected(ch, "100")
+			h.dtmf(leg, "*3200#")
+			target := h.cur.expect("target rung", op("originate", "Local/200@agents")).ID
+			if answered {
+				h.answer(target)
+				h.pbDone(h.cur.expect("whisper", playing(target, "whisper")))
+				h.cur.expect("accept prompt", playing(target, "accept-transfer"))
+			}
+			h.hangup(leg)
+			if answered {
+				// The target takes the caller, as on any phone system.
+				h.r.waitCall(t, "AcceptTransfer "+ch+" tr1")
+				h.cur.expect("caller with target", func(a action) bool { return a.Op == "add" && slices.Equal(a.Chans, []string{ch}) })
+				h.hangup(target)
+				h.r.waitCall(t, "EndCall "+ch+" 200")
+			} else {
+				h.r.waitCall(t, "CancelTransfer "+ch+" tr1 false")
+				h.cur.expect("target hung up", op("hangup", target))
+				h.r.waitCall(t, "EndCall "+ch+" 100")
+			}
+			h.cur.expect("survey", playing(ch, "survey"))
+			h.hangup(ch)
+			h.idle()
+			h.noLeaks()
+		})
+	}
+}
+
 func TestTransferNoAnswer(t *testing.T) {
 	h := newHarness(t, withTransfers)
 	ch := h.queued()
