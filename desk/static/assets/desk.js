@@ -1,0 +1,327 @@
+// The agent desk: the agent's own state, the call they are on with its
+// case, attended transfers, callbacks.
+
+import { $, clock, crumbs, duration, h, relative, replace, since, stateLabel } from './util.js';
+
+const pendingCallback = new Set(['scheduled', 'dialing']);
+
+export function mountDesk({ api, agentId, onWho }) {
+  const st = {
+    me: null,
+    agents: [],
+    call: null, // callJSON with .case
+    transfer: null, // the pending transfer this agent started
+    callbacks: [],
+    queues: new Map(), // topic → waiting, from queue events
+    noteDirty: false,
+    noteCase: '',
+  };
+  let callSeq = 0; // discards a slower, older call fetch
+
+  const enc = encodeURIComponent;
+
+  // --- rendering
+
+  function renderMe() {
+    const me = st.me;
+    if (!me) return;
+    onWho(me.name ? `${me.name} (${me.id})` : me.id);
+    const pill = $('my-state');
+    pill.textContent = stateLabel(me.state);
+    pill.dataset.state = me.state;
+    $('my-reason').textContent = me.state === 'paused' && me.reason ? me.reason : '';
+    $('btn-available').textContent = me.state === 'offline' ? 'Log in' : 'Available';
+    $('btn-available').disabled = me.state === 'available' || me.state === 'on_call' || me.state === 'ringing';
+    $('btn-pause').disabled = me.state === 'offline' || me.state === 'paused';
+    $('btn-logout').disabled = me.state === 'offline';
+    tick();
+    renderQueues();
+  }
+
+  function renderQueues() {
+    const topics = Object.keys((st.me && st.me.topics) || {}).sort();
+    replace($('my-queues'), ...topics.map((t) => {
+      const n = st.queues.get(t);
+      return h('li', { class: n > 0 ? 'busy' : '' },
+        h('span', { class: 'topic' }, t),
+        h('span', { class: 'n' }, n === undefined ? '–' : String(n)),
+        n === 1 ? ' waiting' : ' waiting');
+    }));
+  }
+
+  function renderPicker() {
+    const sel = $('xfer-to');
+    const keep = sel.value;
+    const topics = [...new Set(st.agents.flatMap((a) => Object.keys(a.topics || {})))].sort();
+    const others = st.agents.filter((a) => a.id !== agentId);
+    replace(sel,
+      h('option', { value: '' }, 'Choose a topic or an agent…'),
+      h('optgroup', { label: 'Topics' }, ...topics.map((t) => h('option', { value: `topic:${t}` }, t))),
+      h('optgroup', { label: 'Agents' }, ...others.map((a) =>
+        h('option', { value: `agent:${a.id}` }, `${a.name || a.id} (${a.id}) — ${stateLabel(a.state)}`))));
+    sel.value = keep;
+    if (sel.value !== keep) sel.value = '';
+  }
+
+  function renderCall() {
+    const c = st.call;
+    $('no-call').hidden = !!c;
+    $('call').hidden = !c;
+    $('call-card').dataset.active = c ? 'yes' : 'no';
+    if (!c) {
+      st.transfer = null;
+      return;
+    }
+    const cs = c.case || {};
+    $('call-number').textContent = c.caller_number || cs.caller_number || 'unknown number';
+    $('call-state').textContent = stateLabel(c.state);
+    $('call-state').dataset.state = c.state;
+    $('call-topic').textContent = c.topic || cs.topic || '—';
+    $('call-case').textContent = c.case_id || '—';
+    $('call-owner').textContent = cs.owner || '—';
+    $('call-lang').textContent = c.lang || cs.lang || '—';
+    replace($('call-path'), ...crumbs(cs.path));
+    if (c.case_id !== st.noteCase || !st.noteDirty) {
+      $('note').value = cs.note || '';
+      st.noteCase = c.case_id;
+      st.noteDirty = false;
+    }
+    // A call offered to this agent as a transfer target is theirs to read,
+    // not to transfer or call back: that is the transferring agent's.
+    const mine = c.agent_id === agentId;
+    $('btn-transfer').disabled = !mine;
+    $('btn-callback').disabled = !mine;
+    const pending = st.transfer || (mine && c.state === 'consulting' ? { to: '' } : null);
+    $('xfer-form').hidden = !!pending;
+    $('xfer-pending').hidden = !pending;
+    if (pending) {
+      const t = pending.target && pending.target.name ? ` (${pending.target.name})` : '';
+      $('xfer-target').textContent = (pending.to || 'the target') + t;
+    }
+  }
+
+  function renderCallbacks() {
+    const list = st.callbacks
+      .filter((cb) => pendingCallback.has(cb.state))
+      .sort((a, b) => Date.parse(a.due_at || 0) - Date.parse(b.due_at || 0));
+    $('cb-count').textContent = list.length ? String(list.length) : '';
+    $('cb-empty').hidden = list.length > 0;
+    const now = Date.now();
+    replace($('cb-list'), ...list.map((cb) => h('li', { class: since(cb.due_at, now) > 0 ? 'overdue' : '' },
+      h('span', { class: 'number' }, cb.number || '—'),
+      h('span', { class: 'when' }, `${clock(cb.due_at)} · ${relative(cb.due_at, now)}`),
+      cb.state === 'dialing' ? h('span', { class: 'pill', 'data-state': 'ringing' }, 'dialling') : null,
+      cb.note ? h('span', { class: 'note' }, cb.note) : null)));
+  }
+
+  function showRefusal(err) {
+    const box = $('refusal');
+    if (!err) {
+      replace(box);
+      return;
+    }
+    const path = err.path && err.path.length
+      ? h('div', { class: 'path' }, 'Path: ', h('ol', { class: 'crumbs' }, ...crumbs(err.path)))
+      : null;
+    replace(box,
+      h('p', {}, h('strong', { class: 'code' }, err.code), ' ', h('span', { class: 'msg' }, err.message)),
+      path);
+  }
+
+  function tick() {
+    const me = st.me;
+    if (me) {
+      const d = since(me.since);
+      $('my-since').textContent = Number.isNaN(d) ? '' : `for ${duration(d)}`;
+    }
+  }
+
+  // --- loading
+
+  async function loadCall(id) {
+    const seq = ++callSeq;
+    if (!id) {
+      st.call = null;
+      renderCall();
+      return;
+    }
+    try {
+      const c = await api.get(`/calls/${enc(id)}`);
+      if (seq !== callSeq) return;
+      st.call = c.state === 'ended' ? null : c;
+    } catch (err) {
+      if (seq !== callSeq) return;
+      if (err.status !== 404 && err.status !== 410 && err.status !== 403) throw err;
+      st.call = null;
+    }
+    renderCall();
+  }
+
+  async function loadCallbacks() {
+    st.callbacks = await api.get('/callbacks');
+    renderCallbacks();
+  }
+
+  async function refresh() {
+    const [me, agents, calls] = await Promise.all([
+      api.get(`/agents/${enc(agentId)}`), api.get('/agents'), api.get('/calls'),
+    ]);
+    st.me = me;
+    st.agents = agents;
+    renderMe();
+    renderPicker();
+    const live = calls.filter((c) => c.state !== 'ended');
+    const current = live.find((c) => c.id === me.call_id) || live.find((c) => c.agent_id === agentId);
+    await Promise.all([loadCall(current ? current.id : ''), loadCallbacks()]);
+  }
+
+  function update(kind, data) {
+    switch (kind) {
+      case 'agent': {
+        const i = st.agents.findIndex((a) => a.id === data.id);
+        if (i >= 0) st.agents[i] = data; else st.agents.push(data);
+        renderPicker();
+        if (data.id !== agentId) return;
+        const before = st.me ? st.me.call_id : '';
+        st.me = data;
+        renderMe();
+        if (data.call_id && data.call_id !== before && (!st.call || st.call.id !== data.call_id)) {
+          loadCall(data.call_id).catch(report);
+        }
+        return;
+      }
+      case 'call': {
+        const ours = data.agent_id === agentId || (st.me && st.me.call_id === data.id) ||
+          (st.call && st.call.id === data.id);
+        if (!ours) return;
+        if (data.state === 'ended' || (data.agent_id !== agentId && st.me && st.me.call_id !== data.id)) {
+          // Over, or handed on to someone else after a completed transfer.
+          if (st.call && st.call.id === data.id) {
+            callSeq++;
+            st.call = null;
+            renderCall();
+          }
+          return;
+        }
+        if (data.state !== 'consulting') st.transfer = null;
+        loadCall(data.id).catch(report);
+        return;
+      }
+      case 'queue':
+        st.queues.set(data.topic, data.waiting);
+        renderQueues();
+        return;
+      case 'callback': {
+        if (data.owner && data.owner !== agentId) return;
+        const i = st.callbacks.findIndex((cb) => cb.id === data.id);
+        if (i >= 0) st.callbacks[i] = data; else st.callbacks.push(data);
+        renderCallbacks();
+      }
+    }
+  }
+
+  function report(err) {
+    $('state-error').textContent = err ? `${err.message}` : '';
+  }
+
+  // --- actions
+
+  async function setState(body) {
+    report(null);
+    try {
+      st.me = await api.post(`/agents/${enc(agentId)}/state`, body);
+      renderMe();
+    } catch (err) {
+      report(err);
+    }
+  }
+
+  $('btn-available').addEventListener('click', () =>
+    setState({ action: st.me && st.me.state === 'offline' ? 'login' : 'resume' }));
+  $('btn-pause').addEventListener('click', () => setState({ action: 'pause', reason: $('pause-reason').value }));
+  $('btn-logout').addEventListener('click', () => setState({ action: 'logout' }));
+
+  $('note').addEventListener('input', () => {
+    st.noteDirty = true;
+    $('note-status').textContent = 'Not saved';
+  });
+
+  $('btn-note').addEventListener('click', async () => {
+    if (!st.call) return;
+    const note = $('note').value;
+    $('btn-note').disabled = true;
+    try {
+      const cs = await api.put(`/calls/${enc(st.call.id)}/note`, { note });
+      st.call.case = cs;
+      st.noteDirty = $('note').value !== note;
+      $('note-status').textContent = `Saved ${new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}`;
+    } catch (err) {
+      $('note-status').textContent = `Not saved: ${err.message}`;
+    } finally {
+      $('btn-note').disabled = false;
+    }
+  });
+
+  $('btn-transfer').addEventListener('click', async () => {
+    if (!st.call) return;
+    showRefusal(null);
+    const to = $('xfer-to').value;
+    if (!to) {
+      showRefusal({ code: 'no_target', message: 'Choose a topic or an agent to transfer to.' });
+      $('xfer-to').focus();
+      return;
+    }
+    const note = $('xfer-note').value.trim() || $('note').value.trim();
+    $('btn-transfer').disabled = true;
+    try {
+      st.transfer = await api.post(`/calls/${enc(st.call.id)}/transfer`, { to, note, mode: 'attended' });
+      renderCall();
+    } catch (err) {
+      showRefusal(err);
+    } finally {
+      $('btn-transfer').disabled = !st.call || st.call.agent_id !== agentId;
+    }
+  });
+
+  async function finishTransfer(action) {
+    if (!st.call) return;
+    showRefusal(null);
+    try {
+      await api.post(`/calls/${enc(st.call.id)}/transfer/${action}`);
+      st.transfer = null;
+      $('xfer-note').value = '';
+      await loadCall(st.call && st.call.id);
+    } catch (err) {
+      showRefusal(err);
+    }
+  }
+  $('btn-complete').addEventListener('click', () => finishTransfer('complete'));
+  $('btn-cancel').addEventListener('click', () => finishTransfer('cancel'));
+
+  $('btn-callback').addEventListener('click', async () => {
+    if (!st.call) return;
+    const body = { in: $('cb-in').value };
+    const note = $('cb-note').value.trim();
+    if (note) body.note = note;
+    $('btn-callback').disabled = true;
+    try {
+      const cb = await api.post(`/calls/${enc(st.call.id)}/callback`, body);
+      update('callback', cb);
+      $('cb-note').value = '';
+      $('cb-status').textContent = `Callback to ${cb.number || 'the caller'} scheduled for ${clock(cb.due_at)}.`;
+    } catch (err) {
+      $('cb-status').textContent = `Not scheduled: ${err.message}`;
+    } finally {
+      $('btn-callback').disabled = !st.call || st.call.agent_id !== agentId;
+    }
+  });
+
+  return {
+    refresh,
+    update,
+    tick() {
+      tick();
+      if (st.callbacks.length) renderCallbacks();
+    },
+  };
+}
