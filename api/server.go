@@ -29,7 +29,10 @@ type Options struct {
 	Control   CallControl
 	Updates   Updates // events stream source; nil: /api/v1/events answers 503
 
-	Tokens map[string]Token // secret → grant, from LoadTokens
+	// Authenticate maps a bearer token to its grant; nil refuses every
+	// token. The daemon passes the configuration's token table; tests and
+	// the demo use StaticTokens.
+	Authenticate func(secret string) (Token, bool)
 
 	// Ready are the readiness checks (ARI connected, Redis reachable); an
 	// error's text is reported by /readyz, so make it name the check.
@@ -50,7 +53,6 @@ type Options struct {
 type Server struct {
 	opts    Options
 	log     *slog.Logger
-	tokens  tokenTable
 	mux     *http.ServeMux  // API, probes and metrics: the routes table
 	auth    map[string]bool // pattern → needs a token
 	handler http.Handler
@@ -84,13 +86,20 @@ func New(opts Options) *Server {
 	if opts.WriteWait <= 0 {
 		opts.WriteWait = 10 * time.Second
 	}
-	s := &Server{opts: opts, log: opts.Logger, tokens: newTokenTable(opts.Tokens), mux: http.NewServeMux(), auth: map[string]bool{}}
+	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), auth: map[string]bool{}}
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, rt.handle)
 		s.auth[rt.pattern] = rt.auth
 	}
 	s.handler = http.HandlerFunc(s.serve)
 	return s
+}
+
+func (s *Server) authenticate(secret string) (Token, bool) {
+	if secret == "" || s.opts.Authenticate == nil {
+		return Token{}, false
+	}
+	return s.opts.Authenticate(secret)
 }
 
 // Handler is the whole HTTP surface: API, probes, metrics and desk.
@@ -175,7 +184,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case pattern != "":
 		if s.auth[pattern] {
 			var ok bool
-			tok, ok = s.tokens.lookup(bearer(r, strings.HasSuffix(pattern, "/events")))
+			tok, ok = s.authenticate(bearer(r, strings.HasSuffix(pattern, "/events")))
 			if !ok {
 				sw.Header().Set("WWW-Authenticate", `Bearer realm="hotline"`)
 				writeError(sw, http.StatusUnauthorized, "unauthorized", "missing or unknown bearer token")

@@ -102,13 +102,13 @@ func newEnv(t testing.TB, mutate ...func(*Options)) *env {
 	opts := Options{
 		Agents: e.router, Calls: e.router, Cases: e.router, Callbacks: e.callbacks, Requests: e.requests,
 		Control: e.control, Updates: e.hub,
-		Tokens: map[string]Token{
+		Authenticate: StaticTokens(map[string]Token{
 			tokAgent100: {Role: RoleAgent, AgentID: "100"},
 			tokAgent200: {Role: RoleAgent, AgentID: "200"},
 			tokAgent300: {Role: RoleAgent, AgentID: "300"},
 			tokSenior:   {Role: RoleSenior},
 			tokAdmin:    {Role: RoleAdmin},
-		},
+		}),
 		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)),
 		Clock:  fixedClock{testNow},
 	}
