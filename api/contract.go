@@ -7,115 +7,39 @@ import (
 	"github.com/hotline-project/hotline/routing"
 )
 
-// The types below mirror the routing package's contract field for field.
-// They live here only until routing exports them; switching to the routing
-// types is a matter of deleting these declarations and qualifying the names.
-
-// CallState is where a call is in its life.
-type CallState string
-
-// Call states.
-const (
-	CallQueued     CallState = "queued"
-	CallRinging    CallState = "ringing"
-	CallConnected  CallState = "connected"
-	CallConsulting CallState = "consulting"
-	CallEnded      CallState = "ended"
+// The domain values the API serves are routing's own.
+type (
+	Call           = routing.Call
+	CallState      = routing.CallState
+	Transfer       = routing.Transfer
+	CaseFilter     = routing.CaseFilter
+	Callback       = routing.Callback
+	CallbackKind   = routing.CallbackKind
+	CallbackState  = routing.CallbackState
+	CallbackFilter = routing.CallbackFilter
+	Request        = routing.Request
+	RequestKind    = routing.RequestKind
+	RequestFilter  = routing.RequestFilter
 )
 
-// Call is one live call as the router knows it.
-type Call struct {
-	ID, CaseID, Topic, CallerNumber, Lang, Node, AgentID string
-	State                                                CallState
-	EnqueuedAt                                           time.Time
-	CallbackID                                           string
-}
-
-// Transfer is a pending (attended) transfer: the target agent is claimed
-// and ringing while the caller holds.
-type Transfer struct {
-	ID, CallID string
-	By         string
-	To         routing.Destination
-	Target     routing.AgentStatus
-	Converted  bool // a blind request converted to attended
-	Path       []routing.Hop
-}
-
-// CaseFilter narrows a case listing; empty fields match everything.
-type CaseFilter struct {
-	Status routing.CaseStatus
-	Owner  string
-}
-
-// CallbackKind says why a callback exists.
-type CallbackKind string
-
-// Callback kinds.
+// Constants used by the handlers and their tests, from routing.
 const (
-	CallbackQueue  CallbackKind = "queue"
-	CallbackOwner  CallbackKind = "owner"
-	CallbackSenior CallbackKind = "senior"
+	CallQueued        = routing.CallQueued
+	CallRinging       = routing.CallRinging
+	CallConnected     = routing.CallConnected
+	CallConsulting    = routing.CallConsulting
+	CallEnded         = routing.CallEnded
+	CallbackQueue     = routing.CallbackQueue
+	CallbackOwner     = routing.CallbackOwner
+	CallbackSenior    = routing.CallbackSenior
+	CallbackScheduled = routing.CallbackScheduled
+	CallbackDialing   = routing.CallbackDialing
+	CallbackCompleted = routing.CallbackCompleted
+	CallbackFailed    = routing.CallbackFailed
+	CallbackEscalated = routing.CallbackEscalated
+	KindRequest       = routing.KindRequest
+	KindComplaint     = routing.KindComplaint
 )
-
-// CallbackState is where a callback is in its life.
-type CallbackState string
-
-// Callback states.
-const (
-	CallbackScheduled CallbackState = "scheduled"
-	CallbackDialing   CallbackState = "dialing"
-	CallbackCompleted CallbackState = "completed"
-	CallbackFailed    CallbackState = "failed"
-	CallbackEscalated CallbackState = "escalated"
-)
-
-// Callback is a promise to call a caller back.
-type Callback struct {
-	ID, CaseID, Number, Topic, Lang, Owner, Note string
-	Kind                                         CallbackKind
-	State                                        CallbackState
-	DueAt, Deadline                              time.Time
-	Attempts, MaxAttempts                        int
-	LeaseNode                                    string
-	LeaseUntil                                   time.Time
-	CreatedAt                                    time.Time
-}
-
-// CallbackFilter narrows a callback listing; empty fields match everything.
-type CallbackFilter struct{ State, Owner string }
-
-// RequestKind separates the two non-target records of SPEC §1.6.
-type RequestKind string
-
-// Request kinds.
-const (
-	KindRequest   RequestKind = "request"   // vendor, advertiser, official...
-	KindComplaint RequestKind = "complaint" // a hotline number that failed the caller
-)
-
-// Request is a non-target call's record for the senior operators (SPEC
-// §1.6). A complaint fills FailedNumber and FoundAt instead of Organisation,
-// Position and Purpose.
-type Request struct {
-	ID           string
-	Kind         RequestKind
-	State        string // set by the requests service ("new", then "done")
-	CaseID       string
-	City         string
-	Organisation string
-	Position     string
-	FullName     string
-	Phone        string
-	Purpose      string
-	FailedNumber string // complaint: the number that did not work
-	FoundWhere   string // complaint: where the caller found that number
-	CreatedBy    string // agent id, or the role of a non-agent token
-	CreatedAt    time.Time
-}
-
-// RequestFilter narrows a request listing; empty fields match everything.
-type RequestFilter struct{ Kind, State string }
 
 // Agents is the agent side of *routing.Router.
 type Agents interface {

@@ -316,6 +316,7 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 // fail maps a service error to its HTTP answer.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, op string, err error) {
 	var fe *FieldError
+	var ve *routing.ValidationError
 	if ref, ok := routing.AsRefusal(err); ok {
 		path := pathView(ref.Path)
 		writeJSON(w, http.StatusConflict, errorBody{Error: string(ref.Code), Message: ref.Message, Path: path})
@@ -324,6 +325,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, op string, err err
 	switch {
 	case errors.As(err, &fe):
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: "bad_request", Message: fe.Error(), Field: fe.Field})
+	case errors.As(err, &ve):
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "bad_request", Message: ve.Error(), Field: ve.Field})
 	case errors.Is(err, ErrBadRequest):
 		writeError(w, http.StatusBadRequest, "bad_request", strings.TrimSuffix(err.Error(), ": "+ErrBadRequest.Error()))
 	case errors.Is(err, errForbidden):
