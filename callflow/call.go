@@ -23,6 +23,9 @@ type call struct {
 	keys   []string
 	// overflowed is set by the poster that found the mailbox full.
 	overflowed atomic.Bool
+	// ended is closed when the call stops reading its mailbox, so an API
+	// request waiting on a command learns that the call is gone.
+	ended chan struct{}
 
 	caller   string // caller channel id; empty until a called-back caller answers
 	callerUp bool
@@ -58,7 +61,8 @@ func (e *Engine) newCall(id string, log *slog.Logger) *call {
 	ctx, cancel := context.WithCancelCause(e.base)
 	return &call{
 		e: e, id: id, log: log, ctx: ctx, cancel: cancel,
-		mb: newMailbox(e.mbSize), legs: map[string]bool{}, playing: map[string]string{},
+		mb: newMailbox(e.mbSize), ended: make(chan struct{}),
+		legs: map[string]bool{}, playing: map[string]string{},
 	}
 }
 
@@ -92,8 +96,20 @@ func (e *Engine) hangup(ctx context.Context, id, reason string) {
 
 // next returns the next message of the call. timeout fires when t (may be
 // nil) does. The caller's hang-up ends every phase: it is returned as
-// errCallerGone, now and on every later call.
+// errCallerGone, now and on every later call. API commands are answered
+// here: this phase takes none.
 func (c *call) next(t Timer) (m message, timeout bool, err error) {
+	return c.receive(t, false)
+}
+
+// nextOrCommand is next for the phases that run API commands (the
+// conversation and its consults): a command from the connected agent is
+// returned as m.cmd.
+func (c *call) nextOrCommand(t Timer) (m message, timeout bool, err error) {
+	return c.receive(t, true)
+}
+
+func (c *call) receive(t Timer, commands bool) (m message, timeout bool, err error) {
 	var tc <-chan time.Time
 	if t != nil {
 		tc = t.C()
@@ -106,6 +122,12 @@ func (c *call) next(t Timer) (m message, timeout bool, err error) {
 			if m.drain {
 				c.draining = true
 				return m, false, nil
+			}
+			if m.cmd != nil {
+				if c.screen(m.cmd, commands) {
+					return m, false, nil
+				}
+				continue
 			}
 			if ev := m.ev; ev != nil {
 				if ev.Type == "PlaybackFinished" && ev.Playback != nil {

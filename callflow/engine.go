@@ -553,6 +553,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 type message struct {
 	ev    *Event
 	offer *Offer
+	cmd   *command // an API request (see control.go)
 	drain bool
 }
 

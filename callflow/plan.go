@@ -182,6 +182,9 @@ const (
 	PromptTransferDeclined = "transfer-declined"
 	PromptAcceptTransfer   = "accept-transfer"
 	PromptOwnerWillCall    = "owner-will-call"
+	PromptCallbackIn       = "callback-in" // "...in about", then a number and its unit
+	PromptHours            = "hours"
+	PromptDays             = "days"
 	PromptPaused           = "pause-after-call"
 	PromptSurvey           = "survey"
 	PromptThanks           = "thanks"

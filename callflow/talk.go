@@ -68,7 +68,7 @@ func (c *call) talk() error {
 	var d digits
 	defer d.reset()
 	for {
-		m, timedOut, err := c.next(d.t)
+		m, timedOut, err := c.nextOrCommand(d.t)
 		if err != nil {
 			return err
 		}
@@ -79,6 +79,16 @@ func (c *call) talk() error {
 		}
 		if m.ev != nil && gone(m.ev) && m.ev.Channel.ID == c.agentLeg {
 			return c.afterAgent()
+		}
+		if m.cmd != nil {
+			done, err := c.talkCommand(m.cmd)
+			if done || errors.Is(err, errAgentGone) {
+				return c.afterAgent()
+			}
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		if digit, ok := dtmfOn(m, c.agentLeg); ok {
 			if f, ok := c.press(&d, digit); ok {
@@ -107,7 +117,7 @@ func (c *call) feature(f Feature) error {
 	lang := c.e.settings.AgentLang
 	switch f.Kind {
 	case FeatureConsult:
-		return c.transfer(f.To, routing.ModeAttended, false)
+		return c.transfer(f.To, routing.ModeAttended, "", false, nil)
 	case FeatureTakeOwnership:
 		note := ""
 		if cs, err := c.e.router.Case(c.ctx, c.caseID); err == nil {
@@ -149,7 +159,7 @@ func (c *call) phoneTransfer(t ChannelTransfer) error {
 	if r, ok := c.e.plan.Route(t.Destination); ok && r.Topic != "" {
 		to = routing.Destination{Kind: routing.DestTopic, Name: r.Topic}
 	}
-	return c.transfer(to, routing.ModeBlind, true)
+	return c.transfer(to, routing.ModeBlind, "", true, nil)
 }
 
 func (c *call) progress(state string) {
@@ -160,32 +170,30 @@ func (c *call) progress(state string) {
 
 // transfer asks the router for a transfer and consults the target. A
 // refusal is announced to the agent only; the caller stays where they are.
-func (c *call) transfer(to routing.Destination, mode routing.TransferMode, phone bool) error {
-	note := ""
-	if cs, err := c.e.router.Case(c.ctx, c.caseID); err == nil {
-		note = cs.Note
+// An empty note is the case's. cmd (may be nil) is the API request to
+// answer once the router has decided.
+func (c *call) transfer(to routing.Destination, mode routing.TransferMode, note string, phone bool, cmd *command) error {
+	if note == "" {
+		if cs, err := c.e.router.Case(c.ctx, c.caseID); err == nil {
+			note = cs.Note
+		}
 	}
 	tr, err := c.e.router.BeginTransfer(c.ctx, TransferRequest{CallID: c.id, By: c.agentID, To: to, Note: note, Mode: mode})
 	if err != nil {
 		if phone {
 			c.progress("channel_declined")
 		}
-		lang := c.e.settings.AgentLang
 		if ref, ok := routing.AsRefusal(err); ok {
-			c.log.Info("transfer refused", "to", to.String(), "code", ref.Code)
-			c.e.metrics.Transfer(string(ref.Code))
-			media := c.prompts(lang, PromptRefusedPrefix+string(ref.Code))
-			if len(media) == 0 {
-				c.errorTone()
-			} else {
-				c.play(c.agentLeg, media, lang)
-			}
+			c.refused(ref, to)
+			cmd.fail(err)
 			return nil
 		}
 		c.log.Warn("begin transfer", "to", to.String(), logErr, err)
 		c.errorTone()
+		cmd.fail(fmt.Errorf("begin transfer: %w", err))
 		return nil
 	}
+	cmd.answer(cmdResult{tr: tr})
 	if phone {
 		c.progress("channel_progress")
 	}
@@ -193,6 +201,19 @@ func (c *call) transfer(to routing.Destination, mode routing.TransferMode, phone
 		note = tr.Note
 	}
 	return c.consult(tr, note, phone)
+}
+
+// refused counts a refused transfer and tells the agent why.
+func (c *call) refused(ref *routing.Refusal, to routing.Destination) {
+	c.log.Info("transfer refused", "to", to.String(), "code", ref.Code)
+	c.e.metrics.Transfer(string(ref.Code))
+	lang := c.e.settings.AgentLang
+	media := c.prompts(lang, PromptRefusedPrefix+string(ref.Code))
+	if len(media) == 0 {
+		c.errorTone()
+		return
+	}
+	c.play(c.agentLeg, media, lang)
 }
 
 // consult is the attended transfer: the caller is told where they go and
@@ -229,12 +250,19 @@ func (c *call) consult(tr Transfer, note string, phone bool) error {
 		if answered {
 			t = d.t
 		}
-		m, timedOut, err := c.next(t)
+		m, timedOut, err := c.nextOrCommand(t)
 		if err != nil {
 			if errors.Is(err, errCallerGone) {
 				c.cancelTransfer(tr, false)
 			}
 			return err
+		}
+		if m.cmd != nil {
+			end := func(accept bool) error { return c.consultEnd(tr, target, accept, start, phone, nil) }
+			if done, err := c.consultCommand(m.cmd, tr, target, answered, end); done || err != nil {
+				return err
+			}
+			continue
 		}
 		switch {
 		case timedOut && !answered:
@@ -472,6 +500,7 @@ func (c *call) cleanupCtx() (context.Context, context.CancelFunc) {
 // A resumed case (returning caller) and any case with a callback promised
 // stays open with its owner.
 func (c *call) finish(err error) {
+	close(c.ended)
 	ctx, cancel := c.cleanupCtx()
 	defer cancel()
 	log := c.log
