@@ -15,10 +15,16 @@ export function mountDesk({ api, agentId, onWho }) {
     queues: new Map(), // topic → waiting, from queue events
     noteDirty: false,
     noteCase: '',
+    shownCall: '',
   };
   let callSeq = 0; // discards a slower, older call fetch
 
   const enc = encodeURIComponent;
+
+  // newer tells whether an agent record read over REST may replace the one
+  // on screen: a response can arrive after an event that is more recent
+  // than it (a call offered while the state change was being answered).
+  const newer = (a) => !st.me || !(Date.parse(a.since) < Date.parse(st.me.since));
 
   // --- rendering
 
@@ -43,7 +49,7 @@ export function mountDesk({ api, agentId, onWho }) {
     replace($('my-queues'), ...topics.map((t) => {
       const n = st.queues.get(t);
       return h('li', { class: n > 0 ? 'busy' : '' },
-        h('span', { class: 'topic' }, t),
+        h('span', { class: 'q-topic' }, t),
         h('span', { class: 'n' }, n === undefined ? '–' : String(n)),
         n === 1 ? ' waiting' : ' waiting');
     }));
@@ -71,6 +77,13 @@ export function mountDesk({ api, agentId, onWho }) {
     if (!c) {
       st.transfer = null;
       return;
+    }
+    if (c.id !== st.shownCall) {
+      // A new call starts with a clean slate: nothing said about the last.
+      st.shownCall = c.id;
+      showRefusal(null);
+      $('note-status').textContent = '';
+      $('cb-status').textContent = '';
     }
     const cs = c.case || {};
     $('call-number').textContent = c.caller_number || cs.caller_number || 'unknown number';
@@ -166,12 +179,12 @@ export function mountDesk({ api, agentId, onWho }) {
     const [me, agents, calls] = await Promise.all([
       api.get(`/agents/${enc(agentId)}`), api.get('/agents'), api.get('/calls'),
     ]);
-    st.me = me;
+    if (newer(me)) st.me = me;
     st.agents = agents;
     renderMe();
     renderPicker();
     const live = calls.filter((c) => c.state !== 'ended');
-    const current = live.find((c) => c.id === me.call_id) || live.find((c) => c.agent_id === agentId);
+    const current = live.find((c) => c.id === st.me.call_id) || live.find((c) => c.agent_id === agentId);
     await Promise.all([loadCall(current ? current.id : ''), loadCallbacks()]);
   }
 
@@ -187,6 +200,10 @@ export function mountDesk({ api, agentId, onWho }) {
         renderMe();
         if (data.call_id && data.call_id !== before && (!st.call || st.call.id !== data.call_id)) {
           loadCall(data.call_id).catch(report);
+        } else if (!data.call_id && st.call && st.call.agent_id !== agentId) {
+          callSeq++;
+          st.call = null;
+          renderCall();
         }
         return;
       }
@@ -194,7 +211,11 @@ export function mountDesk({ api, agentId, onWho }) {
         const ours = data.agent_id === agentId || (st.me && st.me.call_id === data.id) ||
           (st.call && st.call.id === data.id);
         if (!ours) return;
-        if (data.state === 'ended' || (data.agent_id !== agentId && st.me && st.me.call_id !== data.id)) {
+        // A call ringing this agent as a transfer target still names the
+        // transferring agent; any other call naming someone else was
+        // handed on by a completed transfer.
+        const offered = st.me && st.me.call_id === data.id && st.me.state === 'ringing';
+        if (data.state === 'ended' || (data.agent_id !== agentId && !offered)) {
           // Over, or handed on to someone else after a completed transfer.
           if (st.call && st.call.id === data.id) {
             callSeq++;
@@ -229,7 +250,8 @@ export function mountDesk({ api, agentId, onWho }) {
   async function setState(body) {
     report(null);
     try {
-      st.me = await api.post(`/agents/${enc(agentId)}/state`, body);
+      const me = await api.post(`/agents/${enc(agentId)}/state`, body);
+      if (newer(me)) st.me = me;
       renderMe();
     } catch (err) {
       report(err);
