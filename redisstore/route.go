@@ -289,9 +289,12 @@ func (s *Store) SyncAgents(ctx context.Context, agents []routing.Agent, now time
 		if tp == nil {
 			tp = map[string]int{}
 		}
+		mine := make([]string, 0, len(tp))
 		for t := range tp {
 			topics = append(topics, t)
+			mine = append(mine, t)
 		}
+		s.topics.Store(ag.ID, mine)
 		a.Agents = append(a.Agents, syncAgent{ID: ag.ID, Name: ag.Name, Endpoint: ag.Endpoint, Senior: ag.Senior, Topics: tp})
 	}
 	slices.Sort(topics)
@@ -505,7 +508,7 @@ func (s *Store) Leave(ctx context.Context, callID string, t routing.Timing) (rou
 		return routing.Decision{}, fmt.Errorf("leave: %w", err)
 	}
 	a := routeArgs{Call: json.RawMessage(strconv.Quote(callID))}
-	rep, err := s.runRoute(ctx, "leave", []string{w.Topic}, a, t)
+	rep, err := s.runRoute(ctx, "leave", append([]string{w.Topic}, s.agentTopics(w.Agent)...), a, t)
 	if err != nil {
 		return routing.Decision{}, err
 	}
@@ -631,7 +634,8 @@ func (s *Store) Sweep(ctx context.Context, member string, staleBefore time.Time,
 	callID := strings.TrimPrefix(member, "x:")
 	var topics []string
 	if w, err := s.callWire(ctx, callID); err == nil {
-		topics = []string{w.Topic}
+		topics = append([]string{w.Topic}, s.agentTopics(w.Agent)...)
+		topics = append(topics, s.agentTopics(w.XAgent)...)
 	}
 	a := routeArgs{Call: json.RawMessage(strconv.Quote(callID)), Member: member, Stale: ms(staleBefore)}
 	rep, err := s.runRoute(ctx, "sweep", topics, a, t)

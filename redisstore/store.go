@@ -17,6 +17,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -61,6 +62,11 @@ type Store struct {
 	path    *redis.Script
 	cases   *redis.Script
 	scripts []*redis.Script
+
+	// topics caches each agent's topics from SyncAgents, so an op that
+	// may free an agent it learns of only from the call (Leave, Sweep)
+	// passes that agent's keys at once instead of retrying.
+	topics sync.Map // agent id -> []string
 }
 
 // maxPairs bounds how many pairs one dispatch script makes, so a long queue
@@ -184,4 +190,13 @@ func replyStrings(v any) ([]string, error) {
 		out[i] = str
 	}
 	return out, nil
+}
+
+func (s *Store) agentTopics(id string) []string {
+	if id == "" {
+		return nil
+	}
+	v, _ := s.topics.Load(id)
+	ts, _ := v.([]string)
+	return ts
 }

@@ -219,7 +219,7 @@ func (r *Router) CloseCase(ctx context.Context, caseID string) error {
 // store round trip. Offers for this node are delivered before it returns.
 func (r *Router) Enqueue(ctx context.Context, call Call) (QueueInfo, error) {
 	if call.ID == "" || call.Topic == "" {
-		return QueueInfo{}, fmt.Errorf("enqueue: call id and topic required: %w", ErrNotFound)
+		return QueueInfo{}, fmt.Errorf("enqueue %q: %w", call.ID, ErrBadCall)
 	}
 	if call.Node == "" {
 		call.Node = r.opts.Node

@@ -40,8 +40,10 @@ type Options struct {
 	Logger *slog.Logger
 	Policy Policy
 	// Deliver is called (never concurrently for the same call) for every
-	// offer whose call this node owns. It must not block for long: the
-	// caller may be a dispatch triggered by an API request.
+	// offer whose call this node owns. It must not block for long, and
+	// must not call back into the Router for the same call before it
+	// returns (hand the offer to the call's own goroutine): it runs inside
+	// whatever freed the agent — an API request, an enqueue, Run.
 	Deliver func(Offer)
 	// SweepGrace is how long past its ring deadline an offer may stay
 	// unanswered before any node assumes the owning node died and puts the
@@ -285,5 +287,10 @@ type CaseStore interface {
 	EndCallPath(ctx context.Context, callID string) error
 }
 
-// ErrUnavailable means no agent could be claimed for a destination.
-var ErrUnavailable = errors.New("no agent available")
+// Errors of the routing core; see also the sentinels in types.go.
+var (
+	// ErrUnavailable means no agent could be claimed for a destination.
+	ErrUnavailable = errors.New("no agent available")
+	// ErrBadCall means a call without an id or a topic was enqueued.
+	ErrBadCall = errors.New("call needs an id and a topic")
+)
