@@ -552,7 +552,7 @@ func TestOwnershipAndPauseCodes(t *testing.T) {
 	ch := h.queued()
 	leg, _ := h.connected(ch, "100")
 	h.dtmf(leg, "*7")
-	h.cbs.waitCall(t, "ScheduleOwner case1 100 10:30:00")
+	h.cbs.waitCall(t, "ScheduleOwner case1 100 2026-11-23 10:30:00 router fault")
 	h.cur.expect("caller told", playing(ch, "owner-will-call"))
 	h.dtmf(leg, "*9")
 	h.r.waitCall(t, "Pause 100 after call")

@@ -574,8 +574,8 @@ func (f *fakeCallbacks) KeepPosition(_ context.Context, c Call) (Callback, error
 }
 
 func (f *fakeCallbacks) ScheduleOwner(_ context.Context, caseID, owner string, due time.Time, note string) (Callback, error) {
-	f.record("ScheduleOwner %s %s %s", caseID, owner, due.Format(time.TimeOnly))
-	return Callback{ID: "cb-" + caseID, Kind: routing.CallbackOwner}, nil
+	f.record("ScheduleOwner %s %s %s %s", caseID, owner, due.Format(time.DateTime), note)
+	return Callback{ID: "cb-" + caseID, CaseID: caseID, Owner: owner, Note: note, DueAt: due, Kind: routing.CallbackOwner, State: routing.CallbackScheduled}, nil
 }
 
 // Offered leases a kept-position callback and dials it, as
