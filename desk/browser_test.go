@@ -29,7 +29,7 @@ type site struct {
 }
 
 // serve runs h on a loopback port until the test ends.
-func serve(t *testing.T, h http.Handler) string {
+func serve(t *testing.T, h http.Handler) *httptest.Server {
 	t.Helper()
 	ts := httptest.NewServer(h)
 	t.Cleanup(func() {
@@ -38,7 +38,7 @@ func serve(t *testing.T, h http.Handler) string {
 		ts.CloseClientConnections()
 		ts.Close()
 	})
-	return ts.URL
+	return ts
 }
 
 // chromiumPath finds the browser, or skips the test.
@@ -206,7 +206,7 @@ const (
 )
 
 // fakeSite serves api.Server over fakeHotline with the desk mounted.
-func fakeSite(t *testing.T) (site, *fakeHotline) {
+func fakeSite(t *testing.T) (site, *fakeHotline, *httptest.Server) {
 	t.Helper()
 	now := time.Now()
 	hub := api.NewHub(api.HubOptions{})
@@ -246,12 +246,13 @@ func fakeSite(t *testing.T) (site, *fakeHotline) {
 		Heartbeat: 2 * time.Second,
 		Desk:      New(Options{Product: "Hotline"}),
 	})
-	return site{URL: serve(t, srv.Handler()), AgentToken: agentToken, AgentNumber: "100", SeniorToken: seniorToken}, f
+	ts := serve(t, srv.Handler())
+	return site{URL: ts.URL, AgentToken: agentToken, AgentNumber: "100", SeniorToken: seniorToken}, f, ts
 }
 
 func TestBrowserDeskAndWallboard(t *testing.T) {
 	chromiumPath(t)
-	s, f := fakeSite(t)
+	s, f, ts := fakeSite(t)
 	ctx := browser(t)
 
 	// --- the agent desk
@@ -260,6 +261,10 @@ func TestBrowserDeskAndWallboard(t *testing.T) {
 	waitFor(t, ctx, "own name shown", textHas("#who", "Olena Kovalenko"), "#who")
 	do(t, ctx, "log in", chromedp.Click(chromedp.CSS("#btn-available")))
 	waitFor(t, ctx, "available after log in", textHas("#my-state", "Available"), "#my-state")
+	do(t, ctx, "pause", chromedp.SetValue(chromedp.CSS("#pause-reason"), "Lunch"), chromedp.Click(chromedp.CSS("#btn-pause")))
+	waitFor(t, ctx, "paused with the reason", textHas(".state-row", "Paused", "Lunch"), ".state-row")
+	do(t, ctx, "resume", chromedp.Click(chromedp.CSS("#btn-available")))
+	waitFor(t, ctx, "available after resume", textHas("#my-state", "Available"), "#my-state")
 
 	f.connectCall("k-1", "100", "service", "+380441234567", "Internet down since Monday")
 	waitFor(t, ctx, "call arrives", textHas("#call", "+380441234567", "service", "case-k-1", "topic:service"), "#call-card")
@@ -329,6 +334,14 @@ func TestBrowserDeskAndWallboard(t *testing.T) {
 	waitFor(t, wall, "long wait flagged", `document.querySelector('[data-topic="service"]').classList.contains('bad')`, "#topics")
 	waitFor(t, wall, "longest wait shown", textHas(`[data-topic="service"] .longest`, "2:3"), "#topics")
 	screenshot(t, wall, "wallboard.png")
+
+	// The stream breaks and an update is lost meanwhile: the page must
+	// reconnect by itself and refetch what it missed.
+	ts.CloseClientConnections()
+	waitFor(t, wall, "stream lost", `document.querySelector('#conn').dataset.state === 'reconnecting'`, "#conn")
+	f.queueCall("k-4", "audit", "+380443330000", 5*time.Second)
+	waitFor(t, wall, "stream back", `document.querySelector('#conn').dataset.state === 'live'`, "#conn")
+	waitFor(t, wall, "missed call refetched", textHas(`[data-topic="audit"] .depth .n`, "1"), "#topics")
 }
 
 // must drops an error the following assertion would report anyway.
