@@ -249,6 +249,18 @@ type pendingWire struct {
 	At   float64 `json:"at"`
 }
 
+// StartPath records a call's entry hop unless it has a path already.
+func (s *Store) StartPath(ctx context.Context, callID string, entry routing.Hop) error {
+	start := time.Now()
+	js, _ := json.Marshal(map[string]string{"hop": encodeHop(entry), "dest": entry.To.String()})
+	_, err := s.path.Run(ctx, s.rdb, s.pathKeys(callID), "init", ms(entry.At), string(js)).Result()
+	s.observe("start_path", start, err)
+	if err != nil {
+		return fmt.Errorf("start path: %w", err)
+	}
+	return nil
+}
+
 // CheckTransfer is the transfer path check: one script on the call's keys.
 func (s *Store) CheckTransfer(ctx context.Context, callID string, p routing.PendingTransfer, maxHops int) (routing.PathCheck, error) {
 	start := time.Now()

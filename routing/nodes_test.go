@@ -215,3 +215,33 @@ func TestRedisRestartIsSurvived(t *testing.T) {
 		t.Errorf("agents after restart: %d %v", len(agents), err)
 	}
 }
+
+// TestRunEndsWrapUp checks that Run's timers, computed from the store's
+// due times and the injected clock, end a wrap-up and dispatch the next
+// caller with no one calling Tick.
+func TestRunEndsWrapUp(t *testing.T) {
+	e := newEnv(t, []routing.Agent{agent("a", "audit")}, func(o *routing.Options) { o.MaxIdleWait = 20 * time.Millisecond })
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = e.r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	e.login(t, "a")
+	e.connect(t, "c1", "audit")
+	e.enqueue(t, "c2", "audit")
+	if err := e.r.EndCall(ctx, "c1", "a"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if a := e.state(t, "a"); a.State != routing.StateWrapUp {
+		t.Fatalf("wrap-up ended before its time: %s", a.State)
+	}
+	e.clk.Advance(10 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for e.offers.last(t).CallID != "c2" {
+		if time.Now().After(deadline) {
+			t.Fatalf("Run never ended the wrap-up: agent %s", e.state(t, "a").State)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -331,8 +331,8 @@ func (r *Router) CallPath(ctx context.Context, callID string) ([]Hop, error) {
 	return r.cs.CallPath(ctx, callID)
 }
 
-// ClaimAgent rings agentID for callID, a call in no queue (a callback
-// dialled agent first). ok is false, with no error, when the agent is not
+// ClaimAgent rings agentID for callID, a call in no queue: a callback
+// dialled agent first, or a returning caller routed to their case owner. ok is false, with no error, when the agent is not
 // available. The caller then owns the agent's state through Answered,
 // NoAnswer and EndCall with an Offer for callID.
 func (r *Router) ClaimAgent(ctx context.Context, agentID, callID string) (AgentStatus, bool, error) {
@@ -352,6 +352,12 @@ func (r *Router) claimFor(ctx context.Context, callID, agentID string, senior bo
 	}
 	if err != nil {
 		return AgentStatus{}, false, fmt.Errorf("claim agent for %s: %w", callID, err)
+	}
+	// The call never queued: its path starts at the agent, so transfers
+	// of it are checked like any other call's.
+	entry := Hop{To: Destination{Kind: DestAgent, Name: a.ID}, At: r.clock.Now()}
+	if err := r.cs.StartPath(ctx, callID, entry); err != nil {
+		return a, true, fmt.Errorf("claim agent for %s: %w", callID, err)
 	}
 	return a, true, nil
 }

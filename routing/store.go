@@ -273,6 +273,9 @@ type CaseStore interface {
 	// path (never a transfer target again), the case's agents, and the
 	// case owner if it has none.
 	Talked(ctx context.Context, callID, caseID, agentID string, now time.Time) error
+	// StartPath records a call's entry hop unless it has a path already.
+	// Enqueue does this itself; calls that never queue (ClaimFor) need it.
+	StartPath(ctx context.Context, callID string, entry Hop) error
 	// CheckTransfer is the one atomic path check: loop, hop limit, pending
 	// transfer; if none refuses, p is recorded as the call's pending hop.
 	CheckTransfer(ctx context.Context, callID string, p PendingTransfer, maxHops int) (PathCheck, error)

@@ -394,6 +394,13 @@ func TestClaimForCallback(t *testing.T) {
 	if err := e.r.Answered(ctx, routing.Offer{CallID: "cb-3", Agent: routing.AgentStatus{Agent: senior}}); err != nil {
 		t.Fatal(err)
 	}
+	// A claimed call has a path: it can be transferred like any other.
+	if path, err := e.r.CallPath(ctx, "cb-3"); err != nil || len(path) != 1 || path[0].To.String() != "agent:s1" {
+		t.Errorf("claimed call path %v %v", path, err)
+	}
+	if s := e.state(t, "s1"); s.State != routing.StateOnCall {
+		t.Errorf("s1 talking to callback: %s", s.State)
+	}
 	if err := e.r.EndCall(ctx, "cb-3", "s1"); err != nil {
 		t.Fatal(err)
 	}
