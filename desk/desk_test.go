@@ -124,3 +124,24 @@ func TestAssetsResolve(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkServe measures a page load's two costs: the full index and a
+// revalidated (304) script.
+func BenchmarkServe(b *testing.B) {
+	h := Handler()
+	b.Run("index", func(b *testing.B) {
+		req := httptest.NewRequest("GET", "/desk/", nil)
+		for b.Loop() {
+			h.ServeHTTP(httptest.NewRecorder(), req)
+		}
+	})
+	b.Run("not-modified", func(b *testing.B) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/assets/desk.js", nil))
+		req := httptest.NewRequest("GET", "/assets/desk.js", nil)
+		req.Header.Set("If-None-Match", rec.Header().Get("ETag"))
+		for b.Loop() {
+			h.ServeHTTP(httptest.NewRecorder(), req)
+		}
+	})
+}

@@ -51,7 +51,7 @@ export function mountDesk({ api, agentId, onWho }) {
       return h('li', { class: n > 0 ? 'busy' : '' },
         h('span', { class: 'q-topic' }, t),
         h('span', { class: 'n' }, n === undefined ? '–' : String(n)),
-        n === 1 ? ' waiting' : ' waiting');
+        ' waiting');
     }));
   }
 
