@@ -49,6 +49,7 @@ type call struct {
 	answered bool // the router has agentID on this call: EndCall owed
 	bridge   string
 	pending  *Transfer // transfer being consulted
+	joined   bool      // the pending transfer's target is in the bridge
 	cb       *Callback
 	isCB     bool
 	legs     map[string]bool   // channels we originated that are still up

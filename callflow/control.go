@@ -187,10 +187,13 @@ func (c *call) screen(cmd *command, phaseTakes bool) bool {
 	}
 	switch {
 	case c.agentLeg == "" || cmd.by != c.agentID:
+		c.log.Info("command refused: not the connected agent", "command", cmd.kind.String(), "by", cmd.by)
 		cmd.fail(ErrNotYourCall)
 	case !phaseTakes:
+		c.log.Info("command refused: call not in conversation", "command", cmd.kind.String(), "by", cmd.by)
 		cmd.fail(errNotTalking())
 	default:
+		c.log.Info("command", "command", cmd.kind.String(), "by", cmd.by)
 		return true
 	}
 	return false

@@ -11,6 +11,15 @@ import (
 	"github.com/hotline-project/hotline/routing"
 )
 
+// The API's CallControl (api/contract.go) with the routing types its
+// Transfer and Callback become aliases of.
+var _ interface {
+	Transfer(ctx context.Context, callID, by string, to routing.Destination, note string, mode routing.TransferMode) (routing.Transfer, error)
+	CompleteTransfer(ctx context.Context, callID, by string) error
+	CancelTransfer(ctx context.Context, callID, by string) error
+	ScheduleCallback(ctx context.Context, callID, by string, at time.Time, note string) (routing.Callback, error)
+} = (*Engine)(nil)
+
 // apiCtx bounds an API call in tests: an answer that never comes fails the
 // test instead of hanging it.
 func apiCtx(t *testing.T) context.Context {
@@ -430,5 +439,43 @@ func TestAPIRequesterLeaves(t *testing.T) {
 			t.Fatalf("goroutines %d > %d:\n%s", runtime.NumGoroutine(), before+1, buf[:n])
 		}
 		time.Sleep(time.Millisecond) // polling for exits, not for logic
+	}
+}
+
+// TestCompleteDuringWhisper: an agent may complete while the target still
+// hears the whisper; the target is not in the bridge yet and must be put
+// there with the caller.
+func TestCompleteDuringWhisper(t *testing.T) {
+	tests := []struct {
+		name     string
+		complete func(h *harness, ch, leg string)
+	}{
+		{name: "api", complete: func(h *harness, ch, leg string) {
+			if err := h.e.CompleteTransfer(apiCtx(h.t), ch, "100"); err != nil {
+				h.t.Errorf("CompleteTransfer: %v", err)
+			}
+		}},
+		{name: "dtmf", complete: func(h *harness, ch, leg string) { h.dtmf(leg, "#") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, withTransfers)
+			ch := h.queued()
+			leg, br := h.connected(ch, "100")
+			target := h.consulting(ch, leg, br)
+			h.answer(target)
+			wh := h.cur.expect("target whisper", playing(target, "whisper-service"))
+			tt.complete(h, ch, leg)
+			h.r.waitCall(t, "AcceptTransfer "+ch+" tr1")
+			h.cur.expect("caller and target bridged", func(a action) bool {
+				return a.Op == "add" && a.Chan == br && slices.Equal(a.Chans, []string{ch, target})
+			})
+			h.cur.expect("whisper stopped", func(a action) bool { return a.Op == "stopplay" && a.ID == wh.ID })
+			h.hangup(target)
+			h.r.waitCall(t, "EndCall "+ch+" 200")
+			h.hangup(ch)
+			h.idle()
+			h.noLeaks()
+		})
 	}
 }

@@ -9,6 +9,9 @@
 // Wiring: the ARI client's Handler is Engine.HandleEvent and its OnConnect
 // calls Engine.Reconcile with the channel and bridge lists; the router's
 // Options.Deliver is Engine.Deliver and the callbacks' Dial is Engine.Dial.
+// The Engine is the HTTP API's CallControl (Transfer, CompleteTransfer,
+// CancelTransfer, ScheduleCallback): those requests reach a call as
+// commands in its mailbox, like its events.
 // Channels the engine originates carry app args ["agent", callID, agentID]
 // (agent and transfer-target legs) or ["callee", callID] (a called-back
 // caller); their ids start with "hl-<node>-" so a restarted node can tell

@@ -342,12 +342,13 @@ func (c *call) joinTarget(target string) string {
 	if err := c.e.tel.AddToBridge(c.ctx, c.bridge, target); err != nil {
 		c.log.Warn("bridge transfer target", logErr, err)
 	}
+	c.joined = true
 	lang := c.e.settings.AgentLang
 	return c.play(target, c.prompts(lang, PromptAcceptTransfer), lang)
 }
 
 func (c *call) cancelTransfer(tr Transfer, noAnswer bool) {
-	c.pending = nil
+	c.pending, c.joined = nil, false
 	ctx, cancel := c.cleanupCtx()
 	defer cancel()
 	if err := c.e.router.CancelTransfer(ctx, c.id, tr.ID, noAnswer); err != nil {
@@ -379,7 +380,14 @@ func (c *call) consultEnd(tr Transfer, target string, accept bool, start time.Ti
 		old := c.agentLeg
 		c.agentLeg, c.agentID = target, tr.Target.ID
 		c.hangupLeg(old) // AcceptTransfer has put them in wrap-up
-		if err := c.e.tel.AddToBridge(c.ctx, c.bridge, c.caller); err != nil {
+		chans := []string{c.caller}
+		if !c.joined {
+			// Completed during the whisper: the target was not in the
+			// bridge yet.
+			chans = append(chans, target)
+		}
+		c.joined = false
+		if err := c.e.tel.AddToBridge(c.ctx, c.bridge, chans...); err != nil {
 			return fmt.Errorf("bridge caller with target: %w", err)
 		}
 		c.stopPlaybacksOn(target)
