@@ -1,0 +1,152 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hotline-project/hotline/metrics"
+	"github.com/hotline-project/hotline/routing"
+)
+
+var errARIDown = errors.New("ari: events websocket not connected")
+
+func (a *App) ariReady(context.Context) error {
+	if !a.ARI.Connected() {
+		return errARIDown
+	}
+	return nil
+}
+
+func (a *App) redisReady(ctx context.Context) error {
+	if err := a.store.Ping(ctx); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}
+
+// ariState follows the events websocket for metrics; every connection after
+// the first is a reconnect.
+func (a *App) ariState(up bool) {
+	a.metrics.ARIConnected(up)
+	if up {
+		if a.ariConnects.Add(1) > 1 {
+			a.metrics.ARIReconnected()
+		}
+		a.log.Info("ARI connected")
+	} else {
+		a.log.Warn("ARI disconnected")
+	}
+}
+
+// reconcile runs after every (re)connect: events during a gap are lost, so
+// the call flow compares what it owns with what Asterisk still has.
+func (a *App) reconcile(ctx context.Context) {
+	chans, err := a.ARI.Channels(ctx)
+	if err != nil {
+		a.log.Warn("reconcile: list channels", "err", err)
+		return
+	}
+	bridges, err := a.ARI.Bridges(ctx)
+	if err != nil {
+		a.log.Warn("reconcile: list bridges", "err", err)
+		return
+	}
+	a.Engine.Reconcile(ctx, chans, bridges)
+}
+
+// watchRedis pings Redis so hotline_redis_up and the logs show an outage
+// even while no call touches the store. go-redis reconnects by itself; the
+// scripts are re-sent on NOSCRIPT by redis.Script.
+func (a *App) watchRedis(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	up := true
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := a.store.Ping(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		a.metrics.RedisUp(err == nil)
+		switch {
+		case err != nil && up:
+			a.log.Error("Redis unreachable", "err", err)
+		case err == nil && !up:
+			a.log.Info("Redis reachable again")
+		}
+		up = err == nil
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (a *App) countCallback(cb routing.Callback) {
+	switch cb.State {
+	case routing.CallbackScheduled:
+		if cb.Attempts == 0 {
+			a.metrics.Callback(metrics.CallbackScheduled)
+		}
+	case routing.CallbackCompleted:
+		a.metrics.Callback(metrics.CallbackCompleted)
+	case routing.CallbackFailed:
+		a.metrics.Callback(metrics.CallbackFailed)
+	case routing.CallbackEscalated:
+		a.metrics.Callback(metrics.CallbackEscalated)
+	}
+}
+
+// snapshot reads the cluster-wide gauges at scrape time.
+func (a *App) snapshot(ctx context.Context) (metrics.Snapshot, error) {
+	s := metrics.Snapshot{
+		QueueDepth:    map[string]int{},
+		LongestWait:   map[string]time.Duration{},
+		EstimatedWait: map[string]time.Duration{},
+		Agents:        map[string]int{},
+	}
+	agents, err := a.Router.Agents(ctx)
+	if err != nil {
+		return s, err
+	}
+	for _, ag := range agents {
+		s.Agents[string(ag.State)]++
+	}
+	calls, err := a.Router.ActiveCalls(ctx)
+	if err != nil {
+		return s, err
+	}
+	now := time.Now()
+	for _, c := range calls {
+		if c.State != routing.CallQueued {
+			continue
+		}
+		s.QueueDepth[c.Topic]++
+		if w := now.Sub(c.EnqueuedAt); w > s.LongestWait[c.Topic] {
+			s.LongestWait[c.Topic] = w
+		}
+	}
+	wrapUp := a.cfg.Queue.WrapUp
+	for _, topic := range a.cfg.TopicNames() {
+		st, err := a.store.TopicStats(ctx, topic)
+		if err != nil {
+			return s, err
+		}
+		// What a caller joining now would be told.
+		s.EstimatedWait[topic] = routing.EstimateWait(st.Queued+1, st, wrapUp)
+	}
+	cbs, err := a.Callbacks.List(ctx, routing.CallbackFilter{State: string(routing.CallbackScheduled)})
+	if err != nil {
+		return s, err
+	}
+	for _, cb := range cbs {
+		if !cb.Deadline.IsZero() && cb.Deadline.Before(now) || cb.DueAt.Before(now.Add(-time.Minute)) {
+			s.CallbacksOverdue++
+		}
+	}
+	return s, nil
+}

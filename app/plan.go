@@ -1,0 +1,178 @@
+package app
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hotline-project/hotline/callflow"
+	"github.com/hotline-project/hotline/dialplan"
+)
+
+// plan is the call flow's view of the configuration (callflow.Plan).
+type plan struct {
+	cfg      *dialplan.Config
+	prompts  map[string]string // call-flow prompt name → sound name
+	settings callflow.Settings
+}
+
+var _ callflow.Plan = (*plan)(nil)
+
+// NewPlan adapts a loaded configuration to the call flow.
+func NewPlan(cfg *dialplan.Config) callflow.Plan {
+	p := cfg.Prompts
+	prompts := map[string]string{
+		callflow.PromptUnknownNumber:    "hotline-unknown-number",
+		callflow.PromptClosed:           p.Closed,
+		callflow.PromptCallbackOffer:    p.CallbackOffer,
+		callflow.PromptCallbackConfirm:  p.CallbackScheduled,
+		callflow.PromptReturning:        p.CaseRecognised,
+		callflow.PromptOwnerCallback:    "hotline-owner-callback-offer",
+		callflow.PromptPosition:         p.Position,
+		callflow.PromptWait:             p.EstimatedWait,
+		callflow.PromptMinutes:          "minutes",
+		callflow.PromptTransferring:     p.Transferring,
+		callflow.PromptTransferDeclined: p.TransferReturned,
+		callflow.PromptAcceptTransfer:   "hotline-accept-transfer",
+		callflow.PromptOwnerWillCall:    p.OwnerCallback,
+		callflow.PromptPaused:           "hotline-pause-after-call",
+		callflow.PromptSurvey:           cfg.Survey.Prompt,
+		callflow.PromptThanks:           p.Goodbye,
+		callflow.PromptFeatureError:     p.InvalidOption,
+		callflow.PromptUnavailable:      "hotline-unavailable",
+		callflow.PromptAgentMenu:        "hotline-agent-menu",
+		callflow.PromptAgentOK:          "hotline-agent-ok",
+		callflow.PromptAgentError:       "hotline-agent-error",
+	}
+	for name, t := range cfg.Topics {
+		if t.Prompt != "" {
+			prompts[callflow.PromptTopicPrefix+name] = t.Prompt
+		}
+	}
+	s := callflow.DefaultSettings()
+	s.AgentLang = cfg.Languages.Default
+	s.MOHClass = cfg.Queue.MOHClass
+	s.AnnounceInterval = cfg.Queue.AnnounceEvery
+	s.Features.TopicDigits = topicDigits(cfg)
+	s.Survey = callflow.Survey{
+		Enabled: cfg.Survey.Enabled,
+		Prompt:  callflow.PromptSurvey,
+		Digits:  cfg.Survey.Digits,
+		Timeout: cfg.Survey.Timeout,
+	}
+	return &plan{cfg: cfg, prompts: prompts, settings: s}
+}
+
+// topicDigits gives each topic the digit callers use for it in the menus,
+// so agents consult a topic (*2 + digit) with the digit they already know.
+// Menus are read in name order; the first digit seen for a topic wins.
+func topicDigits(cfg *dialplan.Config) map[string]string {
+	names := make([]string, 0, len(cfg.Menus))
+	for n := range cfg.Menus {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	digits := map[string]string{}
+	taken := map[string]bool{}
+	for _, n := range names {
+		m := cfg.Menus[n]
+		keys := make([]string, 0, len(m.Options))
+		for d := range m.Options {
+			keys = append(keys, d)
+		}
+		sort.Strings(keys)
+		for _, d := range keys {
+			o := m.Options[d]
+			if o.Topic == "" || o.Lang != "" || taken[o.Topic] {
+				continue
+			}
+			if _, used := digits[d]; used {
+				continue
+			}
+			digits[d] = o.Topic
+			taken[o.Topic] = true
+		}
+	}
+	return digits
+}
+
+func (p *plan) Route(number string) (callflow.Route, bool) {
+	r, ok := p.cfg.Route(number)
+	if !ok {
+		return callflow.Route{}, false
+	}
+	out := callflow.Route{Number: r.Number, Topic: r.Topic, Menu: r.Menu, Lang: r.Lang, Action: callflow.ActionTopic}
+	if r.Menu != "" {
+		out.Action = callflow.ActionMenu
+	}
+	return out, true
+}
+
+func (p *plan) Menu(name string) (callflow.Menu, bool) {
+	m, ok := p.cfg.Menu(name)
+	if !ok {
+		return callflow.Menu{}, false
+	}
+	opts := make(map[string]callflow.MenuOption, len(m.Options))
+	for d, o := range m.Options {
+		opts[d] = callflow.MenuOption{Topic: o.Topic, Menu: o.Menu, Lang: o.Lang}
+	}
+	// The menu's own prompt is looked up by name like every other prompt.
+	return callflow.Menu{Name: m.Name, Prompt: "menu." + m.Name, Timeout: m.Timeout, Retries: m.Retries, Default: m.Default, Options: opts}, true
+}
+
+func (p *plan) Open(topic string, t time.Time) bool { return p.cfg.TopicOpen(topic, t) }
+
+// Prompt gives the media of a named prompt. The language is Asterisk's
+// per-playback lang, so one sound name serves every language.
+func (p *plan) Prompt(name, lang string) string {
+	if strings.HasPrefix(name, "menu.") {
+		if m, ok := p.cfg.Menu(strings.TrimPrefix(name, "menu.")); ok && m.Prompt != "" {
+			return "sound:" + m.Prompt
+		}
+		return ""
+	}
+	if strings.HasPrefix(name, callflow.PromptRefusedPrefix) {
+		return "sound:hotline-refused-" + strings.ReplaceAll(strings.TrimPrefix(name, callflow.PromptRefusedPrefix), "_", "-")
+	}
+	if s, ok := p.prompts[name]; ok && s != "" {
+		return "sound:" + s
+	}
+	return ""
+}
+
+// Whisper is what a target hears before being connected: the topic, then
+// the case id spelled out. The note itself is on the agent desk; there is
+// no speech synthesis for free text.
+func (p *plan) Whisper(topic, caseID, note, lang string) []string {
+	var media []string
+	if s := p.Prompt(callflow.PromptTopicPrefix+topic, lang); s != "" {
+		media = append(media, s)
+	}
+	if caseID != "" {
+		media = append(media, "sound:hotline-case", "characters:"+caseID)
+	}
+	return media
+}
+
+func (p *plan) CallbackEndpoint(number string) string {
+	s, err := p.cfg.Callback.DialString(number)
+	if err != nil || p.cfg.Callback.DialTemplate == "" {
+		return ""
+	}
+	return s
+}
+
+// AgentFor names the agent whose phone is calling: the resource of the
+// agent's endpoint (PJSIP/101 → 101) or the agent id.
+func (p *plan) AgentFor(callerNumber string) (string, bool) {
+	for _, a := range p.cfg.Agents {
+		_, res, _ := strings.Cut(a.Endpoint, "/")
+		if callerNumber != "" && (res == callerNumber || a.ID == callerNumber) {
+			return a.ID, true
+		}
+	}
+	return "", false
+}
+
+func (p *plan) Settings() callflow.Settings { return p.settings }
