@@ -2,6 +2,7 @@ package callflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sort"
@@ -101,5 +102,48 @@ func TestNoGoroutineLeak(t *testing.T) {
 			t.Fatalf("goroutines %d > %d:\n%s", runtime.NumGoroutine(), before+1, buf[:n])
 		}
 		time.Sleep(time.Millisecond) // polling for exits, not for logic
+	}
+}
+
+// quietPlan has no whisper, so an answered agent is connected at once.
+type quietPlan struct{ *fakePlan }
+
+func (quietPlan) Whisper(topic, caseID, note, lang string) []string { return nil }
+
+// BenchmarkCommandRoundTrip measures an API command's trip through a
+// talking call's mailbox and back (a complete with nothing pending: the
+// owner screens it and answers ErrNoTransfer, touching no fake).
+func BenchmarkCommandRoundTrip(b *testing.B) {
+	tel := &originateTel{fakeTel: newFakeTel(), originated: make(chan string, 1)}
+	r := &instantRouter{fakeRouter: newFakeRouter()}
+	e := New(Options{Telephony: tel, Router: r, Callbacks: newFakeCallbacks(), Plan: quietPlan{newFakePlan()}, Node: "b", App: "hotline",
+		Policy: Policy{RingTimeout: time.Minute, OfferWaitThreshold: time.Hour}})
+	r.e = e
+	e.HandleEvent(Event{Type: "StasisStart", Args: []string{"200"}, Channel: &Channel{ID: "c1", CallerNumber: "555"}})
+	leg := <-tel.originated
+	e.HandleEvent(Event{Type: "StasisStart", Args: []string{"agent", "c1", "100"}, Channel: &Channel{ID: leg}})
+	ctx := context.Background()
+	deadline := time.Now().Add(waitLimit)
+	// Until the conversation runs the command is refused as not the
+	// agent's (still ringing): setup, not measured.
+	for err := e.CompleteTransfer(ctx, "c1", "100"); !errors.Is(err, ErrNoTransfer); err = e.CompleteTransfer(ctx, "c1", "100") {
+		if time.Now().After(deadline) {
+			b.Fatalf("call never reached the conversation: %v", err)
+		}
+		runtime.Gosched()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := e.CompleteTransfer(ctx, "c1", "100"); !errors.Is(err, ErrNoTransfer) {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	stop, cancel := context.WithTimeout(ctx, waitLimit)
+	defer cancel()
+	e.HandleEvent(Event{Type: "StasisEnd", Channel: &Channel{ID: "c1"}})
+	if err := e.Stop(stop); err != nil {
+		b.Fatal(err)
 	}
 }
