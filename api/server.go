@@ -335,6 +335,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, op string, err err
 		writeError(w, http.StatusNotFound, "not_found", op+": not found")
 	case errors.Is(err, routing.ErrCallGone):
 		writeError(w, http.StatusGone, "call_gone", op+": the call has ended")
+	case errors.Is(err, routing.ErrNotYourCall):
+		writeError(w, http.StatusForbidden, "forbidden", op+": "+err.Error())
+	case errors.Is(err, routing.ErrNoTransfer):
+		writeError(w, http.StatusConflict, "no_transfer", op+": "+err.Error())
 	case errors.Is(err, routing.ErrIllegalTransition):
 		writeError(w, http.StatusConflict, "illegal_transition", op+": "+err.Error())
 	case errors.Is(err, context.DeadlineExceeded):

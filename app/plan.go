@@ -43,6 +43,9 @@ func NewPlan(cfg *dialplan.Config) callflow.Plan {
 		callflow.PromptAgentMenu:        "hotline-agent-menu",
 		callflow.PromptAgentOK:          "hotline-agent-ok",
 		callflow.PromptAgentError:       "hotline-agent-error",
+		callflow.PromptCallbackIn:       "hotline-callback-in",
+		callflow.PromptHours:            "hours",
+		callflow.PromptDays:             "days",
 	}
 	for name, t := range cfg.Topics {
 		if t.Prompt != "" {

@@ -19,9 +19,9 @@ import (
 var (
 	// ErrNotYourCall: the acting agent is not the agent connected on the
 	// call (the API answers 403).
-	ErrNotYourCall = errors.New("not the agent connected on this call")
+	ErrNotYourCall = routing.ErrNotYourCall
 	// ErrNoTransfer: complete or cancel with no transfer pending.
-	ErrNoTransfer = errors.New("no transfer pending")
+	ErrNoTransfer = routing.ErrNoTransfer
 	// ErrNotTalking: the call is in a phase that takes no command (the
 	// agent's whisper, a callback still ringing the caller, a consult for
 	// a callback). It wraps routing.ErrIllegalTransition; retrying later

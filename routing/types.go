@@ -177,4 +177,8 @@ var (
 	ErrNotFound          = errors.New("not found")
 	ErrIllegalTransition = errors.New("illegal agent state transition")
 	ErrCallGone          = errors.New("call gone")
+	// ErrNotYourCall: an agent acted on a call they are not connected to.
+	ErrNotYourCall = errors.New("not the agent connected on this call")
+	// ErrNoTransfer: complete or cancel with no transfer pending.
+	ErrNoTransfer = errors.New("no transfer pending")
 )
