@@ -406,3 +406,57 @@ func TestQueueInfo(t *testing.T) {
 		t.Errorf("estimated wait = %v, want about 10m", info.EstimatedWait)
 	}
 }
+
+func TestTopicStats(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, []routing.Agent{agent("a", "audit"), agent("b", "audit"), agent("c", "audit", "service")})
+	tests := []struct {
+		name  string
+		setup func(t *testing.T)
+		topic string
+		want  routing.TopicStats
+	}{
+		{"nobody logged in", func(*testing.T) {}, "audit", routing.TopicStats{}},
+		{"two logged in, both free", func(t *testing.T) { e.login(t, "a", "c") }, "audit",
+			routing.TopicStats{AgentsLoggedIn: 2, AgentsAvailable: 2}},
+		{"the other topic sees its own agent", func(*testing.T) {}, "service",
+			routing.TopicStats{AgentsLoggedIn: 1, AgentsAvailable: 1}},
+		{"one busy, two waiting", func(t *testing.T) {
+			e.connect(t, "c0", "audit")
+			e.connect(t, "c1", "audit")
+			e.enqueue(t, "c2", "audit")
+			e.enqueue(t, "c3", "audit")
+		}, "audit", routing.TopicStats{Queued: 2, AgentsLoggedIn: 2}},
+		{"unknown topic is empty", func(*testing.T) {}, "nope", routing.TopicStats{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.setup(t)
+			got, err := e.r.TopicStats(ctx, tc.topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("TopicStats(%s) = %+v, want %+v", tc.topic, got, tc.want)
+			}
+		})
+	}
+	// A call that ended gives the topic its handle time.
+	var first routing.Offer
+	for _, o := range e.offers.all() {
+		if o.CallID == "c0" {
+			first = o
+		}
+	}
+	e.clk.Advance(3 * time.Minute)
+	if err := e.r.EndCall(ctx, "c0", first.Agent.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.r.TopicStats(ctx, "audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.HandleTime < 3*time.Minute || got.HandleTime > 4*time.Minute {
+		t.Errorf("handle time after a 3-minute call = %v", got.HandleTime)
+	}
+}

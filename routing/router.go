@@ -246,6 +246,17 @@ func (r *Router) QueueInfo(ctx context.Context, callID string) (QueueInfo, error
 	}, nil
 }
 
+// TopicStats is the live picture of one topic (queue depth, agents logged
+// in and free, mean handle time), read in one store round trip; the API's
+// topic overview builds its wait estimate from it with EstimateWait.
+func (r *Router) TopicStats(ctx context.Context, topic string) (TopicStats, error) {
+	s, err := r.q.TopicStats(ctx, topic)
+	if err != nil {
+		return TopicStats{}, fmt.Errorf("topic stats %s: %w", topic, err)
+	}
+	return s, nil
+}
+
 // Dispatch pairs waiting callers with free agents in topics (all
 // configured topics if none given).
 func (r *Router) Dispatch(ctx context.Context, topics ...string) error {
