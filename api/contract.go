@@ -89,6 +89,21 @@ type CallControl interface {
 	ScheduleCallback(ctx context.Context, callID, by string, at time.Time, note string) (Callback, error)
 }
 
+// TopicConfig is what the configuration says about a topic. The API serves
+// it with the topic's live figures; it comes from an injected source so the
+// handlers stay free of the configuration's types.
+type TopicConfig struct {
+	Name        string
+	Description string
+	// WrapUp follows each call; it counts in the wait estimate.
+	WrapUp time.Duration
+}
+
+// Queues reads a topic's live figures; *routing.Router implements it.
+type Queues interface {
+	TopicStats(ctx context.Context, topic string) (routing.TopicStats, error)
+}
+
 // Updates is a source of live state changes for the events stream; *Hub is
 // the implementation. Subscribe returns a channel of the updates accept
 // lets through; it is closed when ctx ends or when the subscriber falls too

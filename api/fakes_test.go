@@ -107,6 +107,9 @@ func (f *fakeRouter) Pause(ctx context.Context, id, reason string) error {
 func (f *fakeRouter) Agent(ctx context.Context, id string) (routing.AgentStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.errs["agent"]; err != nil {
+		return routing.AgentStatus{}, err
+	}
 	a, ok := f.agents[id]
 	if !ok {
 		return routing.AgentStatus{}, routing.ErrNotFound
@@ -128,6 +131,9 @@ func (f *fakeRouter) Agents(ctx context.Context) ([]routing.AgentStatus, error) 
 func (f *fakeRouter) ActiveCalls(ctx context.Context) ([]Call, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.errs["calls"]; err != nil {
+		return nil, err
+	}
 	keys := slices.Sorted(maps.Keys(f.calls))
 	out := make([]Call, 0, len(keys))
 	for _, k := range keys {
@@ -300,6 +306,37 @@ func (f *fakeRequests) Create(ctx context.Context, r Request) (Request, error) {
 	r.State = "new"
 	f.all = append(f.all, r)
 	return r, nil
+}
+
+// fakeQueues serves fixed topic figures; err, if set, fails every read.
+type fakeQueues struct {
+	stats map[string]routing.TopicStats
+	err   error
+}
+
+func (f *fakeQueues) TopicStats(ctx context.Context, topic string) (routing.TopicStats, error) {
+	if f.err != nil {
+		return routing.TopicStats{}, f.err
+	}
+	return f.stats[topic], nil
+}
+
+// publishLog records what the server announces on the events stream.
+type publishLog struct {
+	mu  sync.Mutex
+	all []Update
+}
+
+func (p *publishLog) publish(u Update) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.all = append(p.all, u)
+}
+
+func (p *publishLog) updates() []Update {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.all)
 }
 
 type fixedClock struct{ t time.Time }

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/hotline-project/hotline/routing"
 )
@@ -55,6 +58,75 @@ func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(openapiDoc)
 }
+
+// --- who am I, topics
+
+// me tells the page who the token belongs to, so it can choose the agent
+// desk or the wallboard without probing what the token may do.
+func (s *Server) me(w http.ResponseWriter, r *http.Request) {
+	tok := tokenFrom(r)
+	out := meJSON{Role: tok.Role, AgentID: tok.AgentID, Topics: []string{}}
+	if tok.Role == RoleAgent && s.opts.Agents != nil {
+		a, err := s.opts.Agents.Agent(r.Context(), tok.AgentID)
+		if errors.Is(err, routing.ErrNotFound) {
+			err = fmt.Errorf("the token's agent %s is not configured: %w", tok.AgentID, errForbidden)
+		}
+		if err != nil {
+			s.fail(w, r, "me", err)
+			return
+		}
+		out.Name = a.Name
+		out.Topics = slices.Sorted(maps.Keys(a.Topics))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// listTopics is the queue overview for every role: the wallboard shows
+// it, and the transfer picker offers every topic from it, staffed or not
+// (the router refuses an unstaffed one as target_unavailable, which the
+// agent then sees). One stats read per topic plus one calls listing.
+func (s *Server) listTopics(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	topics, err := s.opts.Topics(ctx)
+	if err != nil {
+		s.fail(w, r, "list topics", err)
+		return
+	}
+	calls, err := s.opts.Calls.ActiveCalls(ctx)
+	if err != nil {
+		s.fail(w, r, "list topics", err)
+		return
+	}
+	now := s.opts.Clock.Now()
+	longest := map[string]time.Duration{}
+	for _, c := range calls {
+		if c.State != CallQueued || c.EnqueuedAt.IsZero() {
+			continue
+		}
+		if d := now.Sub(c.EnqueuedAt); d > longest[c.Topic] {
+			longest[c.Topic] = d
+		}
+	}
+	out := make([]topicJSON, 0, len(topics))
+	for _, tc := range topics {
+		st, err := s.opts.Queues.TopicStats(ctx, tc.Name)
+		if err != nil {
+			s.fail(w, r, "list topics", err)
+			return
+		}
+		out = append(out, topicJSON{
+			Name: tc.Name, Description: tc.Description, Waiting: st.Queued,
+			LongestWait:    seconds(longest[tc.Name]),
+			EstimatedWait:  seconds(routing.EstimateWait(st.Queued+1, st, tc.WrapUp)),
+			AgentsLoggedIn: st.AgentsLoggedIn, AgentsAvailable: st.AgentsAvailable,
+		})
+	}
+	slices.SortFunc(out, func(a, b topicJSON) int { return strings.Compare(a.Name, b.Name) })
+	writeJSON(w, http.StatusOK, out)
+}
+
+// seconds rounds a duration to whole seconds for the JSON figures.
+func seconds(d time.Duration) int64 { return int64(d.Round(time.Second) / time.Second) }
 
 // --- agents
 
@@ -453,6 +525,11 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, "create request", err)
 		return
+	}
+	// Announced here, right after it is stored: the requests service has
+	// no events of its own, and the seniors' list must not need polling.
+	if s.opts.Publish != nil {
+		s.opts.Publish(RequestUpdate(req))
 	}
 	writeJSON(w, http.StatusCreated, requestView(req))
 }

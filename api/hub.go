@@ -19,6 +19,7 @@ const (
 	UpdateCall     UpdateKind = "call"
 	UpdateQueue    UpdateKind = "queue"
 	UpdateCallback UpdateKind = "callback"
+	UpdateRequest  UpdateKind = "request"
 )
 
 // Update is one state change for the live views. Agents and Topic decide who
@@ -61,6 +62,16 @@ func CallbackUpdate(cb Callback) Update {
 	u := Update{Kind: UpdateCallback, Data: callbackView(cb)}
 	if cb.Owner != "" {
 		u.Agents = []string{cb.Owner}
+	}
+	return u
+}
+
+// RequestUpdate announces a new or changed request or complaint to the
+// seniors' list and to the agent who filed it.
+func RequestUpdate(r Request) Update {
+	u := Update{Kind: UpdateRequest, Data: requestView(r)}
+	if r.CreatedBy != "" {
+		u.Agents = []string{r.CreatedBy}
 	}
 	return u
 }

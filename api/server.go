@@ -28,6 +28,16 @@ type Options struct {
 	Requests  Requests
 	Control   CallControl
 	Updates   Updates // events stream source; nil: /api/v1/events answers 503
+	// Publish announces changes the API itself makes (a request created)
+	// on the events stream; the daemon passes its Hub's Publish. Nil: the
+	// change is seen at the next refetch only.
+	Publish func(Update)
+
+	// Topics lists the configured topics and Queues reads their live
+	// figures; both are needed for GET /api/v1/topics (with Calls, for the
+	// longest wait).
+	Topics func(ctx context.Context) ([]TopicConfig, error)
+	Queues Queues
 
 	// Authenticate maps a bearer token to its grant; nil refuses every
 	// token. The daemon passes the configuration's token table; tests and
@@ -129,6 +139,8 @@ func (s *Server) routes() []route {
 		{"GET /metrics", false, s.metrics},
 		{"GET " + v1 + "/openapi.json", false, s.openapi},
 		{"GET " + v1 + "/events", true, s.events},
+		{"GET " + v1 + "/me", true, s.me},
+		{"GET " + v1 + "/topics", true, s.need(s.opts.Topics != nil && s.opts.Queues != nil && s.opts.Calls != nil, "topics", s.listTopics)},
 
 		{"GET " + v1 + "/agents", true, s.need(s.opts.Agents != nil, "agents", s.listAgents)},
 		{"GET " + v1 + "/agents/{id}", true, s.need(s.opts.Agents != nil, "agents", s.getAgent)},

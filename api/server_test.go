@@ -33,6 +33,8 @@ type env struct {
 	control   *fakeControl
 	callbacks *fakeCallbacks
 	requests  *fakeRequests
+	queues    *fakeQueues
+	published *publishLog
 	hub       *Hub
 	logs      *syncBuffer
 }
@@ -79,7 +81,8 @@ func newEnv(t testing.TB, mutate ...func(*Options)) *env {
 			calls: map[string]Call{
 				"c1": {ID: "c1", CaseID: "k1", Topic: "service", CallerNumber: "+380441234567", AgentID: "100", State: CallConsulting},
 				"c2": {ID: "c2", CaseID: "k2", Topic: "audit", CallerNumber: "+380447654321", AgentID: "200", State: CallConnected},
-				"c3": {ID: "c3", CaseID: "k3", Topic: "service", CallerNumber: "+48221234567", State: CallQueued},
+				"c3": {ID: "c3", CaseID: "k3", Topic: "service", CallerNumber: "+48221234567", State: CallQueued,
+					EnqueuedAt: testNow.Add(-90 * time.Second)},
 			},
 			cases: map[string]routing.Case{
 				"k1": {ID: "k1", CallerNumber: "+380441234567", Topic: "service", Note: "router reboots nightly", Owner: "100",
@@ -96,12 +99,26 @@ func newEnv(t testing.TB, mutate ...func(*Options)) *env {
 			{ID: "cb2", CaseID: "k2", Owner: "200", Kind: CallbackOwner, State: CallbackFailed},
 		}},
 		requests: &fakeRequests{},
-		logs:     &syncBuffer{},
+		queues: &fakeQueues{stats: map[string]routing.TopicStats{
+			"service": {Queued: 1, AgentsLoggedIn: 2, HandleTime: 4 * time.Minute},
+			"audit":   {AgentsLoggedIn: 1, AgentsAvailable: 1, HandleTime: 3 * time.Minute},
+		}},
+		published: &publishLog{},
+		logs:      &syncBuffer{},
 	}
 	e.hub = NewHub(HubOptions{Buffer: 16})
 	opts := Options{
 		Agents: e.router, Calls: e.router, Cases: e.router, Callbacks: e.callbacks, Requests: e.requests,
-		Control: e.control, Updates: e.hub,
+		Control: e.control, Updates: e.hub, Publish: e.published.publish,
+		Topics: func(context.Context) ([]TopicConfig, error) {
+			// Listed out of order: the API sorts by name.
+			return []TopicConfig{
+				{Name: "service", Description: "Faults and repairs", WrapUp: time.Minute},
+				{Name: "requests", Description: "Vendors and officials"},
+				{Name: "audit", Description: "Billing and contracts"},
+			}, nil
+		},
+		Queues: e.queues,
 		Authenticate: StaticTokens(map[string]Token{
 			tokAgent100: {Role: RoleAgent, AgentID: "100"},
 			tokAgent200: {Role: RoleAgent, AgentID: "200"},

@@ -179,3 +179,25 @@ func viewAll[T, V any](in []T, view func(T) V) []V {
 	}
 	return out
 }
+
+// meJSON is GET /me: who the token is. Topics are the agent's, sorted;
+// empty for senior and admin tokens, which see every topic.
+type meJSON struct {
+	Role    string   `json:"role"`
+	AgentID string   `json:"agent_id,omitempty"`
+	Name    string   `json:"name,omitempty"`
+	Topics  []string `json:"topics"`
+}
+
+// topicJSON is one entry of GET /topics. Waits are whole seconds; the
+// estimate is for a caller who would join the queue now, zero until the
+// topic has a handle time or while nobody is logged in for it.
+type topicJSON struct {
+	Name            string `json:"name"`
+	Description     string `json:"description,omitempty"`
+	Waiting         int    `json:"waiting"`
+	LongestWait     int64  `json:"longest_wait_seconds"`
+	EstimatedWait   int64  `json:"estimated_wait_seconds"`
+	AgentsLoggedIn  int    `json:"agents_logged_in"`
+	AgentsAvailable int    `json:"agents_available"`
+}
