@@ -196,7 +196,15 @@ func New(opts Options) (_ *App, err error) {
 	}
 	a.api = api.New(api.Options{
 		Agents: a.Router, Calls: a.Router, Cases: a.Router, Callbacks: a.Callbacks, Requests: a.Requests,
-		Control: engine, Updates: a.Hub, Authenticate: authenticate,
+		Control: engine, Updates: a.Hub, Publish: a.Hub.Publish, Authenticate: authenticate,
+		Topics: func(context.Context) ([]api.TopicConfig, error) {
+			out := make([]api.TopicConfig, 0, len(cfg.Topics))
+			for _, name := range cfg.TopicNames() {
+				out = append(out, api.TopicConfig{Name: name, Description: cfg.Topics[name].Description, WrapUp: policy.WrapUp})
+			}
+			return out, nil
+		},
+		Queues: a.Router,
 		Ready:        []func(context.Context) error{a.ariReady, a.redisReady},
 		Metrics:      promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}),
 		Desk:         opts.Desk,
