@@ -238,7 +238,16 @@ func fakeSite(t *testing.T) (site, *fakeHotline, *httptest.Server) {
 	}
 	srv := api.New(api.Options{
 		Agents: f, Calls: f, Cases: f, Control: f,
-		Callbacks: fakeCallbacks{f}, Requests: fakeRequests{f}, Updates: hub,
+		Callbacks: fakeCallbacks{f}, Requests: fakeRequests{f}, Updates: hub, Publish: hub.Publish,
+		Queues: f,
+		Topics: func(context.Context) ([]api.TopicConfig, error) {
+			return []api.TopicConfig{
+				{Name: "audit", Description: "Billing, contracts, documents"},
+				{Name: "connections", Description: "New subscriptions and installs"},
+				{Name: "requests", Description: "Vendors, advertisers, officials"},
+				{Name: "service", Description: "Faults and repairs", WrapUp: time.Minute},
+			}, nil
+		},
 		Authenticate: api.StaticTokens(map[string]api.Token{
 			agentToken:  {Role: api.RoleAgent, AgentID: "100"},
 			seniorToken: {Role: api.RoleSenior},
@@ -281,6 +290,9 @@ func TestBrowserDeskAndWallboard(t *testing.T) {
 	if got := f.note("case-k-1"); got != note {
 		t.Errorf("case note %q, want %q", got, note)
 	}
+
+	// The picker offers every configured topic, staffed or not.
+	waitFor(t, ctx, "unstaffed topic offered", `!!document.querySelector('#xfer-to option[value="topic:requests"]')`, "#xfer-to")
 
 	// Sending the caller back where they came from is a loop.
 	do(t, ctx, "transfer back to the entry topic",
@@ -333,6 +345,50 @@ func TestBrowserDeskAndWallboard(t *testing.T) {
 	waitFor(t, wall, "queued call counted", textHas(`[data-topic="service"] .depth .n`, "1"), "#topics")
 	waitFor(t, wall, "long wait flagged", `document.querySelector('[data-topic="service"]').classList.contains('bad')`, "#topics")
 	waitFor(t, wall, "longest wait shown", textHas(`[data-topic="service"] .longest`, "2:3"), "#topics")
+	waitFor(t, wall, "unstaffed topic listed", textHas(`[data-topic="requests"]`, "Vendors", "no agents"), "#topics")
+	// One caller ahead in service, nobody free among the two logged in
+	// (4 min handle + 1 min wrap-up each): a new caller waits 5 minutes.
+	waitFor(t, wall, "estimate shown", textHas(`[data-topic="service"] .estimate`, "5:00"), "#topics")
+
+	// A request recorded on the desk reaches the wallboard live.
+	do(t, ctx, "choose a request",
+		chromedp.Click(chromedp.CSS(`input[name="rq-kind"][value="request"]`)),
+		chromedp.SetValue(chromedp.CSS("#rq-organisation"), "Kyiv Regional Council"),
+		chromedp.SetValue(chromedp.CSS("#rq-position"), "Deputy head"),
+		chromedp.SetValue(chromedp.CSS("#rq-full_name"), "Oksana Hrytsenko"),
+		chromedp.SetValue(chromedp.CSS("#rq-contact_phone"), "+380 44 555 12 12"),
+		chromedp.SetValue(chromedp.CSS("#rq-purpose"), "Street cabinet blocks a pavement"),
+		chromedp.Click(chromedp.CSS("#btn-request")))
+	waitFor(t, ctx, "missing city marked at the field", textHas("#rq-city-err", "required"), "#rq-form")
+	if inv, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#rq-city').getAttribute('aria-invalid') || ''`)); inv != "true" {
+		t.Errorf("city aria-invalid %q, want true", inv)
+	}
+	screenshot(t, ctx, "desk-request-error.png")
+	do(t, ctx, "add the city and record",
+		chromedp.SetValue(chromedp.CSS("#rq-city"), "Kyiv"),
+		chromedp.Click(chromedp.CSS("#btn-request")))
+	waitFor(t, ctx, "request recorded", textHas("#rq-status", "recorded"), "#rq-form")
+	waitFor(t, ctx, "field error cleared", `document.querySelector('#rq-city-err').textContent === ''`, "#rq-form")
+	waitFor(t, wall, "request on the wallboard", textHas("#req-list", "Oksana Hrytsenko", "Kyiv Regional Council"), "#req-list")
+	waitFor(t, wall, "requests counted", `document.querySelector('#rq-requests').innerText === '2'`, "#req-list")
+
+	// A complaint asks for other fields.
+	do(t, ctx, "record a complaint",
+		chromedp.Click(chromedp.CSS(`input[name="rq-kind"][value="complaint"]`)),
+		chromedp.SetValue(chromedp.CSS("#rq-failed_number"), "0 800 300 200"),
+		chromedp.SetValue(chromedp.CSS("#rq-found_at"), "old website"),
+		chromedp.SetValue(chromedp.CSS("#rq-full_name"), "Taras Lysenko"),
+		chromedp.SetValue(chromedp.CSS("#rq-contact_phone"), "no phone"),
+		chromedp.Click(chromedp.CSS("#btn-request")))
+	waitFor(t, ctx, "bad phone marked", textHas("#rq-contact_phone-err", "phone number"), "#rq-form")
+	if hidden, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('[data-field="city"]').hidden`)); !hidden {
+		t.Error("the city field is shown for a complaint")
+	}
+	do(t, ctx, "fix the phone",
+		chromedp.SetValue(chromedp.CSS("#rq-contact_phone"), "+380 67 000 11 22"),
+		chromedp.Click(chromedp.CSS("#btn-request")))
+	waitFor(t, wall, "complaint on the wallboard", textHas("#req-list", "Taras Lysenko", "0 800 300 200"), "#req-list")
+	screenshot(t, ctx, "desk-request.png")
 	screenshot(t, wall, "wallboard.png")
 
 	// The stream breaks and an update is lost meanwhile: the page must

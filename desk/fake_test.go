@@ -328,6 +328,29 @@ func (f *fakeHotline) ScheduleCallback(ctx context.Context, callID, by string, a
 	return cb, nil
 }
 
+// TopicStats counts the topic's queue and agents from the maps; the
+// handle time is fixed, so the wait estimate is non-zero once callers wait.
+func (f *fakeHotline) TopicStats(ctx context.Context, topic string) (routing.TopicStats, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := routing.TopicStats{HandleTime: 4 * time.Minute}
+	for _, c := range f.calls {
+		if c.Topic == topic && c.State == api.CallQueued {
+			st.Queued++
+		}
+	}
+	for _, a := range f.agents {
+		if _, ok := a.Topics[topic]; !ok || a.State == routing.StateOffline {
+			continue
+		}
+		st.AgentsLoggedIn++
+		if a.State == routing.StateAvailable {
+			st.AgentsAvailable++
+		}
+	}
+	return st, nil
+}
+
 // --- api.Callbacks and api.Requests: separate types, the method names clash
 
 type fakeCallbacks struct{ f *fakeHotline }
@@ -393,6 +416,7 @@ var (
 	_ api.Calls       = (*fakeHotline)(nil)
 	_ api.Cases       = (*fakeHotline)(nil)
 	_ api.CallControl = (*fakeHotline)(nil)
+	_ api.Queues      = (*fakeHotline)(nil)
 	_ api.Callbacks   = fakeCallbacks{}
 	_ api.Requests    = fakeRequests{}
 )

@@ -44,7 +44,7 @@ export function makeApi(base, token) {
   };
 }
 
-const kinds = ['agent', 'call', 'queue', 'callback'];
+const kinds = ['agent', 'call', 'queue', 'callback', 'request'];
 
 // openStream follows GET /events. The server keeps no replay, so every
 // "hello" (first connect and each reconnect) means: refetch the snapshot.
@@ -100,7 +100,7 @@ export function openStream(api, { onHello, onUpdate, onStatus, onUnauthorized })
       if (src !== es) return;
       drop();
       onStatus('reconnecting');
-      api.get('/agents').then(
+      api.get('/me').then(
         () => schedule(backoff()),
         (err) => (err.status === 401 ? onUnauthorized() : schedule(backoff())),
       );

@@ -10,36 +10,17 @@ const base = document.querySelector('meta[name="hotline-api"]').content || '/api
 // The token lives in sessionStorage: gone when the tab closes, never in a
 // URL except the events stream's, which EventSource cannot give a header.
 const tokenKey = 'hotline.token';
-const whoKey = 'hotline.who';
 
 let session = null; // { stream, view, tick }
 
-// identify finds the token's role and agent id. The API has no "who am I",
-// so it asks what the roles answer differently: an agent token may list
-// only its own callbacks (403 for any other owner), a senior's may list
-// anyone's; the agent's own id is the one owner it may ask for.
+// identify asks the API who the token belongs to.
 async function identify(api) {
-  const listing = async (owner) => {
-    try {
-      await api.get(`/callbacks?owner=${encodeURIComponent(owner)}&state=completed`);
-      return true;
-    } catch (err) {
-      if (err.status === 403) return false;
-      throw err;
-    }
-  };
-  if (await listing('\u2400none')) return { role: 'senior' };
-  const agents = await api.get('/agents');
-  const mine = await api.get('/callbacks');
-  const owned = mine.find((cb) => cb.owner);
-  if (owned) return { role: 'agent', agent: owned.owner };
-  for (let i = 0; i < agents.length; i += 8) {
-    const batch = agents.slice(i, i + 8);
-    const ok = await Promise.all(batch.map((a) => listing(a.id)));
-    const at = ok.indexOf(true);
-    if (at >= 0) return { role: 'agent', agent: batch[at].id };
+  const me = await api.get('/me');
+  if (me.role === 'agent') {
+    if (!me.agent_id) throw new ApiError(403, { error: 'unknown_agent', message: 'this token belongs to no agent' });
+    return { role: 'agent', agent: me.agent_id };
   }
-  throw new ApiError(403, { error: 'unknown_agent', message: 'this token belongs to no configured agent' });
+  return { role: me.role };
 }
 
 function show(name) {
@@ -62,7 +43,6 @@ function signOut(message) {
     session = null;
   }
   sessionStorage.removeItem(tokenKey);
-  sessionStorage.removeItem(whoKey);
   $('who').textContent = '';
   $('conn').hidden = true;
   $('signin-error').textContent = message || '';
@@ -73,12 +53,9 @@ function signOut(message) {
 
 async function start(token) {
   const api = makeApi(base, token);
-  let who = null;
-  try { who = JSON.parse(sessionStorage.getItem(whoKey) || 'null'); } catch { who = null; }
-  if (!who) {
-    who = await identify(api);
-    sessionStorage.setItem(whoKey, JSON.stringify(who));
-  }
+  // Asked on every start, never cached: a token's grant can change with
+  // the configuration.
+  const who = await identify(api);
   sessionStorage.setItem(tokenKey, token);
   const view = who.role === 'agent'
     ? mountDesk({ api, agentId: who.agent, onWho: (text) => { $('who').textContent = text; } })
@@ -112,7 +89,6 @@ $('signin-form').addEventListener('submit', async (ev) => {
   try {
     await start(token);
   } catch (err) {
-    sessionStorage.removeItem(whoKey);
     $('signin-error').textContent = err.status === 401
       ? 'This token is not valid.'
       : `Cannot sign in: ${err.message}`;

@@ -1,5 +1,6 @@
 // The agent desk: the agent's own state, the call they are on with its
-// case, attended transfers, callbacks.
+// case, attended transfers, callbacks, and the form for requests and
+// complaints (SPEC §1.6).
 
 import { $, clock, crumbs, duration, h, relative, replace, since, stateLabel } from './util.js';
 
@@ -9,6 +10,7 @@ export function mountDesk({ api, agentId, onWho }) {
   const st = {
     me: null,
     agents: [],
+    topics: [], // GET /topics: every configured topic, staffed or not
     call: null, // callJSON with .case
     transfer: null, // the pending transfer this agent started
     callbacks: [],
@@ -58,11 +60,17 @@ export function mountDesk({ api, agentId, onWho }) {
   function renderPicker() {
     const sel = $('xfer-to');
     const keep = sel.value;
-    const topics = [...new Set(st.agents.flatMap((a) => Object.keys(a.topics || {})))].sort();
+    // Every configured topic is offered, staffed or not: the router, not
+    // the page, decides, and an unstaffed one comes back refused as
+    // target_unavailable, which the agent then reads.
+    const topics = st.topics.length
+      ? st.topics
+      : [...new Set(st.agents.flatMap((a) => Object.keys(a.topics || {})))].sort().map((name) => ({ name }));
     const others = st.agents.filter((a) => a.id !== agentId);
     replace(sel,
       h('option', { value: '' }, 'Choose a topic or an agent…'),
-      h('optgroup', { label: 'Topics' }, ...topics.map((t) => h('option', { value: `topic:${t}` }, t))),
+      h('optgroup', { label: 'Topics' }, ...topics.map((t) =>
+        h('option', { value: `topic:${t.name}` }, t.description ? `${t.name} — ${t.description}` : t.name))),
       h('optgroup', { label: 'Agents' }, ...others.map((a) =>
         h('option', { value: `agent:${a.id}` }, `${a.name || a.id} (${a.id}) — ${stateLabel(a.state)}`))));
     sel.value = keep;
@@ -176,11 +184,14 @@ export function mountDesk({ api, agentId, onWho }) {
   }
 
   async function refresh() {
-    const [me, agents, calls] = await Promise.all([
-      api.get(`/agents/${enc(agentId)}`), api.get('/agents'), api.get('/calls'),
+    const [me, agents, calls, topics] = await Promise.all([
+      api.get(`/agents/${enc(agentId)}`), api.get('/agents'), api.get('/calls'), api.get('/topics'),
     ]);
     if (newer(me)) st.me = me;
     st.agents = agents;
+    st.topics = topics;
+    // Queue depths start from the snapshot; queue events keep them live.
+    for (const t of topics) st.queues.set(t.name, t.waiting);
     renderMe();
     renderPicker();
     const live = calls.filter((c) => c.state !== 'ended');
@@ -335,6 +346,72 @@ export function mountDesk({ api, agentId, onWho }) {
       $('cb-status').textContent = `Not scheduled: ${err.message}`;
     } finally {
       $('btn-callback').disabled = !st.call || st.call.agent_id !== agentId;
+    }
+  });
+
+  // --- requests and complaints
+
+  const requestFields = ['failed_number', 'found_at', 'city', 'organisation', 'position', 'full_name', 'contact_phone', 'purpose'];
+
+  function requestKind() {
+    const checked = document.querySelector('input[name="rq-kind"]:checked');
+    return checked ? checked.value : 'request';
+  }
+
+  // fieldError shows a validation message next to its field, or clears
+  // them all.
+  function fieldError(name, message) {
+    for (const f of requestFields) {
+      const on = f === name;
+      $(`rq-${f}-err`).textContent = on ? message : '';
+      if (on) $(`rq-${f}`).setAttribute('aria-invalid', 'true'); else $(`rq-${f}`).removeAttribute('aria-invalid');
+    }
+  }
+
+  function renderRequestForm() {
+    const kind = requestKind();
+    for (const el of document.querySelectorAll('#rq-form .field')) {
+      el.hidden = !el.dataset.kinds.split(' ').includes(kind);
+    }
+    fieldError('', '');
+  }
+
+  for (const radio of document.querySelectorAll('input[name="rq-kind"]')) {
+    radio.addEventListener('change', renderRequestForm);
+  }
+  renderRequestForm();
+
+  $('rq-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const kind = requestKind();
+    const body = { kind };
+    for (const el of document.querySelectorAll('#rq-form .field:not([hidden])')) {
+      const name = el.dataset.field;
+      const v = $(`rq-${name}`).value.trim();
+      if (v) body[name] = v;
+    }
+    // Recorded during a call, the request belongs to that call's case.
+    if (st.call && st.call.case_id) body.case_id = st.call.case_id;
+    fieldError('', '');
+    $('rq-status').textContent = '';
+    $('btn-request').disabled = true;
+    try {
+      await api.post('/requests', body);
+      for (const f of requestFields) $(`rq-${f}`).value = '';
+      $('rq-status').textContent = `${kind === 'complaint' ? 'Complaint' : 'Request'} recorded for the senior operators.`;
+    } catch (err) {
+      if (err.status === 400 && err.field && requestFields.includes(err.field)) {
+        // The message names the field too ("city: required"); next to
+        // the field only the reason is needed.
+        const msg = err.message.startsWith(`${err.field}: `) ? err.message.slice(err.field.length + 2) : err.message;
+        fieldError(err.field, msg);
+        $(`rq-${err.field}`).focus();
+        $('rq-status').textContent = 'Not recorded: check the marked field.';
+      } else {
+        $('rq-status').textContent = `Not recorded: ${err.message}`;
+      }
+    } finally {
+      $('btn-request').disabled = false;
     }
   });
 

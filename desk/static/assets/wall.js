@@ -10,11 +10,17 @@ const liveCallback = ['scheduled', 'dialing', 'escalated'];
 const longWaitMs = 2 * 60 * 1000;
 // Without a deadline, a callback this far past its due time is overdue.
 const overdueGraceMs = 5 * 60 * 1000;
-// Requests have no live event: they are polled.
-const requestsEveryMs = 30 * 1000;
+// The topics' wait estimates and descriptions come from GET /topics: it is
+// refetched shortly after queue or agent changes (at most this often) and
+// now and then in any case, since handle times drift without an event.
+const topicsThrottleMs = 1500;
+const topicsEveryMs = 20 * 1000;
 
 export function mountWall({ api }) {
-  const st = { agents: new Map(), calls: new Map(), callbacks: new Map(), requests: [], requestsAt: 0, errors: {} };
+  const st = {
+    agents: new Map(), calls: new Map(), callbacks: new Map(), requests: new Map(),
+    topics: new Map(), topicsAt: 0, topicsTimer: 0, errors: {},
+  };
 
   function overdue(cb, now) {
     if (cb.state !== 'scheduled' && cb.state !== 'dialing') return false;
@@ -25,22 +31,30 @@ export function mountWall({ api }) {
   function renderTopics(now) {
     const agents = [...st.agents.values()];
     const calls = [...st.calls.values()];
-    const topics = new Set();
+    const topics = new Set(st.topics.keys());
     for (const a of agents) for (const t of Object.keys(a.topics || {})) topics.add(t);
     for (const c of calls) if (c.topic) topics.add(c.topic);
     replace($('topics'), ...[...topics].sort().map((topic) => {
+      // Waiting callers, longest wait and agents are counted from the live
+      // lists, which events keep current; the estimate is the server's.
+      const info = st.topics.get(topic);
       const queued = calls.filter((c) => c.topic === topic && c.state === 'queued');
       const longest = queued.reduce((m, c) => Math.max(m, since(c.enqueued_at, now) || 0), 0);
       const staffed = agents.filter((a) => a.state !== 'offline' && topic in (a.topics || {}));
       const free = staffed.filter((a) => a.state === 'available').length;
       const talking = calls.filter((c) => c.topic === topic && c.state !== 'queued').length;
+      let estimate = '—';
+      if (staffed.length === 0) estimate = 'no agents';
+      else if (info) estimate = duration(info.estimated_wait_seconds * 1000);
       let level = 'calm';
       if (queued.length > 0) level = longest > longWaitMs || staffed.length === 0 ? 'bad' : 'warn';
       return h('div', { class: `topic ${level}`, role: 'listitem', 'data-topic': topic, 'aria-label': `${topic}: ${queued.length} waiting` },
         h('div', { class: 'name' }, topic),
+        h('div', { class: 'desc' }, (info && info.description) || ''),
         h('div', { class: 'depth' }, h('span', { class: 'n' }, String(queued.length)), h('span', {}, 'waiting')),
         h('dl', {},
           h('div', {}, h('dt', {}, 'Longest wait'), h('dd', { class: 'longest' }, queued.length ? duration(longest) : '—')),
+          h('div', {}, h('dt', {}, 'New caller waits'), h('dd', { class: 'estimate' }, estimate)),
           h('div', {}, h('dt', {}, 'Agents free'), h('dd', {}, `${free} of ${staffed.length}`)),
           h('div', {}, h('dt', {}, 'In progress'), h('dd', {}, String(talking)))));
     }));
@@ -78,7 +92,7 @@ export function mountWall({ api }) {
   }
 
   function renderRequests() {
-    const reqs = st.requests;
+    const reqs = [...st.requests.values()];
     $('rq-requests').textContent = String(reqs.filter((r) => r.kind === 'request').length);
     $('rq-complaints').textContent = String(reqs.filter((r) => r.kind === 'complaint').length);
     const recent = [...reqs].sort((a, b) => Date.parse(b.created_at || 0) - Date.parse(a.created_at || 0)).slice(0, 6);
@@ -114,9 +128,22 @@ export function mountWall({ api }) {
     }
   }
 
-  async function loadRequests() {
-    st.requestsAt = Date.now();
-    await each('requests', async () => { st.requests = await api.get('/requests?state=new'); });
+  async function loadTopics() {
+    st.topicsAt = Date.now();
+    await each('topics', async () => {
+      st.topics = new Map((await api.get('/topics')).map((t) => [t.name, t]));
+    });
+  }
+
+  // topicsSoon refetches the topics once things settle, so a burst of
+  // events costs one request.
+  function topicsSoon() {
+    if (st.topicsTimer) return;
+    const wait = Math.max(0, topicsThrottleMs - (Date.now() - st.topicsAt));
+    st.topicsTimer = setTimeout(() => {
+      st.topicsTimer = 0;
+      loadTopics().then(render);
+    }, wait);
   }
 
   async function refresh() {
@@ -131,7 +158,10 @@ export function mountWall({ api }) {
         const lists = await Promise.all(liveCallback.map((s) => api.get(`/callbacks?state=${s}`)));
         st.callbacks = new Map(lists.flat().map((cb) => [cb.id, cb]));
       }),
-      loadRequests(),
+      each('requests', async () => {
+        st.requests = new Map((await api.get('/requests?state=new')).map((r) => [r.id, r]));
+      }),
+      loadTopics(),
     ]);
     render();
   }
@@ -140,6 +170,7 @@ export function mountWall({ api }) {
     switch (kind) {
       case 'agent':
         st.agents.set(data.id, data);
+        topicsSoon();
         break;
       case 'call':
         if (data.state === 'ended') st.calls.delete(data.id); else st.calls.set(data.id, data);
@@ -147,8 +178,15 @@ export function mountWall({ api }) {
       case 'callback':
         if (liveCallback.includes(data.state)) st.callbacks.set(data.id, data); else st.callbacks.delete(data.id);
         break;
+      case 'request':
+        if (data.state === 'new') st.requests.set(data.id, data); else st.requests.delete(data.id);
+        break;
+      case 'queue':
+        // The depth itself is counted from the calls; the estimate moves.
+        topicsSoon();
+        return;
       default:
-        return; // queue depth is counted from the calls themselves
+        return;
     }
     render();
   }
@@ -157,8 +195,8 @@ export function mountWall({ api }) {
     refresh,
     update,
     tick() {
-      if (Date.now() - st.requestsAt > requestsEveryMs) loadRequests().then(render);
-      else render();
+      if (Date.now() - st.topicsAt > topicsEveryMs) topicsSoon();
+      render();
     },
   };
 }
