@@ -347,6 +347,7 @@ func (p *Phone) Answer(ctx context.Context) error {
 	}
 	if err := p.d.client.Answer(ctx, p.id); err != nil {
 		if errors.Is(err, ari.ErrCallGone) {
+			p.gone()
 			return fmt.Errorf("answer %s: %w", p.id, ErrHungUp)
 		}
 		return fmt.Errorf("answer %s: %w", p.id, err)
@@ -364,6 +365,7 @@ func (p *Phone) Press(ctx context.Context, digits string) error {
 	}
 	if err := p.d.client.SendDTMF(ctx, p.id, digits); err != nil {
 		if errors.Is(err, ari.ErrCallGone) {
+			p.gone()
 			return fmt.Errorf("press %q on %s: %w", digits, p.id, ErrHungUp)
 		}
 		return fmt.Errorf("press %q on %s: %w", digits, p.id, err)
@@ -387,13 +389,24 @@ func (p *Phone) hangup(ctx context.Context, reason string) error {
 	}
 	p.hangingUp = true
 	p.mu.Unlock()
-	if err := p.d.client.Hangup(ctx, p.id, reason); err != nil && !errors.Is(err, ari.ErrCallGone) {
+	err := p.d.client.Hangup(ctx, p.id, reason)
+	switch {
+	case errors.Is(err, ari.ErrCallGone):
+		p.gone()
+	case err != nil:
 		p.mu.Lock()
 		p.hangingUp = false
 		p.mu.Unlock()
 		return fmt.Errorf("hangup %s: %w", p.id, err)
 	}
 	return nil
+}
+
+// gone ends a phone whose channel Asterisk no longer knows: its end was
+// not seen (the websocket was down), and no event will tell us now.
+func (p *Phone) gone() {
+	p.d.forget(p)
+	p.end(ByRemote, 0)
 }
 
 // AgentPhone is the phone behind one extension of the phones context: an

@@ -327,6 +327,7 @@ func TestReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.sim.DropWebsockets()
+	r.waitDropped(t)
 	// The hangup happens while the driver may be disconnected: its event
 	// may be lost, and reconciliation must notice.
 	if err := r.hotline.Hangup(ctx, start.Channel.ID, ""); err != nil {
@@ -335,9 +336,7 @@ func TestReconnect(t *testing.T) {
 	if err := caller.WaitHungUp(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.driver.Ready(ctx); err != nil {
-		t.Fatal(err)
-	}
+	r.waitReconnected(t)
 	again, err := r.driver.Call(ctx, "100", "5551234")
 	if err != nil {
 		t.Fatal(err)
@@ -354,5 +353,32 @@ func TestReconnect(t *testing.T) {
 func TestNewRejectsBadOptions(t *testing.T) {
 	if _, err := New(Options{URL: "not a url", Username: "u"}); !errors.Is(err, ErrInvalidOptions) {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// waitDropped waits until both applications have noticed the drop; the
+// clients notice asynchronously, so this polls.
+func (r *rig) waitDropped(t *testing.T) {
+	t.Helper()
+	r.poll(t, "websockets dropped", func() bool { return !r.driver.Connected() && !r.hotline.Connected() })
+}
+
+func (r *rig) waitReconnected(t *testing.T) {
+	t.Helper()
+	r.poll(t, "reconnected", func() bool { return r.driver.Connected() && r.hotline.Connected() })
+	if err := r.driver.Ready(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *rig) poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	ctx := ctxT(t)
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("not %s", what)
+		case <-time.After(2 * time.Millisecond):
+		}
 	}
 }
