@@ -225,14 +225,18 @@ func (s *Server) enterStasis(c *channel, app string, args []string) {
 		args = []string{}
 	}
 	c.stasisApp = app
-	s.chanEvent(c, "StasisStart", event{"args": args})
+	// Asterisk sends StasisStart and StasisEnd to the application the
+	// channel enters or leaves only (res_stasis app_send), not to the
+	// others subscribed to it: the originator of a Local pair must not see
+	// its far half entering another application as a new call.
+	s.emit([]string{app}, "StasisStart", event{"args": args, "channel": c.snap})
 }
 
 func (s *Server) endStasis(c *channel) {
 	if c.stasisApp == "" {
 		return
 	}
-	s.chanEvent(c, "StasisEnd", nil)
+	s.emit([]string{c.stasisApp}, "StasisEnd", event{"channel": c.snap})
 	c.stasisApp = ""
 }
 
