@@ -1,0 +1,460 @@
+// Package e2e is the hotline's end-to-end scenario suite (SPEC §2.5): the
+// whole daemon in-process against a real Redis and an ARI endpoint, with
+// callers and agents played by the phones driver. By default every
+// scenario gets its own simulated Asterisk, Redis and daemon, so scenarios
+// run in parallel and leak checks are exact. With HOTLINE_E2E_ARI_URL,
+// HOTLINE_E2E_ARI_USER and HOTLINE_E2E_ARI_PASSWORD set, the same
+// scenarios run one after another against that Asterisk (whose dialplan
+// follows deploy/asterisk/extensions.conf); scenarios that need a control
+// hook only the simulator has skip there.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hotline-project/hotline/api"
+	"github.com/hotline-project/hotline/app"
+	"github.com/hotline-project/hotline/asterisksim"
+	"github.com/hotline-project/hotline/dialplan"
+	"github.com/hotline-project/hotline/internal/redistest"
+	"github.com/hotline-project/hotline/phones"
+)
+
+// waitLimit bounds every wait: generous, so a slow machine is not a
+// failure; a scenario that works finishes far sooner.
+const waitLimit = 15 * time.Second
+
+const adminToken = "e2e-admin-token-0123456789"
+
+// target is where the scenarios run.
+type target struct {
+	url, user, password string // a real Asterisk; empty url: the simulator
+}
+
+func (tg target) real() bool { return tg.url != "" }
+
+func currentTarget() target {
+	return target{
+		url:      os.Getenv("HOTLINE_E2E_ARI_URL"),
+		user:     os.Getenv("HOTLINE_E2E_ARI_USER"),
+		password: os.Getenv("HOTLINE_E2E_ARI_PASSWORD"),
+	}
+}
+
+func TestMain(m *testing.M) {
+	if currentTarget().real() {
+		fmt.Fprintln(os.Stderr, "e2e: running against the real Asterisk at HOTLINE_E2E_ARI_URL")
+	} else {
+		fmt.Fprintln(os.Stderr, "e2e: running against the simulated Asterisk (set HOTLINE_E2E_ARI_URL, _USER, _PASSWORD for a real one)")
+	}
+	before := runtime.NumGoroutine()
+	code := m.Run()
+	if code == 0 {
+		// Every daemon, driver and simulator has been stopped by now: the
+		// goroutines they ran must be gone (idle HTTP connections of the
+		// test's own client may linger briefly, hence the wait).
+		http.DefaultClient.CloseIdleConnections()
+		deadline := time.Now().Add(10 * time.Second)
+		for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if n := runtime.NumGoroutine(); n > before+2 {
+			buf := make([]byte, 1<<20)
+			fmt.Fprintf(os.Stderr, "e2e: goroutine leak: %d running, %d at start\n%s\n", n, before, buf[:runtime.Stack(buf, true)])
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// env is one scenario's world: Redis, ARI endpoint, daemon and phones.
+type env struct {
+	t       *testing.T
+	tg      target
+	sim     *asterisksim.Server // nil against a real Asterisk
+	redis   *redistest.Server
+	rdb     *redis.Client
+	cfg     *dialplan.Config
+	app     *app.App
+	phones  *phones.Driver
+	stopPh  context.CancelFunc
+	phDone  chan error
+	ctx     context.Context
+	stopped map[*app.App]bool
+}
+
+// scenario starts a fresh env and marks the test parallel when it can be.
+func scenario(t *testing.T) *env {
+	t.Helper()
+	tg := currentTarget()
+	if !tg.real() {
+		t.Parallel()
+	}
+	e := &env{t: t, tg: tg}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*waitLimit)
+	t.Cleanup(cancel)
+	e.ctx = ctx
+	e.redis = redistest.Start(t)
+	e.rdb = redis.NewClient(&redis.Options{Addr: e.redis.Addr, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = e.rdb.Close() })
+
+	ariURL, user, password := tg.url, tg.user, tg.password
+	if !tg.real() {
+		user, password = "hotline", "e2e-secret"
+		e.sim = asterisksim.New(asterisksim.Options{Username: user, Password: password})
+		if err := e.sim.Start("127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = e.sim.Close(context.Background()) })
+		ariURL = e.sim.URL()
+	}
+	raw, err := os.ReadFile("testdata/hotline.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.NewReplacer(
+		"{{ARI_URL}}", ariURL, "{{ARI_APP}}", "hotline", "{{REDIS}}", e.redis.Addr,
+		"{{PREFIX}}", "e2e:", "{{NODE}}", "e2e",
+	).Replace(string(raw))
+	e.cfg, err = dialplan.Parse("testdata/hotline.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cfg.ARI.Username = user
+	e.startDaemon(password)
+
+	d, err := phones.New(phones.Options{
+		URL: ariURL, Username: user, Password: password,
+		ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
+		Logger: logger(t, "phones"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.phones = d
+	phCtx, stopPh := context.WithCancel(context.Background())
+	e.stopPh, e.phDone = stopPh, make(chan error, 1)
+	go func() { e.phDone <- d.Run(phCtx) }()
+	t.Cleanup(func() {
+		stopPh()
+		<-e.phDone
+	})
+	if err := d.Ready(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// logger shows the daemon's warnings when HOTLINE_E2E_LOG is set.
+func logger(t *testing.T, component string) *slog.Logger {
+	if os.Getenv("HOTLINE_E2E_LOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name(), "c", component)
+}
+
+// startDaemon runs a daemon on e's Redis and ARI endpoint (again, for the
+// restart scenario).
+func (e *env) startDaemon(password string) {
+	t := e.t
+	tokens := map[string]api.Token{adminToken: {Role: api.RoleAdmin}}
+	a, err := app.New(app.Options{
+		Config: e.cfg, Redis: e.rdb, ARIPassword: &password, Listen: "127.0.0.1:0",
+		Authenticate: api.StaticTokens(tokens), Logger: logger(t, "daemon"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.app = a
+	t.Cleanup(func() { e.stopDaemon(a) })
+	e.waitReady()
+}
+
+// stopDaemon stops a daemon once (the restart scenario stops the first
+// itself; cleanup then finds it stopped).
+func (e *env) stopDaemon(a *app.App) {
+	if e.stopped[a] {
+		return
+	}
+	if e.stopped == nil {
+		e.stopped = map[*app.App]bool{}
+	}
+	e.stopped[a] = true
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := a.Stop(ctx); err != nil {
+		e.t.Errorf("stop daemon: %v", err)
+	}
+}
+
+func (e *env) waitReady() {
+	e.t.Helper()
+	e.eventually("daemon ready", func() bool {
+		resp, err := http.Get(e.app.URL() + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// eventually polls cond, for state that only the API or metrics show.
+func (e *env) eventually(what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("not %s within %v", what, waitLimit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// wctx is a context for one wait.
+func (e *env) wctx() context.Context {
+	ctx, cancel := context.WithTimeout(e.ctx, waitLimit)
+	e.t.Cleanup(cancel)
+	return ctx
+}
+
+func (e *env) must(err error) {
+	e.t.Helper()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// api calls the daemon's HTTP API as admin and returns status and body.
+func (e *env) api(method, path string, body any) (int, []byte) {
+	e.t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		e.must(err)
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(e.ctx, method, e.app.URL()+"/api/v1"+path, r)
+	e.must(err)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	e.must(err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	e.must(err)
+	return resp.StatusCode, b
+}
+
+func (e *env) apiOK(method, path string, body any, out any) {
+	e.t.Helper()
+	st, b := e.api(method, path, body)
+	if st/100 != 2 {
+		e.t.Fatalf("%s %s: %d %s", method, path, st, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			e.t.Fatalf("%s %s: %v in %s", method, path, err, b)
+		}
+	}
+}
+
+type agentJSON struct {
+	ID        string    `json:"id"`
+	State     string    `json:"state"`
+	Reason    string    `json:"reason"`
+	IdleSince time.Time `json:"idle_since"`
+	CallID    string    `json:"call_id"`
+}
+
+func (e *env) agent(id string) agentJSON {
+	e.t.Helper()
+	var a agentJSON
+	e.apiOK(http.MethodGet, "/agents/"+id, nil, &a)
+	return a
+}
+
+// login logs agents in, in order, each after the previous is available,
+// so the first has been idle longest.
+func (e *env) login(ids ...string) {
+	e.t.Helper()
+	for _, id := range ids {
+		e.apiOK(http.MethodPost, "/agents/"+id+"/state", map[string]string{"action": "login"}, nil)
+		e.waitAgent(id, "available")
+	}
+}
+
+func (e *env) waitAgent(id, state string) agentJSON {
+	e.t.Helper()
+	var a agentJSON
+	e.eventually("agent "+id+" "+state, func() bool { a = e.agent(id); return a.State == state })
+	return a
+}
+
+type callJSON struct {
+	ID      string `json:"id"`
+	CaseID  string `json:"case_id"`
+	Topic   string `json:"topic"`
+	AgentID string `json:"agent_id"`
+	State   string `json:"state"`
+	Caller  string `json:"caller_number"`
+}
+
+func (e *env) calls() []callJSON {
+	e.t.Helper()
+	var out []callJSON
+	e.apiOK(http.MethodGet, "/calls", nil, &out)
+	return out
+}
+
+// callOf finds the active call of a caller number.
+func (e *env) callOf(number string) callJSON {
+	e.t.Helper()
+	var c callJSON
+	e.eventually("a call from "+number, func() bool {
+		for _, x := range e.calls() {
+			if x.Caller == number {
+				c = x
+				return true
+			}
+		}
+		return false
+	})
+	return c
+}
+
+// metric sums the samples of a metric family whose labels contain every
+// given name=value pair.
+func (e *env) metric(name string, labels ...string) float64 {
+	e.t.Helper()
+	mfs, err := e.app.Registry().Gather()
+	e.must(err)
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	sample:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue sample
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				sum += m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				sum += m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				sum += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return sum
+}
+
+// call places a caller and waits until the hotline answers.
+func (e *env) call(number, from string) *phones.Phone {
+	e.t.Helper()
+	p, err := e.phones.Call(e.wctx(), number, from)
+	e.must(err)
+	e.must(p.WaitAnswered(e.wctx()))
+	return p
+}
+
+// ring waits for the next call on an agent's (or caller's) line.
+func (e *env) ring(ext string) *phones.Phone {
+	e.t.Helper()
+	p, err := e.phones.Line(ext).WaitRing(e.wctx())
+	e.must(err)
+	return p
+}
+
+// connect places a caller on a direct number and waits until agent picks
+// up and both are bridged.
+func (e *env) connect(number, from, agent string) (caller, agentPhone *phones.Phone) {
+	e.t.Helper()
+	caller = e.call(number, from)
+	agentPhone = e.ring(agent)
+	e.must(agentPhone.WaitAnswered(e.wctx()))
+	e.must(caller.WaitConnectedTo(e.wctx(), agentPhone))
+	return caller, agentPhone
+}
+
+// hangupAll ends the phones still up.
+func (e *env) hangupAll(ps ...*phones.Phone) {
+	e.t.Helper()
+	for _, p := range ps {
+		if p != nil {
+			e.must(p.Hangup(e.wctx()))
+		}
+	}
+	for _, p := range ps {
+		if p != nil {
+			e.must(p.WaitHungUp(e.wctx()))
+		}
+	}
+}
+
+// noLeaks asserts the world is back to where it started: no channel or
+// bridge left on the simulator, no call the daemon thinks is active, no
+// phone the driver thinks is up.
+func (e *env) noLeaks() {
+	e.t.Helper()
+	e.eventually("no calls left", func() bool {
+		if e.sim != nil {
+			if st := e.sim.Stats(); st.Channels != 0 || st.Bridges != 0 {
+				return false
+			}
+		}
+		return len(e.calls()) == 0 && e.phones.Active() == 0
+	})
+}
+
+// needSim skips a scenario that needs a simulator-only control hook.
+func (e *env) needSim(hook string) {
+	e.t.Helper()
+	if e.sim == nil {
+		e.t.Skipf("needs the simulated Asterisk's %s; not available against a real Asterisk", hook)
+	}
+}
+
+// refusalJSON is the API's 409 body.
+type refusalJSON struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+	Path    []struct {
+		To string `json:"to"`
+	} `json:"path"`
+}
+
+func refusal(b []byte) refusalJSON {
+	var r refusalJSON
+	_ = json.Unmarshal(b, &r) // a body that is not a refusal leaves Error empty, which the caller reports
+	return r
+}
