@@ -214,6 +214,12 @@ func TestBrowserAgainstDaemon(t *testing.T) {
 		t.Error("the refused transfer disturbed the caller")
 	}
 
+	// --- audit is offered although nobody staffs it; the router refuses it
+	do(t, ctx, "transfer to the unstaffed audit topic",
+		chromedp.SetValue(chromedp.CSS("#xfer-to"), "topic:audit"),
+		chromedp.Click(chromedp.CSS("#btn-transfer")))
+	waitFor(t, ctx, "no target refused", textHas("#refusal", "target_unavailable"), "#refusal")
+
 	// --- a callback instead
 	do(t, ctx, "schedule a callback",
 		chromedp.SetValue(chromedp.CSS("#cb-in"), "2h"),
