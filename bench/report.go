@@ -1,0 +1,194 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is what a bench run measured.
+type Report struct {
+	Options   Options
+	CPUs      int
+	GoVersion string
+
+	Throughput *Throughput // nil unless Options.Calls > 0
+	Concurrent *Concurrent // nil unless Options.Concurrent > 0
+
+	GoroutinesBaseline int // everything started, no call yet
+	GoroutinesPeak     int
+	GoroutinesAfter    int // every call ended
+	SimEventsDropped   uint64
+}
+
+// Throughput is the calls-at-a-rate scenario.
+type Throughput struct {
+	Calls, Connected, Lost int
+	LostWhy                map[string]int
+	Misrouted              []string
+	UnknownOriginates      int // agent legs for callers never seen arriving
+
+	OfferedRate float64 // calls placed per second
+	RoutedRate  float64 // callers connected per second, first placed → last connected
+
+	StartToOriginate []time.Duration // StasisStart sent → agent originate received
+	FreedToOriginate []time.Duration // caller hangup received → freed agent's next originate
+	TransferCheck    []time.Duration
+	TransferFailures []string
+	TransferChecks   int
+	TransferTrips    int64 // Redis round trips of the transfer checks
+
+	RedisTrips, RedisCmds int64 // the daemon's, during the scenario
+}
+
+// Concurrent is the held-calls scenario.
+type Concurrent struct {
+	Calls       int
+	Placed      time.Duration // time to place the hotline's callers and see them queued
+	HeapBase    uint64        // live heap, no call
+	HeapIdle    uint64        // Calls held outside the hotline: simulator + phones
+	HeapHotline uint64        // Calls waiting in the hotline's queue
+	Goroutines  int
+	Lost        int // callers the hotline hung up, or that could not be placed
+	Abandoned   int // callers the script hung up, as planned
+}
+
+// DaemonBytesPerCall is the daemon's share of the live heap per held call.
+func (c *Concurrent) DaemonBytesPerCall() float64 {
+	if c.Calls == 0 {
+		return 0
+	}
+	return (float64(c.HeapHotline) - float64(c.HeapIdle)) / float64(c.Calls)
+}
+
+// Problems lists why the run failed: lost or misrouted calls, failed
+// transfer checks, goroutines that did not return to the baseline.
+func (r *Report) Problems() []string {
+	var out []string
+	if t := r.Throughput; t != nil {
+		if t.Lost > 0 {
+			out = append(out, fmt.Sprintf("%d of %d calls lost: %v", t.Lost, t.Calls, t.LostWhy))
+		}
+		if n := len(t.Misrouted); n > 0 {
+			out = append(out, fmt.Sprintf("%d misrouted, e.g. %s", n, t.Misrouted[0]))
+		}
+		if t.UnknownOriginates > 0 {
+			out = append(out, fmt.Sprintf("%d agent legs for callers never seen arriving", t.UnknownOriginates))
+		}
+		if n := len(t.TransferFailures); n > 0 {
+			out = append(out, fmt.Sprintf("%d transfer checks went wrong, e.g. %s", n, t.TransferFailures[0]))
+		}
+	}
+	if c := r.Concurrent; c != nil && c.Lost > 0 {
+		out = append(out, fmt.Sprintf("%d of %d held calls lost", c.Lost, c.Calls))
+	}
+	return out
+}
+
+// OK reports whether no call was lost or misrouted.
+func (r *Report) OK() bool { return len(r.Problems()) == 0 }
+
+// GoroutinesReturned reports whether the goroutine count came back to the
+// baseline once every call ended.
+func (r *Report) GoroutinesReturned() bool { return r.GoroutinesAfter <= r.GoroutinesBaseline }
+
+// WriteTable prints the figures as an aligned table, with the SPEC §4
+// target beside each one that has one.
+func (r *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(name, value, target string) { fmt.Fprintf(tw, "%s\t%s\t%s\n", name, value, target) }
+	row("figure", "measured", "SPEC §4 target")
+	row("------", "--------", "--------------")
+	if t := r.Throughput; t != nil {
+		o := r.Options
+		row("scenario", fmt.Sprintf("%d calls at %.0f/s (%s), %d agents, hold %s", t.Calls, o.Rate, arrivals(o.Poisson), o.Agents, o.Hold), "")
+		row("calls connected / lost / misrouted", fmt.Sprintf("%d / %d / %d", t.Connected, t.Lost, len(t.Misrouted)), "no call lost or misrouted")
+		row("calls/s offered", fmt.Sprintf("%.1f", t.OfferedRate), "")
+		row("calls/s routed (sustained)", fmt.Sprintf("%.1f", t.RoutedRate), "≥ 1000 with enough agents")
+		row("StasisStart → agent originate", dist(t.StartToOriginate, 0.5, 0.99, 1), "p99 ≤ 2ms at 200/s")
+		row("agent freed → next caller's originate", dist(t.FreedToOriginate, 0.5, 1), "p50 ≤ 10ms, max ≤ 50ms")
+		row("transfer check (own topic: loop)", dist(t.TransferCheck, 0.5, 0.99), "")
+		row("Redis round trips per transfer check", ratio(float64(t.TransferTrips), t.TransferChecks), "exactly 1")
+		row("Redis round trips per call", ratio(float64(t.RedisTrips), t.Calls), "≤ 1 per routing decision")
+		row("Redis commands per call", ratio(float64(t.RedisCmds), t.Calls), "")
+	}
+	if c := r.Concurrent; c != nil {
+		row("concurrent calls held", fmt.Sprintf("%d (lost %d, abandoned by script %d)", c.Calls, c.Lost, c.Abandoned), "≥ 10000")
+		row("live heap: base / +held outside / +held in hotline",
+			fmt.Sprintf("%s / %+.1f MB / %+.1f MB", mb(int64(c.HeapBase)), mbDelta(c.HeapIdle, c.HeapBase), mbDelta(c.HeapHotline, c.HeapBase)), "")
+		row("memory per active call (daemon)", fmt.Sprintf("%.1f KB", c.DaemonBytesPerCall()/1024), "≤ 50 KB")
+		row("goroutines with calls held", fmt.Sprint(c.Goroutines), "")
+	}
+	row("goroutines baseline / peak / after", fmt.Sprintf("%d / %d / %d", r.GoroutinesBaseline, r.GoroutinesPeak, r.GoroutinesAfter), "after = baseline")
+	if r.SimEventsDropped > 0 {
+		row("simulator events dropped", fmt.Sprint(r.SimEventsDropped), "0")
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write table: %w", err)
+	}
+	if r.Concurrent != nil {
+		fmt.Fprintln(w, "\nmemory method: the live heap (after GC) with K calls held outside the hotline")
+		fmt.Fprintln(w, "(Local pairs answered in a plain context: simulator + phones + tap) is subtracted")
+		fmt.Fprintln(w, "from the live heap with K callers waiting in the hotline's queue (no agent")
+		fmt.Fprintln(w, "logged in), and the difference divided by K. It includes the simulator's")
+		fmt.Fprintln(w, "hold-music playback and Stasis state per call, so it slightly overstates the daemon.")
+	}
+	if !r.GoroutinesReturned() {
+		fmt.Fprintf(w, "\nWARNING: goroutines did not return to the baseline (%d after, %d before)\n", r.GoroutinesAfter, r.GoroutinesBaseline)
+	}
+	if ps := r.Problems(); len(ps) > 0 {
+		fmt.Fprintf(w, "\nFAILED:\n  %s\n", strings.Join(ps, "\n  "))
+	}
+	return nil
+}
+
+func arrivals(poisson bool) string {
+	if poisson {
+		return "Poisson"
+	}
+	return "even"
+}
+
+// dist formats p50/p99/max style figures; q == 1 is the maximum.
+func dist(d []time.Duration, qs ...float64) string {
+	if len(d) == 0 {
+		return "no samples"
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	parts := make([]string, 0, len(qs)+1)
+	for _, q := range qs {
+		name := fmt.Sprintf("p%g", q*100)
+		if q == 1 {
+			name = "max"
+		}
+		parts = append(parts, name+" "+fmtDur(quantile(s, q)))
+	}
+	return strings.Join(parts, ", ") + fmt.Sprintf(" (n=%d)", len(s))
+}
+
+// quantile is the nearest-rank quantile of sorted s.
+func quantile(s []time.Duration, q float64) time.Duration {
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+func fmtDur(d time.Duration) string {
+	return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+}
+
+func ratio(n float64, d int) string {
+	if d == 0 {
+		return "no samples"
+	}
+	return fmt.Sprintf("%.2f", n/float64(d))
+}
+
+func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }
+
+// mbDelta is a-b in MB; the heap may shrink between samples.
+func mbDelta(a, b uint64) float64 { return (float64(a) - float64(b)) / (1 << 20) }

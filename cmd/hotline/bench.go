@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/hotline-project/hotline/bench"
+)
+
+// runBench is `hotline bench`: the daemon in-process against the simulated
+// Asterisk and a real redis-server. It prints the figures and exits 1 if a
+// call was lost or misrouted.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o bench.Options
+	fs.IntVar(&o.Calls, "calls", 2000, "calls to place (0: skip the throughput scenario)")
+	fs.Float64Var(&o.Rate, "rate", 200, "calls placed per second")
+	fs.IntVar(&o.Agents, "agents", 50, "agents logged in")
+	fs.DurationVar(&o.Hold, "hold", 100e6, "how long each call talks once connected")
+	fs.BoolVar(&o.Poisson, "poisson", false, "Poisson arrivals instead of evenly spaced")
+	fs.IntVar(&o.Concurrent, "concurrent", 0, "calls to hold at once for memory and goroutines (0: skip)")
+	fs.IntVar(&o.TransferEvery, "transfer-every", 10, "run a transfer check on one connected call in this many")
+	fs.DurationVar(&o.ConnectTimeout, "connect-timeout", 60e9, "a caller not connected by then is lost")
+	verbose := fs.Bool("v", false, "log the daemon's, simulator's and phones' warnings to stderr")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	level := slog.LevelError
+	if *verbose {
+		level = slog.LevelWarn
+	}
+	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	o.Progress = stderr
+	rep, err := bench.Run(ctx, o)
+	if rep != nil {
+		if werr := rep.WriteTable(stdout); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if !rep.OK() {
+		return exitError(1)
+	}
+	return nil
+}
