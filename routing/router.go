@@ -412,11 +412,18 @@ func (r *Router) BeginTransfer(ctx context.Context, req TransferRequest) (Transf
 
 // precheck applies the transfer rules that need no state.
 func precheck(p Policy, req TransferRequest) (RefusalCode, string) {
+	blind := "blind transfers are not allowed: the caller would be forwarded unannounced"
+	// A refused blind transfer is refused as blind whatever its note: a
+	// phone's REFER never carries one, and "note required" would tell the
+	// agent to fix the wrong thing.
+	if req.Mode == ModeBlind && p.Blind != BlindConvert {
+		return RefuseBlind, blind
+	}
 	if n := utf8.RuneCountInString(strings.TrimSpace(req.Note)); n < p.MinNoteLength {
 		return RefuseNoteRequired, fmt.Sprintf("a transfer needs a note of at least %d characters saying what the caller needs", p.MinNoteLength)
 	}
 	if req.Mode == ModeBlind {
-		return RefuseBlind, "blind transfers are not allowed: the caller would be forwarded unannounced"
+		return RefuseBlind, blind // converted to attended by BeginTransfer
 	}
 	return "", ""
 }
