@@ -450,6 +450,7 @@ type refusalJSON struct {
 	Message string `json:"message"`
 	Path    []struct {
 		To string `json:"to"`
+		By string `json:"by"`
 	} `json:"path"`
 }
 
