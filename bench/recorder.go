@@ -22,15 +22,15 @@ type Recorder struct {
 	startLat  []time.Duration // StasisStart → first agent originate
 	freedLat  []time.Duration // agent freed → that agent's next originate
 	misrouted []string
-	unknown   int // agent originates for callers the tap never saw arrive
 }
 
 type callRec struct {
 	topic     string
 	started   time.Time
 	rung      bool
-	agent     string // extension of the agent rung last
-	callID    string // the hotline's call id (from the agent leg's args)
+	rungAt    time.Time // first agent originate
+	agent     string    // extension of the agent rung last
+	callID    string    // the hotline's call id (from the agent leg's args)
 	agentID   string
 	connected bool
 }
@@ -64,7 +64,11 @@ func (r *Recorder) stasisStarted(now time.Time, channel, number string) {
 	c.topic = r.topicOf[number]
 	if !c.rung {
 		r.waiting[c.topic]++
+		return
 	}
+	// The agent leg's request overtook the StasisStart's bookkeeping (the
+	// daemon read the frame before the tap's Write returned): settle now.
+	r.settle(c)
 }
 
 func (r *Recorder) call(channel string) *callRec {
@@ -85,20 +89,33 @@ func (r *Recorder) originated(now time.Time, channel, endpoint, callID, agentID 
 		r.freedLat = append(r.freedLat, now.Sub(t))
 		delete(r.freedAt, ext)
 	}
-	c := r.calls[channel]
-	if c == nil || c.started.IsZero() {
-		r.unknown++
+	c := r.call(channel)
+	c.agent, c.callID, c.agentID = ext, callID, agentID
+	if c.rung {
+		r.checkRoute(c) // a re-offer after no answer
 		return
 	}
-	if !c.rung {
-		c.rung = true
+	c.rung, c.rungAt = true, now
+	if !c.started.IsZero() {
 		r.waiting[c.topic]--
-		r.startLat = append(r.startLat, now.Sub(c.started))
+		r.settle(c)
 		r.dropStaleFreed()
 	}
-	c.agent, c.callID, c.agentID = ext, callID, agentID
-	if !r.agentTopics[ext][c.topic] {
-		r.misrouted = append(r.misrouted, "call "+callID+" ("+c.topic+") rang agent "+ext)
+}
+
+// settle records the first originate of a caller whose arrival is known.
+// Callers hold r.mu.
+func (r *Recorder) settle(c *callRec) {
+	r.startLat = append(r.startLat, c.rungAt.Sub(c.started))
+	r.checkRoute(c)
+}
+
+func (r *Recorder) checkRoute(c *callRec) {
+	if c.started.IsZero() {
+		return
+	}
+	if !r.agentTopics[c.agent][c.topic] {
+		r.misrouted = append(r.misrouted, "call "+c.callID+" ("+c.topic+") rang agent "+c.agent)
 	}
 }
 
@@ -157,12 +174,18 @@ func (r *Recorder) hungUp(now time.Time, phone string) {
 	}
 }
 
-// samples copies what was measured so far.
+// samples copies what was measured so far. unknown counts agent legs for
+// callers whose arrival the tap never saw.
 func (r *Recorder) samples() (start, freed []time.Duration, misrouted []string, unknown int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for _, c := range r.calls {
+		if c.rung && c.started.IsZero() {
+			unknown++
+		}
+	}
 	return append([]time.Duration(nil), r.startLat...), append([]time.Duration(nil), r.freedLat...),
-		append([]string(nil), r.misrouted...), r.unknown
+		append([]string(nil), r.misrouted...), unknown
 }
 
 // extension is the agent's extension in an endpoint Local/<ext>@<context>.

@@ -105,9 +105,12 @@ type tapConn struct {
 }
 
 func (c *tapConn) Write(p []byte) (int, error) {
+	// The time is taken before the bytes leave: once they do, the daemon
+	// may react before this goroutine runs again.
+	now := time.Now()
 	n, err := c.Conn.Write(p)
 	if n > 0 {
-		c.feed(time.Now(), p[:n])
+		c.feed(now, p[:n])
 	}
 	return n, err
 }
