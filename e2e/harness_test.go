@@ -155,6 +155,11 @@ func scenario(t *testing.T) *env {
 	if err := d.Ready(e.ctx); err != nil {
 		t.Fatal(err)
 	}
+	if e.sim != nil {
+		// Both clients count themselves connected a moment before the
+		// simulator has registered their applications.
+		e.eventually("both applications registered", func() bool { return e.sim.Stats().Websockets == 2 })
+	}
 	return e
 }
 

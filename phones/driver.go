@@ -120,14 +120,15 @@ type Driver struct {
 	prefix string // channel id prefix, unique per driver
 	seq    atomic.Uint64
 
-	mu      sync.Mutex
-	byID    map[string]*Phone // phone half and hotline half → phone
-	lines   map[string]*AgentPhone
-	runCtx  context.Context // set while Run runs; goroutines it starts use it
-	wg      sync.WaitGroup
-	ready   chan struct{} // closed while connected; replaced on disconnect
-	stopped bool
-	isUp    bool
+	mu       sync.Mutex
+	byID     map[string]*Phone // phone half and hotline half → phone
+	lines    map[string]*AgentPhone
+	runCtx   context.Context // set while Run runs; goroutines it starts use it
+	wg       sync.WaitGroup
+	ready    chan struct{} // closed while connected; replaced on disconnect
+	stopped  bool
+	isUp     bool
+	connects uint64
 }
 
 // New validates the options and builds a driver; it connects in Run.
@@ -222,6 +223,14 @@ func (d *Driver) Ready(ctx context.Context) error {
 	}
 }
 
+// Connects counts the websocket's successful connections so far, so a
+// test can tell a reconnect from a drop not noticed yet.
+func (d *Driver) Connects() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.connects
+}
+
 // Connected reports whether the websocket is up now.
 func (d *Driver) Connected() bool { return d.client.Connected() }
 
@@ -233,6 +242,7 @@ func (d *Driver) setUp(up bool) {
 	}
 	d.isUp = up
 	if up {
+		d.connects++
 		close(d.ready)
 	} else {
 		d.ready = make(chan struct{})

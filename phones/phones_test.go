@@ -67,7 +67,10 @@ func newRig(t *testing.T, opts Options) *rig {
 	if err := d.Ready(wctx); err != nil {
 		t.Fatal(err)
 	}
-	for !hotline.Connected() {
+	// A client counts itself connected once its handshake is done, a
+	// moment before the simulator has registered its application; a call
+	// entering Stasis() in that moment would be hung up.
+	for !hotline.Connected() || sim.Stats().Websockets < 2 {
 		select {
 		case <-wctx.Done():
 			t.Fatal("hotline test app not connected")
