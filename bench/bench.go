@@ -519,18 +519,18 @@ func (e *env) concurrent(ctx context.Context, rep *Report) error {
 	k := e.opts.Concurrent
 	c := &Concurrent{Calls: k}
 	rep.Concurrent = c
-	c.HeapBase = liveHeap()
+	c.HeapBase, c.StackBase = liveMemory()
 
-	idle, err := e.hold(ctx, e.idle, k, "9", func(ctx context.Context) error {
+	idle, idleStack, err := e.hold(ctx, e.idle, k, "9", func(ctx context.Context) error {
 		return waitFor(ctx, func() bool { return e.idleAnswered(k) })
 	}, c)
 	if err != nil {
 		return err
 	}
-	c.HeapIdle = idle
+	c.HeapIdle, c.StackIdle = idle, idleStack
 	fmt.Fprintf(e.opts.Progress, "bench: %d calls held outside the hotline, live heap %+.1f MB\n", k, mbDelta(idle, c.HeapBase))
 
-	busy, err := e.hold(ctx, e.phones, k, "", func(ctx context.Context) error {
+	busy, busyStack, err := e.hold(ctx, e.phones, k, "", func(ctx context.Context) error {
 		return waitFor(ctx, func() bool {
 			calls, err := e.app.Router.ActiveCalls(benchContext(ctx, nil))
 			return err == nil && len(calls) >= k
@@ -539,7 +539,7 @@ func (e *env) concurrent(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	c.HeapHotline = busy
+	c.HeapHotline, c.StackHotline = busy, busyStack
 	fmt.Fprintf(e.opts.Progress, "bench: %d callers waiting in the hotline, live heap %+.1f MB\n", k, mbDelta(busy, c.HeapBase))
 	return nil
 }
@@ -548,13 +548,13 @@ func (e *env) idleAnswered(k int) bool { return e.idle.Active() >= k && e.sim.St
 
 // hold places k calls through d, waits until settled says they are all in
 // place, measures the live heap and goroutines, then hangs them all up.
-func (e *env) hold(ctx context.Context, d *phones.Driver, k int, prefix string, settled func(context.Context) error, c *Concurrent) (uint64, error) {
+func (e *env) hold(ctx context.Context, d *phones.Driver, k int, prefix string, settled func(context.Context) error, c *Concurrent) (heap, stacks uint64, err error) {
 	ps := make([]*phones.Phone, 0, k)
 	begin := time.Now()
 	next := begin
 	for i := range k {
 		if err := sleepUntil(ctx, next); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		next = next.Add(time.Duration(float64(time.Second) / e.opts.Rate))
 		number := prefix + strconv.Itoa(i)
@@ -569,14 +569,14 @@ func (e *env) hold(ctx context.Context, d *phones.Driver, k int, prefix string, 
 		ps = append(ps, p)
 	}
 	wctx, cancel := context.WithTimeout(ctx, e.opts.ConnectTimeout)
-	err := settled(wctx)
+	err = settled(wctx)
 	cancel()
 	if err != nil {
 		c.Lost += k - len(ps)
-		return 0, fmt.Errorf("hold %d calls: not all in place: %w", k, err)
+		return 0, 0, fmt.Errorf("hold %d calls: not all in place: %w", k, err)
 	}
 	c.Placed = time.Since(begin)
-	heap := liveHeap()
+	heap, stacks = liveMemory()
 	if g := runtime.NumGoroutine(); g > c.Goroutines {
 		c.Goroutines = g
 	}
@@ -591,7 +591,7 @@ func (e *env) hold(ctx context.Context, d *phones.Driver, k int, prefix string, 
 		_ = p.Hangup(context.WithoutCancel(ctx))
 	}
 	e.drain(ctx)
-	return heap, nil
+	return heap, stacks, nil
 }
 
 // drain waits (up to 30 s) until every phone's call and every channel in
@@ -610,12 +610,15 @@ func (e *env) drain(ctx context.Context) {
 
 func callerNumber(i int) string { return strconv.Itoa(380_500_000_000 + i) }
 
-func liveHeap() uint64 {
+// liveMemory is the live heap after a collection and the goroutine
+// stacks in use (a waiting call's goroutine costs its stack, which the
+// heap figure does not show).
+func liveMemory() (heap, stacks uint64) {
 	runtime.GC()
 	runtime.GC() // the second collects what the first's finalizers freed
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
+	return m.HeapAlloc, m.StackInuse
 }
 
 func sleepUntil(ctx context.Context, t time.Time) error {
