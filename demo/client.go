@@ -170,3 +170,20 @@ func (c *apiClient) callback(ctx context.Context, token, callID string, in time.
 	return c.do(ctx, token, http.MethodPost, "/api/v1/calls/"+callID+"/callback",
 		map[string]string{"in": in.String(), "note": note}, nil)
 }
+
+// request is a non-customer call recorded for the senior operators
+// (SPEC §1.6).
+type request struct {
+	Kind         string `json:"kind"`
+	CaseID       string `json:"case_id,omitempty"`
+	City         string `json:"city"`
+	Organisation string `json:"organisation"`
+	Position     string `json:"position"`
+	FullName     string `json:"full_name"`
+	ContactPhone string `json:"contact_phone"`
+	Purpose      string `json:"purpose"`
+}
+
+func (c *apiClient) createRequest(ctx context.Context, token string, r request) error {
+	return c.do(ctx, token, http.MethodPost, "/api/v1/requests", r, nil)
+}

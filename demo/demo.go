@@ -317,12 +317,14 @@ func Run(ctx context.Context, opts Options, stopTimeout time.Duration) error {
 	case <-ctx.Done():
 	case runErr = <-d.app.Err():
 	}
+	// Read before stopping: the gauges come from the store, gone after.
+	final, serr := d.Stats()
 	fmt.Fprintln(d.opts.Out, "stopping…")
 	stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
 	err = errors.Join(runErr, d.Stop(stopCtx))
-	if s, serr := d.Stats(); serr == nil {
-		fmt.Fprintln(d.opts.Out, "final: "+s.Line())
+	if serr == nil {
+		fmt.Fprintln(d.opts.Out, "final: "+final.Line())
 	}
 	return err
 }

@@ -207,7 +207,12 @@ func (c *caller) run(ctx context.Context) {
 	defer c.t.hangup(p)
 
 	// A caller who is not talking to anyone by then hangs up.
-	patience := time.Duration(c.t.d.opts.Pace * float64(8*time.Second+time.Duration(c.rng.ExpFloat64()*float64(25*time.Second))))
+	patience := 8*time.Second + time.Duration(c.rng.ExpFloat64()*float64(25*time.Second))
+	if chance(c.rng, .12) {
+		// In a hurry: gives up after a few seconds in the queue.
+		patience = between(c.rng, 1, 4*time.Second, 9*time.Second)
+	}
+	patience = time.Duration(c.t.d.opts.Pace * float64(patience))
 	waitCtx, cancel := context.WithTimeout(ctx, patience)
 	defer cancel()
 	s := &callerState{wrongFirst: chance(c.rng, .15), language: chance(c.rng, .08), takeCallback: chance(c.rng, .5)}
@@ -451,6 +456,9 @@ func (a *agent) talk(ctx context.Context, p *phones.Phone, call callView, transf
 		if err := a.api().setNote(ctx, a.token, call.ID, note); err != nil && ctx.Err() == nil {
 			a.log.Debug("note", "call", call.ID, "err", err)
 		}
+		if topic == "requests" && chance(a.rng, .7) {
+			a.recordRequest(ctx, call, note)
+		}
 	}
 	switch x := a.rng.Float64(); {
 	case transferred && x < .45:
@@ -522,6 +530,24 @@ func (a *agent) callbackLeg(ctx context.Context, p *phones.Phone) {
 		return
 	}
 	pause(ctx, between(a.rng, a.t.d.opts.Pace, 2*time.Second, 5*time.Second))
+}
+
+// people are the non-customer callers whose requests agents record.
+var people = []request{
+	{City: "Kyiv", Organisation: "Kyiv City Council", Position: "Head of roads department", FullName: "Vasyl Hrytsenko"},
+	{City: "Lviv", Organisation: "NetCab LLC", Position: "Sales manager", FullName: "Marta Ivanyshyn"},
+	{City: "Odesa", Organisation: "Odesa Daily", Position: "Journalist", FullName: "Ihor Petrenko"},
+	{City: "Warsaw", Organisation: "Fibra Sp. z o.o.", Position: "Account manager", FullName: "Katarzyna Wójcik"},
+}
+
+// recordRequest files a non-customer call for the senior operators.
+func (a *agent) recordRequest(ctx context.Context, call callView, purpose string) {
+	r := pick(a.rng, people)
+	r.Kind, r.CaseID, r.Purpose = "request", call.CaseID, purpose
+	r.ContactPhone = fmt.Sprintf("+38044%07d", a.rng.IntN(10000000))
+	if err := a.api().createRequest(ctx, a.token, r); err != nil && ctx.Err() == nil {
+		a.log.Debug("record request", "call", call.ID, "err", err)
+	}
 }
 
 // origin is the first topic on the call's path: where the caller started.
