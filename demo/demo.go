@@ -39,7 +39,7 @@ import (
 // Defaults of Options.
 const (
 	DefaultListen       = "127.0.0.1:8080"
-	DefaultRate         = 20.0 // calls per minute: one every three seconds
+	DefaultRate         = 30.0 // calls per minute: one every two seconds
 	DefaultSummaryEvery = 5 * time.Second
 	// readyTimeout bounds waiting for the daemon and the phones to connect
 	// to the simulator: both are local, so anything slower is broken.
