@@ -71,7 +71,17 @@ type Options struct {
 	Logger *slog.Logger
 	// Progress, when set, gets a line per phase.
 	Progress io.Writer
+	// Driver plays the phones: DriverLean (default) or DriverPhones.
+	Driver string
 }
+
+// Phone drivers.
+const (
+	// DriverLean is the bench's own load generator (see leanDriver).
+	DriverLean = "lean"
+	// DriverPhones is the phones package, as the end-to-end suite uses it.
+	DriverPhones = "phones"
+)
 
 func (o *Options) defaults() error {
 	if o.TransferEvery <= 0 {
@@ -86,6 +96,9 @@ func (o *Options) defaults() error {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
+	if o.Driver == "" {
+		o.Driver = DriverLean
+	}
 	switch {
 	case o.Calls < 0 || o.Concurrent < 0 || o.Agents < 0 || o.Hold < 0:
 		return fmt.Errorf("%w: negative value", ErrBadOptions)
@@ -95,6 +108,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("%w: --rate must be positive", ErrBadOptions)
 	case o.Calls > 0 && o.Agents == 0:
 		return fmt.Errorf("%w: --calls needs --agents", ErrBadOptions)
+	case o.Driver != DriverLean && o.Driver != DriverPhones:
+		return fmt.Errorf("%w: driver %q is neither %s nor %s", ErrBadOptions, o.Driver, DriverLean, DriverPhones)
 	}
 	return nil
 }
@@ -124,16 +139,18 @@ type env struct {
 	redis  *redisCounter
 	rec    *Recorder
 	app    *app.App
-	phones *phones.Driver
-	idle   *phones.Driver // callers that never reach the hotline (memory baseline)
+	phones lineDriver
+	idle   lineDriver // callers that never reach the hotline (memory baseline)
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
 const (
-	ariUser     = "hotline"
-	ariPassword = "bench-secret"
-	idleContext = "bench-idle"
+	ariUser      = "hotline"
+	ariPassword  = "bench-secret"
+	idleContext  = "bench-idle"
+	agentContext = "bench-agents" // the lean driver's agents' phones
+	leanApp      = "bench-lean"
 )
 
 func start(ctx context.Context, o Options) (_ *env, err error) {
@@ -162,6 +179,7 @@ func start(ctx context.Context, o Options) (_ *env, err error) {
 
 	dp := asterisksim.DefaultDialplan()
 	dp[idleContext] = asterisksim.BehaviourAnswerWait
+	dp[agentContext] = asterisksim.Behaviour("stasis:" + leanApp + "," + ringArg + ",${EXTEN}")
 	e.sim = asterisksim.New(asterisksim.Options{Username: ariUser, Password: ariPassword, Dialplan: dp,
 		Logger: o.Logger.With("component", "asterisksim")})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -172,7 +190,11 @@ func start(ctx context.Context, o Options) (_ *env, err error) {
 	e.url = "http://" + ln.Addr().String() + "/ari"
 	go func() { _ = e.simSrv.Serve(ln) }() // ends with Shutdown in stop
 
-	cfg, err := dialplan.Parse("bench.yaml", []byte(config(e.url, e.rs.Addr, o.Agents)))
+	phonesContext := agentContext
+	if o.Driver == DriverPhones {
+		phonesContext = "phones"
+	}
+	cfg, err := dialplan.Parse("bench.yaml", []byte(config(e.url, e.rs.Addr, o.Agents, phonesContext)))
 	if err != nil {
 		return nil, fmt.Errorf("bench configuration: %w", err)
 	}
@@ -191,15 +213,31 @@ func start(ctx context.Context, o Options) (_ *env, err error) {
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
-	if e.phones, err = e.driver("phones", "hotline"); err != nil {
-		return nil, err
-	}
-	if o.Concurrent > 0 {
-		if e.idle, err = e.driver("bench-idle", idleContext); err != nil {
+	var agentPhones *phones.Driver
+	if o.Driver == DriverPhones {
+		if agentPhones, err = e.driver("phones", "hotline"); err != nil {
 			return nil, err
 		}
+		e.phones = phonesDriver{agentPhones}
+		if o.Concurrent > 0 {
+			idle, err := e.driver("bench-idle", idleContext)
+			if err != nil {
+				return nil, err
+			}
+			e.idle = phonesDriver{idle}
+		}
+	} else {
+		log := o.Logger.With("component", "lean")
+		if e.phones, err = newLeanDriver(e.url, ariUser, ariPassword, leanApp, "hotline", log); err != nil {
+			return nil, err
+		}
+		if o.Concurrent > 0 {
+			if e.idle, err = newLeanDriver(e.url, ariUser, ariPassword, leanApp+"-idle", idleContext, log); err != nil {
+				return nil, err
+			}
+		}
 	}
-	for _, d := range []*phones.Driver{e.phones, e.idle} {
+	for _, d := range e.drivers() {
 		if d == nil {
 			continue
 		}
@@ -212,7 +250,10 @@ func start(ctx context.Context, o Options) (_ *env, err error) {
 	// Agents answer by themselves; their ring channels are drained so the
 	// driver never reports a full buffer.
 	for id := range agents {
-		line := e.phones.Agent(id)
+		if agentPhones == nil {
+			break
+		}
+		line := agentPhones.Agent(id)
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
@@ -246,11 +287,9 @@ func (e *env) driver(app, callerContext string) (*phones.Driver, error) {
 
 // ready waits for the daemon's readiness and the drivers' websockets.
 func (e *env) ready(ctx context.Context) error {
-	for _, d := range []*phones.Driver{e.phones, e.idle} {
-		if d != nil {
-			if err := d.Ready(ctx); err != nil {
-				return err
-			}
+	for _, d := range e.drivers() {
+		if err := d.Ready(ctx); err != nil {
+			return err
 		}
 	}
 	for {
@@ -270,6 +309,16 @@ func (e *env) ready(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+func (e *env) drivers() []lineDriver {
+	var out []lineDriver
+	for _, d := range []lineDriver{e.phones, e.idle} {
+		if d != nil {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func (e *env) stop() {
@@ -299,7 +348,7 @@ func (e *env) stop() {
 // config is the daemon's configuration: three topics, agents played by the
 // phones driver, no wrap-up (a freed agent is free at once, so "freed →
 // next originate" measures routing, not a timer) and no survey.
-func config(ariURL, redisAddr string, agents int) string {
+func config(ariURL, redisAddr string, agents int, phonesContext string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `ari:
   url: %s
@@ -323,8 +372,8 @@ topics:
 		b.WriteString("agents:\n")
 	}
 	for i := range agents {
-		fmt.Fprintf(&b, "  - {id: %q, name: agent%d, endpoint: Local/%s@phones, topics: [%s]}\n",
-			agentID(i), i, agentID(i), strings.Join(agentTopics(i), ", "))
+		fmt.Fprintf(&b, "  - {id: %q, name: agent%d, endpoint: Local/%s@%s, topics: [%s]}\n",
+			agentID(i), i, agentID(i), phonesContext, strings.Join(agentTopics(i), ", "))
 	}
 	return b.String()
 }
@@ -349,7 +398,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	peak := newPeakSampler(ctx)
 
 	if o.Calls > 0 {
-		fmt.Fprintf(o.Progress, "bench: %d calls at %.0f/s, %d agents, hold %s\n", o.Calls, o.Rate, o.Agents, o.Hold)
+		fmt.Fprintf(o.Progress, "bench: %d calls at %.0f/s, %d agents, hold %s, %s driver\n", o.Calls, o.Rate, o.Agents, o.Hold, o.Driver)
 		if err := e.throughput(ctx, rep); err != nil {
 			return rep, err
 		}
@@ -420,7 +469,7 @@ func (e *env) throughput(ctx context.Context, rep *Report) error {
 			err = p.WaitConnected(wctx)
 			cancel()
 			if err != nil {
-				if errors.Is(err, phones.ErrHungUp) {
+				if errors.Is(err, phones.ErrHungUp) || errors.Is(err, errEnded) {
 					fail("hung up by the hotline before an agent")
 				} else {
 					fail("no agent within " + o.ConnectTimeout.String())
@@ -548,8 +597,8 @@ func (e *env) idleAnswered(k int) bool { return e.idle.Active() >= k && e.sim.St
 
 // hold places k calls through d, waits until settled says they are all in
 // place, measures the live heap and goroutines, then hangs them all up.
-func (e *env) hold(ctx context.Context, d *phones.Driver, k int, prefix string, settled func(context.Context) error, c *Concurrent) (heap, stacks uint64, err error) {
-	ps := make([]*phones.Phone, 0, k)
+func (e *env) hold(ctx context.Context, d lineDriver, k int, prefix string, settled func(context.Context) error, c *Concurrent) (heap, stacks uint64, err error) {
+	ps := make([]caller, 0, k)
 	begin := time.Now()
 	next := begin
 	for i := range k {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 
 	"github.com/hotline-project/hotline/bench"
 )
@@ -25,7 +27,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.Concurrent, "concurrent", 0, "calls to hold at once for memory and goroutines (0: skip)")
 	fs.IntVar(&o.TransferEvery, "transfer-every", 10, "run a transfer check on one connected call in this many")
 	fs.DurationVar(&o.ConnectTimeout, "connect-timeout", 60e9, "a caller not connected by then is lost")
+	fs.StringVar(&o.Driver, "driver", "lean", "who plays the phones: lean (the bench's own load generator) or phones (the e2e driver)")
 	verbose := fs.Bool("v", false, "log the daemon's, simulator's and phones' warnings to stderr")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,6 +42,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	o.Progress = stderr
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	rep, err := bench.Run(ctx, o)
 	if rep != nil {
 		if werr := rep.WriteTable(stdout); werr != nil && err == nil {
