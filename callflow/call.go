@@ -231,7 +231,7 @@ func (c *call) play(ch string, media []string, lang string) string {
 	if len(media) == 0 || ch == "" {
 		return ""
 	}
-	id := c.e.newID("pb")
+	id := c.e.newID("pb", c.id)
 	c.e.own(c, id, false)
 	if _, err := c.e.tel.Play(c.ctx, ch, id, media, lang); err != nil {
 		if !errors.Is(err, routing.ErrCallGone) {

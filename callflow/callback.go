@@ -49,7 +49,7 @@ func (c *call) dialBack(o Offer) error {
 	leg, err := c.originateAgent(agent.Endpoint, agent.ID, deadline.Sub(c.e.clock.Now()))
 	res := ringFailed
 	if err == nil {
-		if res, err = c.waitAnswer(leg, deadline, nil); err != nil {
+		if res, err = c.waitAnswer(leg, deadline, false, nil); err != nil {
 			return err
 		}
 	} else {
@@ -80,7 +80,7 @@ func (c *call) dialBack(o Offer) error {
 	if err := c.e.tel.StartMOH(c.ctx, leg, c.e.settings.MOHClass); err != nil {
 		c.log.Warn("music for agent", logErr, err)
 	}
-	callee := c.e.newID("callee")
+	callee := c.e.newID("callee", c.id)
 	c.e.own(c, callee, true)
 	_, err = c.e.tel.Originate(c.ctx, OriginateRequest{
 		ChannelID: callee, Endpoint: c.e.plan.CallbackEndpoint(c.number), App: c.e.app,
@@ -92,7 +92,7 @@ func (c *call) dialBack(o Offer) error {
 	}
 	c.legs[callee] = true
 	agentLeft := false
-	res, err = c.waitAnswer(callee, c.e.clock.Now().Add(c.e.settings.CallbackRing), func(m message) {
+	res, err = c.waitAnswer(callee, c.e.clock.Now().Add(c.e.settings.CallbackRing), false, func(m message) {
 		if m.ev != nil && gone(m.ev) && m.ev.Channel.ID == leg {
 			agentLeft = true
 		}

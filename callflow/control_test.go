@@ -105,7 +105,10 @@ func TestAPITransfer(t *testing.T) {
 			if tt.accept {
 				talker, gone = target, leg
 			} else {
-				h.cur.expect("agent told", playing(leg, "transfer-declined"))
+				h.cur.expect("caller told they are back with their agent", playing(ch, "transfer-declined"))
+				if h.tel.count(playing(leg, "transfer-declined")) != 0 {
+					t.Errorf("the agent heard the caller's prompt:\n%s", h.tel.dump())
+				}
 			}
 			if h.tel.count(op("hangup", gone)) != 1 || h.tel.count(op("hangup", talker)) != 0 {
 				t.Errorf("wrong leg released:\n%s", h.tel.dump())

@@ -14,8 +14,16 @@
 // commands in its mailbox, like its events.
 // Channels the engine originates carry app args ["agent", callID, agentID]
 // (agent and transfer-target legs) or ["callee", callID] (a called-back
-// caller); their ids start with "hl-<node>-" so a restarted node can tell
-// its leftovers from other applications' channels.
+// caller). Their ids, and the ids of the engine's bridges, are
+// "hl-<node>-<kind>-<seq>-<callID>": a restarted node can tell its
+// leftovers from other applications' channels and, since a channel list
+// carries no app args, which call each one belongs to (see adopt.go).
+//
+// Stop and restart keep calls alive: Stop refuses new calls and brings
+// each call to a safe point, where its goroutine detaches without hanging
+// anything up (Asterisk keeps the channels in the application while no
+// websocket is connected). The next node's first Reconcile re-adopts them
+// from the channel and bridge lists and the router's record of each call.
 package callflow
 
 import (
@@ -65,6 +73,9 @@ type Router interface {
 	Answered(ctx context.Context, o Offer) error
 	NoAnswer(ctx context.Context, o Offer) error
 	Leave(ctx context.Context, callID string) error
+	// Call is the router's record of a live call: how Reconcile re-adopts
+	// calls a stopped node left in Asterisk.
+	Call(ctx context.Context, id string) (Call, error)
 	EndCall(ctx context.Context, callID, agentID string) error
 	BeginTransfer(ctx context.Context, req TransferRequest) (Transfer, error)
 	AcceptTransfer(ctx context.Context, callID, transferID string) error
@@ -165,7 +176,11 @@ var (
 	ErrStopping        = errors.New("call flow stopping")
 	ErrMailboxOverflow = errors.New("call mailbox overflow")
 	errCallerGone      = errors.New("caller hung up")
-	errAgentGone       = errors.New("agent hung up")
+	// errDetached ends a call's goroutine at a safe point during Stop:
+	// finish then leaves the channels, bridge and router state as they
+	// are for the next node to re-adopt.
+	errDetached  = errors.New("call detached for a restart")
+	errAgentGone = errors.New("agent hung up")
 )
 
 // Log attribute keys.
@@ -204,6 +219,12 @@ type Engine struct {
 	owners   map[string]*call     // channel, bridge and playback ids → owning call
 	chans    map[string]time.Time // owners' ids that are channels → when registered
 	draining bool
+	// reconciled is set by the first Reconcile. Until then an offer for a
+	// call this engine does not own may be for a call a stopped node left
+	// behind, which Reconcile is about to adopt: it is parked, not
+	// released (releasing would drop the waiting caller from the queue).
+	reconciled bool
+	parked     map[string]Offer // by call id
 	// running counts call and background goroutines; idle is closed (and
 	// replaced) whenever it drops to zero. Unlike a WaitGroup, goroutines
 	// may start while someone waits (an offer arriving during Stop).
@@ -243,13 +264,31 @@ func New(opts Options) *Engine {
 		base: base, cancel: cancel,
 		idle:  make(chan struct{}),
 		calls: map[string]*call{}, owners: map[string]*call{}, chans: map[string]time.Time{},
+		parked: map[string]Offer{},
 	}
 }
 
-// newID makes an id for a channel, bridge or playback this node creates.
-// The prefix lets Reconcile recognise our own leftovers after a reconnect.
-func (e *Engine) newID(kind string) string {
-	return fmt.Sprintf("%s%s-%s-%d", idPrefix, e.node, kind, e.seq.Add(1))
+// newID makes an id for a channel, bridge or playback this node creates
+// for callID. The prefix lets Reconcile recognise our own leftovers after
+// a reconnect; the call id at the end lets a restarted node re-adopt them
+// (parseID).
+func (e *Engine) newID(kind, callID string) string {
+	return fmt.Sprintf("%s%s-%s-%d-%s", idPrefix, e.node, kind, e.seq.Add(1), callID)
+}
+
+// parseID splits an id made by newID on this node into its kind and call
+// id; ok is false for anything else (another node's or application's, or
+// an id without a call).
+func (e *Engine) parseID(id string) (kind, callID string, ok bool) {
+	rest, ok := strings.CutPrefix(id, idPrefix+e.node+"-")
+	if !ok {
+		return "", "", false
+	}
+	parts := strings.SplitN(rest, "-", 3)
+	if len(parts) != 3 || parts[2] == "" {
+		return "", "", false
+	}
+	return parts[0], parts[2], true
 }
 
 const idPrefix = "hl-"
@@ -341,6 +380,21 @@ func (e *Engine) Deliver(o Offer) {
 	}
 	e.mu.Lock()
 	c := e.calls[o.CallID]
+	switch {
+	case c != nil:
+	case e.draining:
+		// A call this node detached (or is detaching): the agent stays
+		// claimed and the next node's Reconcile treats the call as
+		// ringing an agent it cannot see (see adopt.go). Releasing it
+		// here would drop the caller from the queue.
+		e.mu.Unlock()
+		e.log.Info("offer for a detached call left to the next node", logCall, o.CallID, logAgent, o.Agent.ID)
+		return
+	case !e.reconciled:
+		e.parked[o.CallID] = o
+		e.mu.Unlock()
+		return
+	}
 	e.mu.Unlock()
 	if c != nil {
 		e.post(c, message{offer: &o})
@@ -459,10 +513,19 @@ func (e *Engine) Active() int {
 
 // Reconcile runs after every (re)connect of the events websocket: events
 // of the gap are lost, so each call learns from the lists which of its
-// channels are gone (a synthetic ChannelDestroyed in its mailbox), and
-// channels and bridges this node created but no call owns any more are
-// hung up and destroyed. Channels of other applications are left alone.
+// channels are gone (a synthetic ChannelDestroyed in its mailbox). Calls
+// a stopped node detached are re-adopted (adopt.go). Then channels and
+// bridges this node created but no call owns any more are hung up and
+// destroyed. Channels of other applications are left alone.
 func (e *Engine) Reconcile(ctx context.Context, channels []Channel, bridges []Bridge) {
+	e.reconcileLost(channels)
+	e.adopt(ctx, channels, bridges)
+	e.releaseParked()
+	e.hangupOrphans(ctx, channels, bridges)
+}
+
+// reconcileLost tells each call which of its channels are gone.
+func (e *Engine) reconcileLost(channels []Channel) {
 	live := make(map[string]bool, len(channels))
 	for _, ch := range channels {
 		live[ch.ID] = true
@@ -472,7 +535,6 @@ func (e *Engine) Reconcile(ctx context.Context, channels []Channel, bridges []Br
 		id string
 	}
 	var lost []gone
-	var orphanChans, orphanBridges []string
 	now := e.clock.Now()
 	e.mu.Lock()
 	for id, c := range e.owners {
@@ -482,6 +544,17 @@ func (e *Engine) Reconcile(ctx context.Context, channels []Channel, bridges []Br
 			lost = append(lost, gone{c, id})
 		}
 	}
+	e.mu.Unlock()
+	for _, g := range lost {
+		e.post(g.c, message{ev: &Event{Type: "ChannelDestroyed", Channel: &Channel{ID: g.id}, CauseText: "lost during reconnect"}})
+	}
+}
+
+// hangupOrphans hangs up channels and destroys bridges this node made
+// that no call owns.
+func (e *Engine) hangupOrphans(ctx context.Context, channels []Channel, bridges []Bridge) {
+	var orphanChans, orphanBridges []string
+	e.mu.Lock()
 	for _, ch := range channels {
 		if _, ok := e.owners[ch.ID]; !ok && strings.HasPrefix(ch.ID, idPrefix+e.node+"-") {
 			orphanChans = append(orphanChans, ch.ID)
@@ -493,9 +566,6 @@ func (e *Engine) Reconcile(ctx context.Context, channels []Channel, bridges []Br
 		}
 	}
 	e.mu.Unlock()
-	for _, g := range lost {
-		e.post(g.c, message{ev: &Event{Type: "ChannelDestroyed", Channel: &Channel{ID: g.id}, CauseText: "lost during reconnect"}})
-	}
 	for _, id := range orphanChans {
 		if err := e.tel.Hangup(ctx, id, "normal"); err != nil && !errors.Is(err, routing.ErrCallGone) {
 			e.log.Warn("reconcile: hang up orphan channel", logChannel, id, logErr, err)
@@ -520,12 +590,30 @@ func (e *Engine) Run(ctx context.Context) error {
 	return nil
 }
 
-// Stop drains the node: new calls are refused at once (hung up with
-// congestion, so Asterisk's dialplan can send them elsewhere), callers
-// still waiting in a queue are given a kept-position callback (their place
-// is not lost with this node), and calls with an agent run to their end.
-// When ctx is done first, the remaining calls are ended and Stop returns
-// ctx's error once their cleanup has finished.
+// Stop drains the node for a restart without losing calls: new calls are
+// refused at once (hung up with congestion, so Asterisk's dialplan can
+// send them elsewhere) and every call is brought to a safe point, where
+// its goroutine detaches and leaves its channels, bridge and router state
+// for the next node to re-adopt (Reconcile):
+//
+//   - a waiting caller keeps music on hold in Asterisk and their place in
+//     Redis; an announcement playing is stopped;
+//   - a caller whose agent is ringing: the ring is cancelled (the agent's
+//     leg hung up, NoAnswer without blame: the agent is resumed) and the
+//     caller detaches as waiting, in their place;
+//   - a conversation detaches as it is: caller and agent stay bridged;
+//   - a consult is cancelled back to the transferring agent (the caller
+//     hears they are back with their agent), then the conversation
+//     detaches;
+//   - a caller in the menu, an announcement or the returning-caller
+//     question finishes that step up to the queue (or the end of the
+//     call), and detaches there; so do the survey and a callback still
+//     dialling, which end or reach the conversation within seconds.
+//
+// When ctx is done first, calls at a safe point detach anyway and the
+// rest (the router has no record a node could re-adopt them from: a
+// caller still in the menu, a survey, a callback dialling) are ended and
+// hung up; Stop returns ctx's error once their cleanup has finished.
 func (e *Engine) Stop(ctx context.Context) error {
 	e.mu.Lock()
 	e.draining = true

@@ -339,12 +339,13 @@ type fakeRouter struct {
 	queue    QueueInfo
 	transfer func(TransferRequest) (Transfer, error)
 	rated    map[string]bool
+	live     map[string]Call
 	seq      int
 }
 
 func newFakeRouter() *fakeRouter {
 	return &fakeRouter{sig: newSignal(), cases: map[string]routing.Case{}, openFor: map[string]string{},
-		agents: map[string]routing.AgentStatus{}, rated: map[string]bool{},
+		agents: map[string]routing.AgentStatus{}, rated: map[string]bool{}, live: map[string]Call{},
 		queue: QueueInfo{Position: 1, EstimatedWait: 30 * time.Second, AgentsLoggedIn: 2, AgentsAvailable: 0}}
 }
 
@@ -503,6 +504,18 @@ func (r *fakeRouter) NoAnswer(_ context.Context, o Offer) error {
 }
 
 func (r *fakeRouter) Leave(_ context.Context, id string) error { r.record("Leave %s", id); return nil }
+
+// Call returns what a test put in live (the router's record of calls a
+// stopped node left behind).
+func (r *fakeRouter) Call(_ context.Context, id string) (Call, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.live[id]
+	if !ok {
+		return Call{}, routing.ErrNotFound
+	}
+	return c, nil
+}
 
 func (r *fakeRouter) EndCall(_ context.Context, id, agent string) error {
 	r.record("EndCall %s %s", id, agent)

@@ -16,20 +16,28 @@ func (c *call) queue() error {
 	if c.enqueuedAt.IsZero() {
 		c.enqueuedAt = c.e.clock.Now()
 	}
-	if c.draining {
-		return c.keepPlace()
-	}
 	// The router may dispatch inside Enqueue: the offer lands in our
 	// mailbox and is read below, so nothing is lost by enqueueing first.
+	// A draining node enqueues too: the queue is the safe point a caller
+	// detaches at, and their place is kept for the next node.
 	q, err := c.e.router.Enqueue(c.ctx, c.asCall())
 	if err != nil {
 		return fmt.Errorf("enqueue: %w", err)
 	}
 	c.enqueued = true
 	c.e.metrics.CallOffered(c.topic)
+	_, offer := routing.OfferCallback(c.e.policy, q, true)
+	return c.wait(offer)
+}
+
+// wait keeps a queued caller waiting until an agent is connected (then the
+// conversation runs), the caller leaves or takes a callback, or the node
+// drains (the caller detaches, waiting). offerNow plays the callback offer
+// first.
+func (c *call) wait(offerNow bool) error {
 	offered := false
 	var prompt string // the announcement or offer now playing
-	if _, ok := routing.OfferCallback(c.e.policy, q, true); ok {
+	if offerNow {
 		offered = true
 		c.e.metrics.Callback("offered")
 		prompt = c.play(c.caller, c.prompts(c.lang, PromptCallbackOffer), c.lang)
@@ -41,7 +49,7 @@ func (c *call) queue() error {
 	defer func() { announce.Stop() }()
 	for {
 		if c.draining {
-			return c.keepPlace()
+			return errDetached // finish leaves the caller on music on hold
 		}
 		m, timedOut, err := c.next(announce)
 		if err != nil {
@@ -118,7 +126,7 @@ func (c *call) positionMedia(q QueueInfo, offered bool) []string {
 // originateAgent rings an agent's endpoint for this call and returns the
 // leg's channel id. The leg's args mark it as an agent leg of this call.
 func (c *call) originateAgent(endpoint, agentID string, timeout time.Duration) (string, error) {
-	leg := c.e.newID("agent")
+	leg := c.e.newID("agent", c.id)
 	c.e.own(c, leg, true)
 	req := OriginateRequest{
 		ChannelID: leg, Endpoint: endpoint, App: c.e.app,
@@ -145,14 +153,17 @@ func (c *call) originateAgent(endpoint, agentID string, timeout time.Duration) (
 type ringResult int
 
 const (
-	ringAnswered ringResult = iota
-	ringNoAnswer            // timer or NOANSWER
-	ringFailed              // busy, congestion, unreachable, hung up
+	ringAnswered  ringResult = iota
+	ringNoAnswer             // timer or NOANSWER
+	ringFailed               // busy, congestion, unreachable, hung up
+	ringCancelled            // the node drains: we hung up the leg
 )
 
 // waitAnswer waits until leg enters the application (answered) or gives
 // up. Messages that are not about the leg go to other (may be nil).
-func (c *call) waitAnswer(leg string, deadline time.Time, other func(message)) (ringResult, error) {
+// cancelOnDrain gives up at once (hanging the leg up) when the node
+// drains, rather than keep Stop waiting for a ring timeout.
+func (c *call) waitAnswer(leg string, deadline time.Time, cancelOnDrain bool, other func(message)) (ringResult, error) {
 	t := c.e.clock.NewTimer(deadline.Sub(c.e.clock.Now()))
 	defer t.Stop()
 	for {
@@ -166,6 +177,10 @@ func (c *call) waitAnswer(leg string, deadline time.Time, other func(message)) (
 		}
 		if on(m, "StasisStart", leg) {
 			return ringAnswered, nil
+		}
+		if m.drain && cancelOnDrain {
+			c.hangupLeg(leg)
+			return ringCancelled, nil
 		}
 		if status, failed := dialFailed(m, leg); failed {
 			c.hangupLeg(leg)
@@ -205,12 +220,18 @@ func (c *call) ring(o Offer) (bool, error) {
 	leg, err := c.originateAgent(o.Agent.Endpoint, o.Agent.ID, deadline.Sub(c.e.clock.Now()))
 	res := ringFailed
 	if err == nil {
-		res, err = c.waitAnswer(leg, deadline, c.whileWaiting)
+		res, err = c.waitAnswer(leg, deadline, true, c.whileWaiting)
 		if err != nil {
 			return false, err // caller gone: finish releases the offer
 		}
 	} else {
 		log.Warn("originate agent", logErr, err)
+	}
+	if res == ringCancelled {
+		log.Info("ring cancelled: node stopping")
+		c.offer = nil
+		c.e.releaseUnblamed(c.ctx, o, log)
+		return false, nil
 	}
 	if res != ringAnswered {
 		log.Info("agent did not answer")
@@ -280,7 +301,7 @@ func (c *call) agentDropped() error {
 // connect bridges the caller with an answered agent leg.
 func (c *call) connect(leg string) error {
 	if c.bridge == "" {
-		id := c.e.newID("br")
+		id := c.e.newID("br", c.id)
 		c.e.own(c, id, false)
 		if _, err := c.e.tel.CreateBridge(c.ctx, id, "mixing", "hotline-"+c.id); err != nil {
 			return fmt.Errorf("create bridge: %w", err)

@@ -68,6 +68,11 @@ func (c *call) talk() error {
 	var d digits
 	defer d.reset()
 	for {
+		if c.draining {
+			// Caller and agent stay bridged in Asterisk; the next node
+			// re-adopts the conversation from the bridge.
+			return errDetached
+		}
 		m, timedOut, err := c.nextOrCommand(d.t)
 		if err != nil {
 			return err
@@ -246,6 +251,14 @@ func (c *call) consult(tr Transfer, note string, phone bool) error {
 	var d digits
 	defer d.reset()
 	for {
+		if c.draining {
+			// A consult cannot be handed to the next node (the target's
+			// leg and the pending transfer live only here): it is
+			// cancelled back to the transferring agent, and the
+			// conversation then detaches.
+			c.hangupLeg(target)
+			return c.consultEnd(tr, target, false, start, phone, nil)
+		}
 		t := ring
 		if answered {
 			t = d.t
@@ -359,7 +372,6 @@ func (c *call) cancelTransfer(tr Transfer, noAnswer bool) {
 // consultEnd commits or drops a consult and puts the caller back in the
 // conversation, with the target (accepted) or the transferring agent.
 func (c *call) consultEnd(tr Transfer, target string, accept bool, start time.Time, phone bool, why error) error {
-	lang := c.e.settings.AgentLang
 	if accept {
 		if err := c.e.router.AcceptTransfer(c.ctx, c.id, tr.ID); err != nil {
 			c.log.Warn("accept transfer", logErr, err)
@@ -410,7 +422,10 @@ func (c *call) consultEnd(tr Transfer, target string, accept bool, start time.Ti
 	if err := c.e.tel.AddToBridge(c.ctx, c.bridge, c.caller); err != nil {
 		return fmt.Errorf("bridge caller back: %w", err)
 	}
-	c.play(c.agentLeg, c.prompts(lang, PromptTransferDeclined), lang)
+	// The caller is the one who was on hold wondering where they go: they
+	// hear that they are back with the agent who transferred them (the
+	// agent knows it from the target's refusal or silence).
+	c.play(c.caller, c.prompts(c.lang, PromptTransferDeclined), c.lang)
 	return nil
 }
 
@@ -512,6 +527,10 @@ func (c *call) finish(err error) {
 	ctx, cancel := c.cleanupCtx()
 	defer cancel()
 	log := c.log
+	if errors.Is(err, errDetached) || (errors.Is(err, ErrStopping) && c.atSafePoint()) {
+		c.detach(ctx)
+		return
+	}
 	switch {
 	case err == nil, errors.Is(err, errCallerGone):
 		log.Debug("call ended", "reason", err)
@@ -553,6 +572,39 @@ func (c *call) finish(err error) {
 	if c.callerUp && c.caller != "" {
 		c.e.hangup(ctx, c.caller, "normal")
 	}
+}
+
+// atSafePoint reports whether the call can be left to Asterisk and the
+// router as it is, for the next node to re-adopt: a caller waiting in a
+// queue with no agent ringing, or a conversation with no consult.
+func (c *call) atSafePoint() bool {
+	if c.caller == "" || !c.callerUp || c.pending != nil {
+		return false
+	}
+	waiting := c.enqueued && !c.kept && c.offer == nil && c.agentLeg == ""
+	talking := c.answered && c.talked && c.agentLeg != "" && c.bridge != ""
+	return waiting || talking
+}
+
+// detach ends the call's goroutine without touching the call: no hang-up,
+// no router update, the case stays as it is. A waiting caller is left
+// hearing music on hold (an announcement is cut short: nobody would
+// restart the music after it).
+func (c *call) detach(ctx context.Context) {
+	waiting := c.agentLeg == ""
+	if waiting {
+		for id, ch := range c.playing {
+			if ch == c.caller {
+				_ = c.e.tel.StopPlayback(ctx, id) // gone with the channel if this fails
+			}
+		}
+		if !c.moh {
+			if err := c.e.tel.StartMOH(ctx, c.caller, c.e.settings.MOHClass); err != nil && !errors.Is(err, routing.ErrCallGone) {
+				c.log.Warn("detach: music on hold", logErr, err)
+			}
+		}
+	}
+	c.log.Info("call detached for the next node", "waiting", waiting, "bridge", c.bridge, logAgent, c.agentID)
 }
 
 // agentFeature is the agents' own feature number: the phone's number names

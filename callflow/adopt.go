@@ -1,0 +1,222 @@
+package callflow
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/hotline-project/hotline/routing"
+)
+
+// Re-adoption: calls a stopped node detached (Engine.Stop) stay in
+// Asterisk, in the application, and in the router's records. A node's
+// Reconcile finds them in the channel and bridge lists and gives each an
+// owner again in the phase the router says it is in:
+//
+//   - queued: waiting again (music on hold restarted, announcements),
+//     dispatched by the router at the place it kept;
+//   - ringing: the agent's leg cannot be trusted (a node that detached
+//     this call had cancelled its ring, or never rang an offer that
+//     arrived while it stopped): the offer is released without blaming
+//     the agent (NoAnswer, then Resume) and the caller waits again in
+//     their place — unless this node holds the very offer (parked before
+//     the first Reconcile), which then rings for real;
+//   - connected (or consulting, if the old node ran out of time): the
+//     conversation again, with the bridge holding the caller and the
+//     agent's leg; hang-ups, feature codes, commands and the survey after
+//     the agent leaves all work as before. If the agent's leg is gone, the
+//     agent's part ends and the caller is asked for the survey.
+//
+// A caller's channel id is its call id; a called-back caller's channel
+// and every leg and bridge we made carry the call id in their own id
+// (newID). The handle time of an adopted conversation counts from the
+// adoption.
+
+// adoptLists indexes the channel and bridge lists for adoption.
+type adoptLists struct {
+	chans    map[string]Channel
+	bridgeOf map[string]Bridge // channel id → the bridge holding it
+}
+
+// adopt gives every detached call of this node in the lists an owner.
+func (e *Engine) adopt(ctx context.Context, channels []Channel, bridges []Bridge) {
+	l := adoptLists{chans: make(map[string]Channel, len(channels)), bridgeOf: map[string]Bridge{}}
+	for _, ch := range channels {
+		l.chans[ch.ID] = ch
+	}
+	for _, b := range bridges {
+		for _, id := range b.Channels {
+			l.bridgeOf[id] = b
+		}
+	}
+	var ids []string
+	seen := map[string]bool{}
+	e.mu.Lock()
+	for _, ch := range channels {
+		if _, owned := e.owners[ch.ID]; owned {
+			continue
+		}
+		id := ch.ID
+		if kind, callID, ok := e.parseID(ch.ID); ok {
+			if kind != "callee" {
+				continue // a leg is adopted with its caller, never alone
+			}
+			id = callID
+		}
+		if _, owned := e.calls[id]; owned || seen[id] {
+			continue
+		}
+		seen[id] = true
+		ids = append(ids, id)
+	}
+	e.mu.Unlock()
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			return
+		}
+		rc, err := e.router.Call(ctx, id)
+		if err != nil {
+			if !errors.Is(err, routing.ErrNotFound) {
+				e.log.Warn("reconcile: look up call", logCall, id, logErr, err)
+			}
+			continue
+		}
+		if rc.Node != e.node {
+			continue // another node's caller on a shared Asterisk
+		}
+		switch rc.State {
+		case routing.CallQueued, routing.CallRinging, routing.CallConnected, routing.CallConsulting:
+			e.adoptCall(ctx, rc, l)
+		}
+	}
+}
+
+// adoptCall builds the call's state from the lists and starts its owner.
+func (e *Engine) adoptCall(ctx context.Context, rc Call, l adoptLists) {
+	log := e.log.With(logCall, rc.ID)
+	caller, isCB := rc.ID, false
+	if _, ok := l.chans[caller]; !ok {
+		// A called-back caller: their channel is our callee leg.
+		caller = ""
+		for id := range l.chans {
+			if kind, callID, ok := e.parseID(id); ok && kind == "callee" && callID == rc.ID {
+				caller, isCB = id, true
+				break
+			}
+		}
+	}
+	if caller == "" {
+		return
+	}
+	c := e.newCall(rc.ID, log.With(logChannel, l.chans[caller].Name))
+	c.caller, c.callerUp, c.isCB = caller, true, isCB
+	c.number, c.lang, c.topic, c.caseID = rc.CallerNumber, rc.Lang, rc.Topic, rc.CaseID
+	if c.lang == "" {
+		c.lang = l.chans[caller].Language
+	}
+	c.enqueuedAt = rc.EnqueuedAt
+	c.keys = []string{caller}
+	var run func() error
+	switch rc.State {
+	case routing.CallQueued:
+		c.enqueued = true
+		run = func() error { return c.wait(false) }
+	case routing.CallRinging:
+		c.enqueued = true
+		e.mu.Lock()
+		o, parked := e.parked[rc.ID]
+		e.mu.Unlock()
+		if parked && o.Agent.ID == rc.AgentID {
+			// Offered to this node before it reconciled: the offer is
+			// posted once the call is registered (releaseParked).
+			run = func() error { return c.wait(false) }
+			break
+		}
+		o = Offer{CallID: rc.ID, CaseID: rc.CaseID, Topic: rc.Topic, Node: e.node,
+			Agent: AgentStatus{Agent: routing.Agent{ID: rc.AgentID}}}
+		run = func() error {
+			// Registered first, so the offer the release may make for
+			// this caller lands in the mailbox.
+			e.releaseUnblamed(c.ctx, o, log)
+			return c.wait(false)
+		}
+	default: // connected, consulting
+		c.answered, c.talked, c.agentID = true, true, rc.AgentID
+		b, bridged := l.bridgeOf[caller]
+		if bridged {
+			c.bridge = b.ID
+			c.keys = append(c.keys, b.ID)
+			for _, id := range b.Channels {
+				if kind, callID, ok := e.parseID(id); ok && kind == "agent" && callID == rc.ID {
+					c.agentLeg = id
+				}
+			}
+		}
+		if c.agentLeg == "" {
+			log.Info("adopted conversation lost its agent")
+			run = c.afterAgent
+			break
+		}
+		c.keys = append(c.keys, c.agentLeg)
+		c.legs[c.agentLeg] = true
+		c.talkStart = e.clock.Now()
+		if rc.State == routing.CallConsulting {
+			// The old node ran out of time in a consult: its target leg
+			// is hung up as an orphan; the router's pending transfer is
+			// left to expire (no transfer id survives the restart).
+			log.Warn("adopted a call in a consult: the consult is lost")
+		}
+		run = c.talk
+	}
+	if !e.register(c, func() { c.finish(run()) }) {
+		return // this node is stopping too: the next one will adopt it
+	}
+	log.Info("call re-adopted", "state", rc.State, logAgent, rc.AgentID, "bridge", c.bridge)
+}
+
+// releaseUnblamed releases an offer that rang no agent's phone through
+// the agent's fault (a node stopping, a restart): the caller goes back to
+// their place and the agent, paused "no answer" by NoAnswer, is resumed.
+func (e *Engine) releaseUnblamed(ctx context.Context, o Offer, log *slog.Logger) {
+	if err := e.router.NoAnswer(ctx, o); err != nil {
+		log.Warn("release offer", logAgent, o.Agent.ID, logErr, err)
+		return
+	}
+	st, err := e.router.Agent(ctx, o.Agent.ID)
+	if err != nil {
+		log.Warn("release offer: agent state", logAgent, o.Agent.ID, logErr, err)
+		return
+	}
+	if st.State == routing.StatePaused && st.Reason == routing.ReasonNoAnswer {
+		if err := e.router.Resume(ctx, o.Agent.ID); err != nil {
+			log.Warn("release offer: resume agent", logAgent, o.Agent.ID, logErr, err)
+		}
+	}
+}
+
+// releaseParked ends the first reconcile: offers parked for calls now
+// owned go to them, the rest are for calls that are gone and are
+// released as before.
+func (e *Engine) releaseParked() {
+	e.mu.Lock()
+	e.reconciled = true
+	parked := e.parked
+	e.parked = map[string]Offer{}
+	var owned []*call
+	var offers, gone []Offer
+	for _, o := range parked {
+		if c := e.calls[o.CallID]; c != nil {
+			owned = append(owned, c)
+			offers = append(offers, o)
+		} else {
+			gone = append(gone, o)
+		}
+	}
+	e.mu.Unlock()
+	for i, c := range owned {
+		e.post(c, message{offer: &offers[i]})
+	}
+	for _, o := range gone {
+		e.Deliver(o)
+	}
+}
