@@ -425,6 +425,7 @@ func (e *env) throughput(ctx context.Context, rep *Report) error {
 		}
 	}
 	before := e.redis.snapshot()
+	eventsBefore := e.sim.Stats().EventsSent
 	var (
 		wg                      sync.WaitGroup
 		mu                      sync.Mutex
@@ -514,6 +515,7 @@ func (e *env) throughput(ctx context.Context, rep *Report) error {
 	}
 	e.drain(ctx)
 	after := e.redis.snapshot()
+	events := e.sim.Stats().EventsSent - eventsBefore
 
 	start, freed, misrouted, unknown := e.rec.samples()
 	rep.Throughput = &Throughput{
@@ -523,7 +525,7 @@ func (e *env) throughput(ctx context.Context, rep *Report) error {
 		StartToOriginate: start, FreedToOriginate: freed,
 		TransferCheck: transferLat, TransferFailures: transferBad,
 		RedisTrips: after.Trips - before.Trips, RedisCmds: after.Cmds - before.Cmds,
-		TransferTrips: transferTrips.Load(), TransferChecks: int(transferChecks.Load()),
+		TransferTrips: transferTrips.Load(), Events: events, TransferChecks: int(transferChecks.Load()),
 	}
 	if !lastConnect.IsZero() {
 		rep.Throughput.RoutedRate = float64(routed) / lastConnect.Sub(begin).Seconds()

@@ -58,6 +58,28 @@ func TestRunTiny(t *testing.T) {
 	}
 }
 
+// TestRunPhonesDriver runs a few calls with the phones package playing
+// the phones, as the end-to-end suite does.
+func TestRunPhonesDriver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole daemon; skipped with -short")
+	}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server not found in PATH: apt-get install redis-server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, Options{Calls: 20, Rate: 40, Agents: 3, Hold: 20 * time.Millisecond, Concurrent: 10, Driver: DriverPhones})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Throughput.Connected != 20 || rep.Concurrent.Abandoned != 10 {
+		var out bytes.Buffer
+		_ = rep.WriteTable(&out)
+		t.Fatalf("problems %v\n%s", rep.Problems(), out.String())
+	}
+}
+
 func TestOptionsRejected(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -67,6 +89,7 @@ func TestOptionsRejected(t *testing.T) {
 		{"no rate", Options{Calls: 10, Agents: 1}},
 		{"calls without agents", Options{Calls: 10, Rate: 10}},
 		{"negative", Options{Calls: -1, Rate: 10, Agents: 1}},
+		{"unknown driver", Options{Calls: 1, Rate: 10, Agents: 1, Driver: "sip"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := Run(context.Background(), tc.o); err == nil {

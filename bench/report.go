@@ -43,6 +43,9 @@ type Throughput struct {
 	TransferTrips    int64 // Redis round trips of the transfer checks
 
 	RedisTrips, RedisCmds int64 // the daemon's, during the scenario
+	// Events the simulator wrote to websockets during the scenario (the
+	// hotline's and the phones'), a measure of the event load per call.
+	Events uint64
 }
 
 // Concurrent is the held-calls scenario.
@@ -125,6 +128,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		row("Redis round trips per transfer check", ratio(float64(t.TransferTrips), t.TransferChecks), "exactly 1")
 		row("Redis round trips per call", ratio(float64(t.RedisTrips), t.Calls), "≤ 1 per routing decision")
 		row("Redis commands per call", ratio(float64(t.RedisCmds), t.Calls), "")
+		row("ARI events per call (all applications)", ratio(float64(t.Events), t.Calls), "")
 	}
 	if c := r.Concurrent; c != nil {
 		row("concurrent calls held", fmt.Sprintf("%d (lost %d, abandoned by script %d)", c.Calls, c.Lost, c.Abandoned), "≥ 10000")
