@@ -256,7 +256,7 @@ func New(opts Options) *Engine {
 		opts.Policy.RingTimeout = 20 * time.Second
 	}
 	base, cancel := context.WithCancelCause(context.Background())
-	return &Engine{
+	e := &Engine{
 		tel: opts.Telephony, router: opts.Router, cbs: opts.Callbacks, plan: opts.Plan,
 		clock: opts.Clock, log: opts.Logger, node: opts.Node, app: opts.App,
 		metrics: opts.Metrics, policy: opts.Policy, settings: withDefaults(opts.Plan.Settings()),
@@ -266,6 +266,13 @@ func New(opts Options) *Engine {
 		calls: map[string]*call{}, owners: map[string]*call{}, chans: map[string]time.Time{},
 		parked: map[string]Offer{},
 	}
+	// The ids of a detached call's channels and bridge outlive this
+	// engine: a restarted node must not make the same id for the same
+	// call (Asterisk refuses a duplicate). Starting the sequence at the
+	// wall clock's nanoseconds keeps every restart above what its
+	// predecessor used.
+	e.seq.Store(uint64(time.Now().UnixNano()))
+	return e
 }
 
 // newID makes an id for a channel, bridge or playback this node creates

@@ -94,6 +94,7 @@ type env struct {
 	phDone  chan error
 	ctx     context.Context
 	stopped map[*app.App]bool
+	ariPass string // the ARI password, for a restarted daemon
 }
 
 // scenario starts a fresh env and marks the test parallel when it can be.
@@ -134,6 +135,7 @@ func scenario(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.cfg.ARI.Username = user
+	e.ariPass = password
 	e.startDaemon(password)
 
 	d, err := phones.New(phones.Options{

@@ -1,8 +1,16 @@
 package e2e
 
 import (
+	"context"
 	"testing"
+	"time"
+
+	"github.com/hotline-project/hotline/app"
 )
+
+// restartStop bounds a daemon's Stop with calls up: detaching them takes
+// a few REST calls, far less than this.
+const restartStop = 5 * time.Second
 
 // TestWebsocketDropped: the ARI websockets drop in mid-call; the bridged
 // call goes on, both applications reconnect, and new calls are served.
@@ -55,5 +63,60 @@ func TestCallbackKeepsPlace(t *testing.T) {
 	e.must(back.WaitConnectedTo(e.wctx(), ap))
 	e.eventually("callback completed", func() bool { return e.metric("hotline_callbacks_total", "state", "completed") == 1 })
 	e.hangupAll(ap, back)
+	e.noLeaks()
+}
+
+// TestRestartKeepsCalls: the daemon is stopped with one caller talking to
+// an agent and one waiting, and a new daemon starts on the same Redis and
+// Asterisk. Stop returns at once; the conversation is never broken and
+// works on under the new daemon (feature codes, the agent's hang-up, the
+// survey); the waiting caller keeps waiting, keeps their place ahead of a
+// caller who came after the restart, and is connected to the agent who
+// becomes free.
+func TestRestartKeepsCalls(t *testing.T) {
+	e := scenario(t)
+	e.login("301")
+	c1, a1 := e.connect("200", "5550901", "301")
+	c2 := e.call("200", "5550902")
+	e.eventually("second caller queued", func() bool { return e.callOf("5550902").State == "queued" })
+
+	first := e.app
+	e.stopped = map[*app.App]bool{first: true}
+	stopCtx, cancel := context.WithTimeout(context.Background(), restartStop)
+	defer cancel()
+	if err := first.Stop(stopCtx); err != nil {
+		t.Fatalf("stop with calls up: %v", err)
+	}
+	if !c1.ConnectedTo(a1) || c1.HungUp() || a1.HungUp() || c2.HungUp() {
+		t.Fatalf("stop broke calls: caller %v agent %v waiting %v", c1.Heard(), a1.Heard(), c2.Heard())
+	}
+
+	e.startDaemon(e.ariPass)
+	e.eventually("both calls re-adopted", func() bool { return e.app.Engine.Active() == 2 })
+	if got := e.callOf("5550902"); got.State != "queued" {
+		t.Errorf("waiting caller after the restart: %+v", got)
+	}
+	c3 := e.call("200", "5550903")
+	e.eventually("third caller queued", func() bool { return e.callOf("5550903").State == "queued" })
+
+	// The adopted conversation takes feature codes and ends as any other.
+	e.must(a1.Press(e.wctx(), "*9"))
+	e.must(a1.WaitHeard(e.wctx(), "hotline-pause-after-call"))
+	e.hangupAll(a1)
+	e.must(c1.WaitHeard(e.wctx(), "hotline-survey"))
+	e.must(c1.Press(e.wctx(), "1"))
+	e.must(c1.WaitHungUp(e.wctx()))
+	e.waitAgent("301", "paused")
+
+	// The caller who waited through the restart goes first.
+	e.apiOK("POST", "/agents/304/state", map[string]string{"action": "login"}, nil)
+	a2 := e.ring("304")
+	e.must(c2.WaitConnectedTo(e.wctx(), a2))
+	if c3.Connected() {
+		t.Error("the caller who came after the restart overtook the one who waited through it")
+	}
+	e.hangupAll(c3, a2)
+	e.must(c2.WaitHeard(e.wctx(), "hotline-survey"))
+	e.hangupAll(c2)
 	e.noLeaks()
 }

@@ -70,10 +70,13 @@ func TestWarmTransferDeclined(t *testing.T) {
 	e.must(tp.WaitHeard(e.wctx(), "hotline-accept-transfer"))
 	e.must(tp.Press(e.wctx(), "2"))
 	e.must(tp.WaitHungUp(e.wctx()))
-	// The call flow tells the transferring agent (not the caller) that the
-	// caller is back with them.
-	e.must(a1.WaitHeard(e.wctx(), "hotline-transfer-returned"))
+	// The caller, who held while the target was asked, hears that they are
+	// back with the agent who transferred them; the agent knows already.
+	e.must(caller.WaitHeard(e.wctx(), "hotline-transfer-returned"))
 	e.must(caller.WaitConnectedTo(e.wctx(), a1))
+	if n := a1.HeardCount("hotline-transfer-returned"); n != 0 {
+		t.Errorf("the transferring agent heard the caller's prompt: %v", a1.Heard())
+	}
 	if got := e.callOf("5550602").AgentID; got != "301" {
 		t.Errorf("call with %q after a declined transfer, want 301", got)
 	}
