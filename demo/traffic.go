@@ -205,12 +205,13 @@ func (c *caller) run(ctx context.Context) {
 		return
 	}
 	defer c.t.hangup(p)
+	log.Info("script: caller dials", "wants", topic)
 
 	// A caller who is not talking to anyone by then hangs up.
 	patience := 8*time.Second + time.Duration(c.rng.ExpFloat64()*float64(25*time.Second))
 	if chance(c.rng, .12) {
 		// In a hurry: gives up after a few seconds in the queue.
-		patience = between(c.rng, 1, 4*time.Second, 9*time.Second)
+		patience = between(c.rng, 1, 3*time.Second, 7*time.Second)
 	}
 	patience = time.Duration(c.t.d.opts.Pace * float64(patience))
 	waitCtx, cancel := context.WithTimeout(ctx, patience)
@@ -229,7 +230,7 @@ func (c *caller) run(ctx context.Context) {
 			return
 		case err != nil:
 			// Patience ran out before anyone answered: abandon.
-			log.Debug("caller gives up", "waited", patience)
+			log.Info("script: caller gives up waiting", "patience", patience.Round(time.Millisecond))
 			return
 		}
 		if p.Connected() {
@@ -237,7 +238,7 @@ func (c *caller) run(ctx context.Context) {
 		}
 		heard := p.Heard()
 		for _, media := range heard[seen:] {
-			if done := c.react(ctx, p, media, topic, s); done {
+			if done := c.react(ctx, log, p, media, topic, s); done {
 				return
 			}
 		}
@@ -263,7 +264,7 @@ type callerState struct {
 
 // react answers one thing the caller heard; true means the caller is done
 // (rated and hung up, or took the callback and waits to be hung up on).
-func (c *caller) react(ctx context.Context, p *phones.Phone, media, topic string, s *callerState) bool {
+func (c *caller) react(ctx context.Context, log *slog.Logger, p *phones.Phone, media, topic string, s *callerState) bool {
 	press := func(digits string) {
 		if !pause(ctx, between(c.rng, c.t.d.opts.Pace, 300*time.Millisecond, 1200*time.Millisecond)) {
 			return
@@ -277,6 +278,7 @@ func (c *caller) react(ctx context.Context, p *phones.Phone, media, topic string
 		s.menus++
 		switch {
 		case s.menus == 1 && s.wrongFirst:
+			log.Info("script: caller presses a wrong key first")
 			press(pick(c.rng, []string{"7", "0", "5"}))
 		case s.language && strings.Contains(media, soundMainMenu):
 			press("9")
@@ -290,6 +292,7 @@ func (c *caller) react(ctx context.Context, p *phones.Phone, media, topic string
 	case strings.Contains(media, soundCallbackOfr) && !s.offered && !s.talked:
 		s.offered = true
 		if s.takeCallback {
+			log.Info("script: caller takes the callback offer")
 			press("1")
 			s.tookCallback = true
 		}
@@ -302,6 +305,7 @@ func (c *caller) react(ctx context.Context, p *phones.Phone, media, topic string
 		if chance(c.rng, .25) {
 			score = "2"
 		}
+		log.Info("script: caller rates the call", "score", score)
 		press(score)
 		if chance(c.rng, .15) {
 			// Pressing again changes nothing: one rating per call.
@@ -365,6 +369,7 @@ func (a *agent) breakOrResume(ctx context.Context) {
 	}
 	switch st.State {
 	case "paused":
+		a.log.Info("script: agent resumes", "was", st.Reason)
 		if err := a.api().setState(ctx, a.token, a.id, "resume", ""); err != nil && ctx.Err() == nil {
 			a.log.Debug("resume", "err", err)
 		}
@@ -373,6 +378,7 @@ func (a *agent) breakOrResume(ctx context.Context) {
 			return
 		}
 		reason := pick(a.rng, []string{"coffee", "training", "paperwork"})
+		a.log.Info("script: agent takes a break", "reason", reason)
 		if err := a.api().setState(ctx, a.token, a.id, "pause", reason); err != nil && ctx.Err() == nil {
 			a.log.Debug("pause", "err", err)
 		}
@@ -398,6 +404,7 @@ func (a *agent) ring(ctx context.Context, p *phones.Phone) {
 	if !target && known && chance(a.rng, .04) {
 		// Away from the desk: the hotline pauses the agent after the ring
 		// timeout and offers the caller to the next one.
+		a.log.Info("script: agent away from the desk, lets it ring", "call", call.ID)
 		_ = p.WaitHungUp(ctx)
 		return
 	}
@@ -429,10 +436,12 @@ func (a *agent) consulted(ctx context.Context, p *phones.Phone, call callView) {
 		return
 	}
 	if chance(a.rng, .25) {
+		a.log.Info("script: agent declines the transfer", "call", call.ID)
 		_ = p.Press(ctx, "2")
 		_ = p.WaitHungUp(wctx)
 		return
 	}
+	a.log.Info("script: agent accepts the transfer", "call", call.ID)
 	if err := p.Press(ctx, "1"); err != nil {
 		return
 	}
@@ -469,9 +478,10 @@ func (a *agent) talk(ctx context.Context, p *phones.Phone, call callView, transf
 		if back == "" {
 			break
 		}
+		a.log.Info("script: agent tries to send the caller back", "call", call.ID, "to", back)
 		err := a.api().transfer(ctx, a.token, call.ID, back, "Back to the first department: "+note)
 		if code := refusal(err); code != "" {
-			a.log.Debug("transfer refused", "code", code, "to", back)
+			a.log.Info("script: sending the caller back is refused", "call", call.ID, "to", back, "code", code)
 			if chance(a.rng, .5) {
 				a.ownerCallback(ctx, p, call.ID, note)
 				return
@@ -480,7 +490,9 @@ func (a *agent) talk(ctx context.Context, p *phones.Phone, call callView, transf
 		pause(ctx, between(a.rng, a.t.d.opts.Pace, time.Second, 3*time.Second))
 	case !transferred && x < .25:
 		to := "topic:" + a.otherTopic(topic)
+		a.log.Info("script: agent transfers", "call", call.ID, "to", to)
 		if err := a.api().transfer(ctx, a.token, call.ID, to, note); err != nil {
+			a.log.Info("script: transfer refused", "call", call.ID, "to", to, "code", refusal(err))
 			// Refused (target unavailable, …): go on with the caller.
 			pause(ctx, between(a.rng, a.t.d.opts.Pace, time.Second, 3*time.Second))
 			break
@@ -509,7 +521,9 @@ func (a *agent) talk(ctx context.Context, p *phones.Phone, call callView, transf
 // ownerCallback keeps the case: the caller hears the agent will call back,
 // and the hotline dials the agent, then the caller, when it is due.
 func (a *agent) ownerCallback(ctx context.Context, p *phones.Phone, callID, note string) {
-	err := a.api().callback(ctx, a.token, callID, between(a.rng, a.t.d.opts.Pace, 15*time.Second, 40*time.Second), "Call back: "+note)
+	in := between(a.rng, a.t.d.opts.Pace, 15*time.Second, 40*time.Second)
+	a.log.Info("script: agent keeps the case and will call back", "call", callID, "in", in.Round(time.Second))
+	err := a.api().callback(ctx, a.token, callID, in, "Call back: "+note)
 	if err != nil {
 		if ctx.Err() == nil {
 			a.log.Debug("owner callback", "call", callID, "err", err)
