@@ -20,6 +20,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,6 +96,21 @@ type env struct {
 	ctx     context.Context
 	stopped map[*app.App]bool
 	ariPass string // the ARI password, for a restarted daemon
+	clock   *shiftClock
+}
+
+// shiftClock is the daemon's routing and callbacks clock: the wall clock
+// plus an offset a scenario may move forward, so a callback due in half
+// an hour comes due now. The call flow keeps the wall clock.
+type shiftClock struct{ off atomic.Int64 }
+
+func (c *shiftClock) Now() time.Time { return time.Now().Add(time.Duration(c.off.Load())) }
+
+// skipTo moves the clock forward so that it reads t now.
+func (c *shiftClock) skipTo(t time.Time) {
+	if d := t.Sub(c.Now()); d > 0 {
+		c.off.Add(int64(d))
+	}
 }
 
 // scenario starts a fresh env and marks the test parallel when it can be.
@@ -104,7 +120,7 @@ func scenario(t *testing.T) *env {
 	if !tg.real() {
 		t.Parallel()
 	}
-	e := &env{t: t, tg: tg}
+	e := &env{t: t, tg: tg, clock: &shiftClock{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*waitLimit)
 	t.Cleanup(cancel)
 	e.ctx = ctx
@@ -180,7 +196,7 @@ func (e *env) startDaemon(password string) {
 	tokens := map[string]api.Token{adminToken: {Role: api.RoleAdmin}}
 	a, err := app.New(app.Options{
 		Config: e.cfg, Redis: e.rdb, ARIPassword: &password, Listen: "127.0.0.1:0",
-		Authenticate: api.StaticTokens(tokens), Logger: logger(t, "daemon"),
+		Authenticate: api.StaticTokens(tokens), Logger: logger(t, "daemon"), Clock: e.clock,
 	})
 	if err != nil {
 		t.Fatal(err)
