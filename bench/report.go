@@ -132,6 +132,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	if c := r.Concurrent; c != nil {
 		row("concurrent calls held", fmt.Sprintf("%d (lost %d, abandoned by script %d)", c.Calls, c.Lost, c.Abandoned), "≥ 10000")
+		row("held callers placed and all queued in", c.Placed.Round(time.Millisecond).String(), "")
 		row("live heap: base / +held outside / +held in hotline",
 			fmt.Sprintf("%s / %+.1f MB / %+.1f MB", mb(int64(c.HeapBase)), mbDelta(c.HeapIdle, c.HeapBase), mbDelta(c.HeapHotline, c.HeapBase)), "")
 		row("goroutine stacks: base / +held outside / +held in hotline",
