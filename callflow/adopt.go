@@ -94,10 +94,14 @@ func (e *Engine) adopt(ctx context.Context, channels []Channel, bridges []Bridge
 // adoptCall builds the call's state from the lists and starts its owner.
 func (e *Engine) adoptCall(ctx context.Context, rc Call, l adoptLists) {
 	log := e.log.With(logCall, rc.ID)
-	caller, isCB := rc.ID, false
-	if _, ok := l.chans[caller]; !ok {
-		// A called-back caller: their channel is our callee leg.
-		caller = ""
+	caller, isCB := "", false
+	if _, ok := l.chans[rc.ID]; ok && rc.CallbackID == "" {
+		caller = rc.ID
+	}
+	if caller == "" {
+		// A called-back caller: their channel is our callee leg. (A
+		// caller who kept their place as a callback has hung up: their
+		// old channel, if still listed, is on its way out.)
 		for id := range l.chans {
 			if kind, callID, ok := e.parseID(id); ok && kind == "callee" && callID == rc.ID {
 				caller, isCB = id, true
@@ -120,7 +124,7 @@ func (e *Engine) adoptCall(ctx context.Context, rc Call, l adoptLists) {
 	switch rc.State {
 	case routing.CallQueued:
 		c.enqueued = true
-		run = func() error { return c.wait(false) }
+		run = c.waitAgain
 	case routing.CallRinging:
 		c.enqueued = true
 		e.mu.Lock()
@@ -129,7 +133,7 @@ func (e *Engine) adoptCall(ctx context.Context, rc Call, l adoptLists) {
 		if parked && o.Agent.ID == rc.AgentID {
 			// Offered to this node before it reconciled: the offer is
 			// posted once the call is registered (releaseParked).
-			run = func() error { return c.wait(false) }
+			run = c.waitAgain
 			break
 		}
 		o = Offer{CallID: rc.ID, CaseID: rc.CaseID, Topic: rc.Topic, Node: e.node,
@@ -138,7 +142,7 @@ func (e *Engine) adoptCall(ctx context.Context, rc Call, l adoptLists) {
 			// Registered first, so the offer the release may make for
 			// this caller lands in the mailbox.
 			e.releaseUnblamed(c.ctx, o, log)
-			return c.wait(false)
+			return c.waitAgain()
 		}
 	default: // connected, consulting
 		c.answered, c.talked, c.agentID = true, true, rc.AgentID
@@ -172,6 +176,24 @@ func (e *Engine) adoptCall(ctx context.Context, rc Call, l adoptLists) {
 		return // this node is stopping too: the next one will adopt it
 	}
 	log.Info("call re-adopted", "state", rc.State, logAgent, rc.AgentID, "bridge", c.bridge)
+}
+
+// waitAgain resumes a re-adopted waiting caller: music on hold first,
+// which also proves the channel is still there (a channel hung up while
+// the lists were fetched sends no event this call would ever see). The
+// callback offer is not repeated: the caller heard it before the restart
+// if it stood, and the announcements offer it again if it still does.
+func (c *call) waitAgain() error {
+	if err := c.e.tel.StartMOH(c.ctx, c.caller, c.e.settings.MOHClass); err != nil {
+		if errors.Is(err, routing.ErrCallGone) {
+			c.callerUp = false
+			return errCallerGone
+		}
+		c.log.Warn("start music on hold", logErr, err)
+	} else {
+		c.moh = true
+	}
+	return c.wait(false)
 }
 
 // releaseUnblamed releases an offer that rang no agent's phone through

@@ -153,11 +153,12 @@ type fakeTel struct {
 	hungUp    map[string]bool
 	bridges   map[string]bool
 	playbacks map[string]bool
+	gone      map[string]bool // channels Asterisk no longer has (404)
 }
 
 func newFakeTel() *fakeTel {
 	return &fakeTel{sig: newSignal(), failOrig: map[string]error{}, names: map[string]string{},
-		hungUp: map[string]bool{}, bridges: map[string]bool{}, playbacks: map[string]bool{}}
+		hungUp: map[string]bool{}, bridges: map[string]bool{}, playbacks: map[string]bool{}, gone: map[string]bool{}}
 }
 
 func (f *fakeTel) rec(a action) {
@@ -215,6 +216,11 @@ func (f *fakeTel) StopPlayback(_ context.Context, id string) error {
 
 func (f *fakeTel) StartMOH(_ context.Context, ch, class string) error {
 	f.rec(action{Op: "moh", Chan: ch, Arg: class})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.gone[ch] {
+		return routing.ErrCallGone
+	}
 	return nil
 }
 

@@ -197,3 +197,25 @@ func TestReconcileAdopts(t *testing.T) {
 		t.Errorf("a callback's case closed by the call: %v", h.r.log())
 	}
 }
+
+// TestReconcileSkipsDeparted: a channel listed but hung up meanwhile, and
+// a caller who kept their place as a callback, are not adopted as
+// waiting callers: the first leaves the queue, the second's entry stays
+// with the callbacks service.
+func TestReconcileSkipsDeparted(t *testing.T) {
+	h := newHarness(t)
+	const departed, kept = "1795300001.1", "1795300001.2"
+	h.r.mu.Lock()
+	h.r.live[departed] = Call{ID: departed, CaseID: "c1", Topic: "service", Node: "n1", State: routing.CallQueued}
+	h.r.live[kept] = Call{ID: kept, CaseID: "c2", Topic: "service", Node: "n1", State: routing.CallQueued, CallbackID: "cb-1"}
+	h.r.mu.Unlock()
+	h.tel.mu.Lock()
+	h.tel.gone[departed] = true
+	h.tel.mu.Unlock()
+	h.e.Reconcile(context.Background(), []Channel{{ID: departed}, {ID: kept}}, nil)
+	h.r.waitCall(t, "Leave "+departed)
+	h.idle()
+	if h.r.countPrefix("Leave "+kept) != 0 || h.tel.count(op("moh", kept)) != 0 {
+		t.Errorf("kept-place caller adopted: %v\n%s", h.r.log(), h.tel.dump())
+	}
+}
