@@ -530,9 +530,18 @@ func (e *env) throughput(ctx context.Context, rep *Report) error {
 	if !lastConnect.IsZero() {
 		rep.Throughput.RoutedRate = float64(routed) / lastConnect.Sub(begin).Seconds()
 	}
+	// The daemon ends a call's agent side after the channels are gone:
+	// an agent may still be on_call for a moment, and logging out is
+	// refused until it is not.
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	for i := range o.Agents {
-		if err := e.app.Router.Logout(ctx, agentID(i)); err != nil {
-			return fmt.Errorf("log out agent %s: %w", agentID(i), err)
+		var err error
+		if werr := waitFor(lctx, func() bool {
+			err = e.app.Router.Logout(lctx, agentID(i))
+			return err == nil
+		}); werr != nil {
+			return fmt.Errorf("log out agent %s: %w", agentID(i), errors.Join(err, werr))
 		}
 	}
 	return nil

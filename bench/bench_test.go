@@ -7,8 +7,13 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hotline-project/hotline/internal/redistest"
 )
 
 // TestRunTiny runs a tiny bench end to end: both scenarios, the table, and
@@ -221,5 +226,36 @@ func TestQuantile(t *testing.T) {
 				t.Errorf("quantile(%v) = %v, want %v", tc.q, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRedisCounter checks what counts as a round trip, against a real
+// Redis: a command, a pipeline as one, a new connection's handshake apart,
+// and the bench's own work apart from the daemon's.
+func TestRedisCounter(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = rdb.Close() })
+	c := &redisCounter{}
+	rdb.AddHook(c)
+	ctx := context.Background()
+	if err := rdb.Set(ctx, "k", "v", 0).Err(); err != nil { // dials: handshake + SET
+		t.Fatal(err)
+	}
+	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Get(ctx, "k")
+		p.Get(ctx, "k")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var trips atomic.Int64
+	if err := rdb.Get(benchContext(ctx, &trips), "k").Err(); err != nil {
+		t.Fatal(err)
+	}
+	got := c.snapshot()
+	if got.Trips != 2 || got.Cmds != 3 || got.BenchTrips != 1 || trips.Load() != 1 || c.setups.Load() == 0 {
+		t.Errorf("counts %+v, bench ctx %d, setups %d; want 2 trips, 3 commands, 1 bench trip, some setups",
+			got, trips.Load(), c.setups.Load())
 	}
 }

@@ -30,6 +30,7 @@ func benchTrips(ctx context.Context) *atomic.Int64 {
 type redisCounter struct {
 	trips, cmds           atomic.Int64 // the daemon's
 	benchTrips, benchCmds atomic.Int64 // the bench's transfer checks
+	setups                atomic.Int64 // connection handshake round trips
 }
 
 // redisCounts is a snapshot of the counter.
@@ -54,16 +55,37 @@ func (c *redisCounter) count(ctx context.Context, cmds int64) {
 
 func (c *redisCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
 
+// go-redis runs a new connection's handshake (HELLO, then CLIENT SETINFO
+// in a pipeline) through the client's hooks, under the context of the
+// command that needed the connection. Those belong to the pool growing,
+// not to the operation, and are counted apart.
+func setup(cmds ...redis.Cmder) bool {
+	for _, c := range cmds {
+		if n := c.Name(); n != "hello" && n != "client" {
+			return false
+		}
+	}
+	return len(cmds) > 0
+}
+
 func (c *redisCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.count(ctx, 1)
+		if setup(cmd) {
+			c.setups.Add(1)
+		} else {
+			c.count(ctx, 1)
+		}
 		return next(ctx, cmd)
 	}
 }
 
 func (c *redisCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.count(ctx, int64(len(cmds)))
+		if setup(cmds...) {
+			c.setups.Add(1)
+		} else {
+			c.count(ctx, int64(len(cmds)))
+		}
 		return next(ctx, cmds)
 	}
 }
