@@ -335,9 +335,10 @@ func (a *App) Registry() *prometheus.Registry { return a.reg }
 func (a *App) Metrics() *metrics.Metrics { return a.metrics }
 
 // Stop shuts the node down in order: the call flow refuses new calls and
-// lets live ones reach a safe point (waiting callers become kept-position
-// callbacks), then the HTTP server, the loops (ARI among them) and Redis
-// close. ctx bounds the whole stop.
+// lets live ones reach a safe point where they are left to Asterisk and
+// Redis (bridged calls stay bridged, waiting callers keep music and their
+// place) for the next start to re-adopt, then the HTTP server, the loops
+// (ARI among them) and Redis close. ctx bounds the whole stop.
 func (a *App) Stop(ctx context.Context) error {
 	var errs []error
 	if err := a.Engine.Stop(ctx); err != nil {
