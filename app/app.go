@@ -204,7 +204,7 @@ func New(opts Options) (_ *App, err error) {
 			}
 			return out, nil
 		},
-		Queues: a.Router,
+		Queues:       a.Router,
 		Ready:        []func(context.Context) error{a.ariReady, a.redisReady},
 		Metrics:      promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}),
 		Desk:         opts.Desk,
