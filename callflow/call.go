@@ -457,7 +457,7 @@ func (c *call) returning() (done bool, err error) {
 	}
 	// The owner is claimed for this call directly (no queue): if they are
 	// free they ring now, otherwise the caller is offered their callback.
-	st, ok, err := c.e.router.ClaimAgent(c.ctx, cs.Owner, c.id)
+	st, ok, err := c.e.router.ClaimAgent(c.ctx, cs.Owner, Call{ID: c.id, CaseID: cs.ID, Topic: c.topic, CallerNumber: c.number, Lang: c.lang})
 	if err != nil {
 		c.log.Warn("claim case owner", logErr, err)
 	}

@@ -62,7 +62,7 @@ type Router interface {
 	Logout(ctx context.Context, agentID string) error
 	Pause(ctx context.Context, agentID, reason string) error
 	Agent(ctx context.Context, id string) (routing.AgentStatus, error)
-	ClaimAgent(ctx context.Context, agentID, callID string) (routing.AgentStatus, bool, error)
+	ClaimAgent(ctx context.Context, agentID string, call Call) (routing.AgentStatus, bool, error)
 	OpenCase(ctx context.Context, callerNumber, topic, lang string) (routing.Case, error)
 	OpenCaseFor(ctx context.Context, callerNumber string) (routing.Case, bool, error)
 	Case(ctx context.Context, id string) (routing.Case, error)

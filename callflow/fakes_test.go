@@ -426,7 +426,8 @@ func (r *fakeRouter) Agent(_ context.Context, id string) (routing.AgentStatus, e
 	return a, nil
 }
 
-func (r *fakeRouter) ClaimAgent(_ context.Context, agentID, callID string) (routing.AgentStatus, bool, error) {
+func (r *fakeRouter) ClaimAgent(_ context.Context, agentID string, call Call) (routing.AgentStatus, bool, error) {
+	callID := call.ID
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.rec(fmt.Sprintf("ClaimAgent %s %s", agentID, callID))

@@ -126,6 +126,8 @@ type routeArgs struct {
 	Case     string          `json:"case,omitempty"`
 	Exclude  []string        `json:"exclude"`
 	Topic    string          `json:"topic,omitempty"`
+	Number   string          `json:"number,omitempty"`
+	Lang     string          `json:"lang,omitempty"`
 	NoAnswer bool            `json:"noanswer,omitempty"`
 	Member   string          `json:"member,omitempty"`
 	Stale    int64           `json:"stale,omitempty"`
@@ -563,8 +565,9 @@ func (s *Store) Claim(ctx context.Context, req routing.ClaimRequest, t routing.T
 }
 
 // ClaimFor rings an agent for a call in no queue, in one round trip.
-func (s *Store) ClaimFor(ctx context.Context, callID, caseID, agentID string, senior bool, t routing.Timing) (routing.AgentStatus, error) {
-	a := routeArgs{Call: json.RawMessage(strconv.Quote(callID)), Kind: "agent", Dest: agentID, Case: caseID}
+func (s *Store) ClaimFor(ctx context.Context, call routing.Call, agentID string, senior bool, t routing.Timing) (routing.AgentStatus, error) {
+	a := routeArgs{Call: json.RawMessage(strconv.Quote(call.ID)), Kind: "agent", Dest: agentID, Case: call.CaseID,
+		Topic: call.Topic, Number: call.CallerNumber, Lang: call.Lang}
 	if senior {
 		a.Kind, a.Dest = "senior", ""
 	}

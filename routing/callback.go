@@ -76,6 +76,12 @@ type Callback struct {
 	UpdatedAt                  time.Time
 }
 
+// call is the routing view of a callback being dialled: what the live views
+// show while its agent rings and talks.
+func (cb Callback) call() Call {
+	return Call{ID: cb.CallID, CaseID: cb.CaseID, Topic: cb.Topic, CallerNumber: cb.Number, Lang: cb.Lang}
+}
+
 // CallbackFilter selects callbacks for List; empty fields match all.
 type CallbackFilter struct {
 	State, Owner string
@@ -171,9 +177,9 @@ type callbackRouter interface {
 	Leave(ctx context.Context, callID string) error
 	// ClaimAgent moves agentID from available to ringing for callID; ok
 	// false (no error) when the agent is not available.
-	ClaimAgent(ctx context.Context, agentID, callID string) (AgentStatus, bool, error)
+	ClaimAgent(ctx context.Context, agentID string, call Call) (AgentStatus, bool, error)
 	// ClaimSenior claims the longest-idle available senior operator.
-	ClaimSenior(ctx context.Context, callID string) (AgentStatus, bool, error)
+	ClaimSenior(ctx context.Context, call Call) (AgentStatus, bool, error)
 }
 
 // CallbackOptions configure the callback service.
@@ -607,9 +613,9 @@ func (c *Callbacks) start(ctx context.Context, cc ClaimedCallback) error {
 	case CallbackQueue:
 		return c.requeue(ctx, cc)
 	case CallbackOwner:
-		agent, ok, err = c.router.ClaimAgent(ctx, cc.Owner, cc.CallID)
+		agent, ok, err = c.router.ClaimAgent(ctx, cc.Owner, cc.call())
 	case CallbackSenior:
-		agent, ok, err = c.router.ClaimSenior(ctx, cc.CallID)
+		agent, ok, err = c.router.ClaimSenior(ctx, cc.call())
 	default:
 		err = fmt.Errorf("unknown kind %q", cc.Kind)
 	}

@@ -123,7 +123,8 @@ func (f *fakeCallbackRouter) claim(a *routing.AgentStatus, callID string) routin
 	return *a
 }
 
-func (f *fakeCallbackRouter) ClaimAgent(_ context.Context, agentID, callID string) (routing.AgentStatus, bool, error) {
+func (f *fakeCallbackRouter) ClaimAgent(_ context.Context, agentID string, call routing.Call) (routing.AgentStatus, bool, error) {
+	callID := call.ID
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	a, ok := f.agents[agentID]
@@ -136,7 +137,8 @@ func (f *fakeCallbackRouter) ClaimAgent(_ context.Context, agentID, callID strin
 	return f.claim(a, callID), true, nil
 }
 
-func (f *fakeCallbackRouter) ClaimSenior(_ context.Context, callID string) (routing.AgentStatus, bool, error) {
+func (f *fakeCallbackRouter) ClaimSenior(_ context.Context, call routing.Call) (routing.AgentStatus, bool, error) {
+	callID := call.ID
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.unlimited {

@@ -342,22 +342,25 @@ func (r *Router) CallPath(ctx context.Context, callID string) ([]Hop, error) {
 	return r.cs.CallPath(ctx, callID)
 }
 
-// ClaimAgent rings agentID for callID, a call in no queue: a callback
-// dialled agent first, or a returning caller routed to their case owner. ok is false, with no error, when the agent is not
-// available. The caller then owns the agent's state through Answered,
-// NoAnswer and EndCall with an Offer for callID.
-func (r *Router) ClaimAgent(ctx context.Context, agentID, callID string) (AgentStatus, bool, error) {
-	return r.claimFor(ctx, callID, agentID, false)
+// ClaimAgent rings agentID for call, a call in no queue: a callback
+// dialled agent first, or a returning caller routed to their case owner.
+// call carries what the live views show (ID, CaseID, Topic, CallerNumber,
+// Lang). ok is false, with no error, when the agent is not available. The
+// caller then owns the agent's state through Answered, NoAnswer and EndCall
+// with an Offer for call.ID.
+func (r *Router) ClaimAgent(ctx context.Context, agentID string, call Call) (AgentStatus, bool, error) {
+	return r.claimFor(ctx, call, agentID, false)
 }
 
 // ClaimSenior rings the longest-idle available senior operator for
-// callID, like ClaimAgent.
-func (r *Router) ClaimSenior(ctx context.Context, callID string) (AgentStatus, bool, error) {
-	return r.claimFor(ctx, callID, "", true)
+// call, like ClaimAgent.
+func (r *Router) ClaimSenior(ctx context.Context, call Call) (AgentStatus, bool, error) {
+	return r.claimFor(ctx, call, "", true)
 }
 
-func (r *Router) claimFor(ctx context.Context, callID, agentID string, senior bool) (AgentStatus, bool, error) {
-	a, err := r.q.ClaimFor(ctx, callID, "", agentID, senior, r.timing())
+func (r *Router) claimFor(ctx context.Context, call Call, agentID string, senior bool) (AgentStatus, bool, error) {
+	callID := call.ID
+	a, err := r.q.ClaimFor(ctx, call, agentID, senior, r.timing())
 	if errors.Is(err, ErrUnavailable) || (errors.Is(err, ErrNotFound) && !senior) {
 		return AgentStatus{}, false, nil
 	}

@@ -224,7 +224,7 @@ type QueueStore interface {
 	// ClaimFor rings an agent for a call that is in no queue (a callback
 	// dialled agent first): agentID if available, or with senior the
 	// longest-idle available senior operator. ErrUnavailable when none.
-	ClaimFor(ctx context.Context, callID, caseID, agentID string, senior bool, t Timing) (AgentStatus, error)
+	ClaimFor(ctx context.Context, call Call, agentID string, senior bool, t Timing) (AgentStatus, error)
 	// AcceptClaim connects the claimed target; the agent who transferred
 	// goes to wrap-up. newTopic, if set, becomes the call's topic.
 	AcceptClaim(ctx context.Context, callID, target, newTopic string, t Timing) (Decision, error)

@@ -371,10 +371,12 @@ func TestClaimForCallback(t *testing.T) {
 		want   string
 		wantOK bool
 	}{
-		{"owner offline", func() (routing.AgentStatus, bool, error) { return e.r.ClaimAgent(ctx, "a", "cb-1") }, "", false},
-		{"longest idle senior", func() (routing.AgentStatus, bool, error) { return e.r.ClaimSenior(ctx, "cb-2") }, "s2", true},
-		{"next senior", func() (routing.AgentStatus, bool, error) { return e.r.ClaimSenior(ctx, "cb-3") }, "s1", true},
-		{"no senior left", func() (routing.AgentStatus, bool, error) { return e.r.ClaimSenior(ctx, "cb-4") }, "", false},
+		{"owner offline", func() (routing.AgentStatus, bool, error) { return e.r.ClaimAgent(ctx, "a", routing.Call{ID: "cb-1"}) }, "", false},
+		{"longest idle senior", func() (routing.AgentStatus, bool, error) { return e.r.ClaimSenior(ctx, routing.Call{ID: "cb-2"}) }, "s2", true},
+		{"next senior", func() (routing.AgentStatus, bool, error) {
+			return e.r.ClaimSenior(ctx, routing.Call{ID: "cb-3", CaseID: "k3", Topic: "audit", CallerNumber: "5550003", Lang: "pl"})
+		}, "s1", true},
+		{"no senior left", func() (routing.AgentStatus, bool, error) { return e.r.ClaimSenior(ctx, routing.Call{ID: "cb-4"}) }, "", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -393,6 +395,10 @@ func TestClaimForCallback(t *testing.T) {
 	}
 	if err := e.r.Answered(ctx, routing.Offer{CallID: "cb-3", Agent: routing.AgentStatus{Agent: senior}}); err != nil {
 		t.Fatal(err)
+	}
+	// The live views show who the claimed call is for.
+	if c, err := e.r.Call(ctx, "cb-3"); err != nil || c.CallerNumber != "5550003" || c.CaseID != "k3" || c.Topic != "audit" || c.Lang != "pl" {
+		t.Errorf("claimed call %+v %v", c, err)
 	}
 	// A claimed call has a path: it can be transferred like any other.
 	if path, err := e.r.CallPath(ctx, "cb-3"); err != nil || len(path) != 1 || path[0].To.String() != "agent:s1" {

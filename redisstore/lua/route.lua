@@ -373,7 +373,7 @@ if op == 'claimfor' then
     end
   end
   if not b then return err('unavailable', args.dest or 'senior') end
-  local c = {id = args.call, case = args.case or '', topic = '', number = '', lang = '',
+  local c = {id = args.call, case = args.case or '', topic = args.topic or '', number = args.number or '', lang = args.lang or '',
     node = node, agent = b.id, state = 'ringing', score = now, enq = now, cb = args.cb or '',
     deadline = now + ring, direct = true}
   putcall(c)
