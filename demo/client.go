@@ -118,10 +118,11 @@ func (c *apiClient) waitReady(ctx context.Context) error {
 // agentView and callView are the parts of the API's answers the script
 // reads.
 type agentView struct {
-	ID     string `json:"id"`
-	State  string `json:"state"`
-	Reason string `json:"reason"`
-	CallID string `json:"call_id"`
+	ID     string         `json:"id"`
+	State  string         `json:"state"`
+	Reason string         `json:"reason"`
+	CallID string         `json:"call_id"`
+	Topics map[string]int `json:"topics"`
 }
 
 type hopView struct {
@@ -144,6 +145,12 @@ func (c *apiClient) agent(ctx context.Context, token, id string) (agentView, err
 	var a agentView
 	err := c.do(ctx, token, http.MethodGet, "/api/v1/agents/"+id, nil, &a)
 	return a, err
+}
+
+func (c *apiClient) agents(ctx context.Context, token string) ([]agentView, error) {
+	var as []agentView
+	err := c.do(ctx, token, http.MethodGet, "/api/v1/agents", nil, &as)
+	return as, err
 }
 
 func (c *apiClient) setState(ctx context.Context, token, id, action, reason string) error {

@@ -196,9 +196,7 @@ func Start(ctx context.Context, opts Options) (_ *Demo, err error) {
 		return nil, fmt.Errorf("build daemon: %w", err)
 	}
 	if err := d.app.Start(ctx); err != nil {
-		// Start closes nothing it did not open; New's own pieces are
-		// stopped with the rest by Stop through d.app.
-		return nil, fmt.Errorf("start daemon: %w", err)
+		return nil, fmt.Errorf("start daemon: %w", err) // the deferred Stop undoes New
 	}
 
 	d.phones, err = phones.New(phones.Options{

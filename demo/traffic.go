@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -489,7 +490,7 @@ func (a *agent) talk(ctx context.Context, p *phones.Phone, call callView, transf
 		}
 		pause(ctx, between(a.rng, a.t.d.opts.Pace, time.Second, 3*time.Second))
 	case !transferred && x < .25:
-		to := "topic:" + a.otherTopic(topic)
+		to := "topic:" + a.transferTopic(ctx, topic)
 		a.log.Info("script: agent transfers", "call", call.ID, "to", to)
 		if err := a.api().transfer(ctx, a.token, call.ID, to, note); err != nil {
 			a.log.Info("script: transfer refused", "call", call.ID, "to", to, "code", refusal(err))
@@ -578,8 +579,27 @@ func (a *agent) origin(ctx context.Context, callID string) string {
 	return ""
 }
 
-// otherTopic is a topic the agent sends a caller to, not topic itself.
-func (a *agent) otherTopic(topic string) string {
+// transferTopic is where the agent sends a caller: mostly a topic with a
+// colleague free now, as the desk's agent list shows (a topic with nobody
+// free is refused as target_unavailable), sometimes any other topic.
+func (a *agent) transferTopic(ctx context.Context, topic string) string {
+	var free []string
+	if as, err := a.api().agents(ctx, a.token); err == nil && chance(a.rng, .8) {
+		for _, ag := range as {
+			if ag.ID == a.id || ag.State != "available" {
+				continue
+			}
+			for t := range ag.Topics {
+				if t != topic {
+					free = append(free, t)
+				}
+			}
+		}
+	}
+	if len(free) > 0 {
+		sort.Strings(free) // map order would defeat the seed
+		return pick(a.rng, free)
+	}
 	for {
 		t := pick(a.rng, []string{"connections", "audit", "service", "requests"})
 		if t != topic {
