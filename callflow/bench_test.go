@@ -21,7 +21,8 @@ type instantRouter struct {
 
 func (r *instantRouter) Enqueue(ctx context.Context, c Call) (QueueInfo, error) {
 	r.e.Deliver(Offer{CallID: c.ID, CaseID: c.CaseID, Topic: c.Topic, Agent: agent("100")})
-	return QueueInfo{Position: 1, AgentsLoggedIn: 1, AgentsAvailable: 1}, nil
+	// Like the real router: a caller paired inside Enqueue has no place.
+	return QueueInfo{}, nil
 }
 
 func (r *instantRouter) OpenCase(ctx context.Context, number, topic, lang string) (routing.Case, error) {

@@ -852,3 +852,28 @@ func TestMailboxOverflowAbortsCall(t *testing.T) {
 		t.Errorf("overflow not counted")
 	}
 }
+
+// TestAgentFreeRingsFirst: with an agent free the router pairs the caller
+// inside Enqueue; the agent is originated before anything else is played
+// to the caller, and no callback is offered.
+func TestAgentFreeRingsFirst(t *testing.T) {
+	ir := &instantRouter{}
+	h := newHarness(t, func(h *harness, o *Options) { ir.fakeRouter = h.r; o.Router = ir })
+	ir.e = h.e
+	ch := h.arrive("200", "5551234")
+	h.cur.expect("answer", op("answer", ch))
+	next := h.cur.expect("first action after answer", func(a action) bool { return a.Chan == ch || a.Op == "originate" })
+	if next.Op != "originate" {
+		t.Fatalf("first action after answer: %+v, want the agent's originate\n%s", next, h.tel.dump())
+	}
+	h.cur.expect("music on hold while the agent rings", op("moh", ch))
+	h.tel.mu.Lock()
+	for _, a := range h.tel.actions {
+		if a.Op == "play" && strings.Contains(strings.Join(a.Media, ","), "callback-offer") {
+			t.Errorf("callback offered with an agent free: %+v", a)
+		}
+	}
+	h.tel.mu.Unlock()
+	h.hangup(ch)
+	h.idle()
+}

@@ -682,6 +682,18 @@ func (m *mailbox) put(msg message) bool {
 	return true
 }
 
+// hasOffer reports whether an agent offer is waiting to be read.
+func (m *mailbox) hasOffer() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, msg := range m.items {
+		if msg.offer != nil {
+			return true
+		}
+	}
+	return false
+}
+
 func (m *mailbox) pop() (message, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -26,7 +26,12 @@ func (c *call) queue() error {
 	}
 	c.enqueued = true
 	c.e.metrics.CallOffered(c.topic)
-	_, offer := routing.OfferCallback(c.e.policy, q, true)
+	// Position 0: the router paired the caller with an agent inside
+	// Enqueue, so there is no wait to offer a callback for.
+	offer := false
+	if q.Position > 0 {
+		_, offer = routing.OfferCallback(c.e.policy, q, true)
+	}
 	return c.wait(offer)
 }
 
@@ -42,7 +47,9 @@ func (c *call) wait(offerNow bool) error {
 		c.e.metrics.Callback("offered")
 		prompt = c.play(c.caller, c.prompts(c.lang, PromptCallbackOffer), c.lang)
 	}
-	if prompt == "" {
+	// An agent offered inside Enqueue is rung before music on hold starts:
+	// the agent's phone is what the caller waits for.
+	if prompt == "" && !c.mb.hasOffer() {
 		c.startMOH()
 	}
 	announce := c.e.clock.NewTimer(c.e.settings.AnnounceInterval)
@@ -83,8 +90,7 @@ func (c *call) wait(offerNow bool) error {
 		case m.offer != nil:
 			c.stopPlayback(prompt)
 			prompt = ""
-			c.startMOH()
-			connected, err := c.ring(*m.offer)
+			connected, err := c.ring(*m.offer) // starts music on hold once the agent rings
 			if err != nil {
 				return err
 			}
@@ -218,6 +224,7 @@ func (c *call) ring(o Offer) (bool, error) {
 		deadline = c.e.clock.Now().Add(c.e.policy.RingTimeout)
 	}
 	leg, err := c.originateAgent(o.Agent.Endpoint, o.Agent.ID, deadline.Sub(c.e.clock.Now()))
+	c.startMOH()
 	res := ringFailed
 	if err == nil {
 		res, err = c.waitAnswer(leg, deadline, true, c.whileWaiting)
