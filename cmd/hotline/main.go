@@ -1,0 +1,139 @@
+// Command hotline routes a support hotline's calls through Asterisk's ARI.
+//
+//	hotline serve --config FILE   run the daemon
+//	hotline check --config FILE   validate a configuration
+//	hotline demo                  the whole hotline on this machine, simulated
+//	hotline bench                 measure routing speed against a simulated Asterisk
+//	hotline version               print the version
+//
+// main only parses the command line, wires signals and exits; the daemon
+// itself lives in package app so tests can run it in-process.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/hotline-project/hotline/dialplan"
+)
+
+// version is set at link time: -ldflags "-X main.version=1.2.3".
+var version = "dev"
+
+const usage = `usage: hotline <command> [flags]
+
+commands:
+  serve --config FILE   run the daemon
+  check --config FILE   validate a configuration file
+  demo                  run the whole hotline here with a simulated Asterisk
+  bench                 measure routing against a simulated Asterisk and Redis
+  version               print the version
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "check":
+		err = runCheck(rest, stdout, stderr)
+	case "serve":
+		err = runServe(ctx, rest, stderr)
+	case "demo":
+		err = runDemo(ctx, rest, stdout, stderr)
+	case "bench":
+		err = runBench(ctx, rest, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "hotline %s (%s)\n", version, runtime.Version())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "hotline: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	var exit exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &exit):
+		return int(exit)
+	default:
+		fmt.Fprintf(stderr, "hotline %s: %v\n", cmd, err)
+		return 1
+	}
+}
+
+// exitError ends the command with a code after it has printed its own report.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+
+func configFlag(name string, args []string, stderr io.Writer) (string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if *path == "" {
+		return "", errors.New("--config FILE is required")
+	}
+	return *path, nil
+}
+
+// runCheck validates a configuration: every problem as FILE:LINE: message
+// and exit 1, or warnings and a one-line summary and exit 0.
+func runCheck(args []string, stdout, stderr io.Writer) error {
+	path, err := configFlag("check", args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := dialplan.Load(path)
+	var problems dialplan.Problems
+	if errors.As(err, &problems) {
+		for _, p := range problems {
+			fmt.Fprintln(stderr, p)
+		}
+		fmt.Fprintf(stderr, "%s: %d problem(s)\n", path, countErrors(problems))
+		return exitError(1)
+	}
+	if err != nil {
+		return err
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(stderr, w)
+	}
+	fmt.Fprintln(stdout, cfg.Summary())
+	return nil
+}
+
+func countErrors(ps dialplan.Problems) int {
+	n := 0
+	for _, p := range ps {
+		if !p.Warning {
+			n++
+		}
+	}
+	return n
+}

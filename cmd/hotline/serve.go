@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hotline-project/hotline/app"
+	"github.com/hotline-project/hotline/dialplan"
+)
+
+// stopTimeout bounds a graceful stop: live calls get this long to reach a
+// safe point. The systemd unit's TimeoutStopSec is longer.
+const stopTimeout = 30 * time.Second
+
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	path, err := configFlag("serve", args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := dialplan.Load(path)
+	if err != nil {
+		return err
+	}
+	if err := cfg.CheckSecrets(); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	for _, w := range cfg.Warnings() {
+		log.Warn("configuration", "problem", w.String())
+	}
+
+	// SIGHUP re-reads the configuration and applies what can change live.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	a, err := app.New(app.Options{Config: cfg, Logger: log, Version: version})
+	if err != nil {
+		return err
+	}
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case runErr = <-a.Err():
+			break loop
+		case <-hup:
+			reload(ctx, a, path, log)
+		}
+	}
+	log.Info("stopping", "deadline", stopTimeout.String())
+	stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	return errors.Join(runErr, a.Stop(stopCtx))
+}
+
+// reload applies a changed configuration: a file with problems is refused
+// whole and the running one kept.
+func reload(ctx context.Context, a *app.App, path string, log *slog.Logger) {
+	cfg, err := dialplan.Load(path)
+	if err != nil {
+		log.Error("reload refused: configuration has problems", "err", err)
+		return
+	}
+	if err := a.Reload(ctx, cfg); err != nil {
+		log.Error("reload failed", "err", err)
+		return
+	}
+	log.Info("configuration reloaded", "summary", cfg.Summary())
+}
