@@ -436,7 +436,7 @@ func (a *agent) consulted(ctx context.Context, p *phones.Phone, call callView) {
 	if !pause(ctx, between(a.rng, a.t.d.opts.Pace, 300*time.Millisecond, 1200*time.Millisecond)) {
 		return
 	}
-	if chance(a.rng, .25) {
+	if chance(a.rng, .3) {
 		a.log.Info("script: agent declines the transfer", "call", call.ID)
 		_ = p.Press(ctx, "2")
 		_ = p.WaitHungUp(wctx)
