@@ -38,6 +38,11 @@ func (c *Client) Run(ctx context.Context) error {
 		return ErrAlreadyRunning
 	}
 	defer c.running.Unlock()
+	// Idle keep-alive connections would otherwise outlive the client by the
+	// transport's idle timeout, each with its goroutines; REST calls made
+	// after Run returns simply dial again.
+	defer c.http.CloseIdleConnections()
+	defer c.wsHTTP.CloseIdleConnections()
 
 	attempt := 0
 	for {
