@@ -3,6 +3,7 @@ package e2e
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/hotline-project/hotline/phones"
 )
@@ -54,7 +55,13 @@ func TestMenuRouting(t *testing.T) {
 // the call; the next call goes to the other.
 func TestLongestIdleFirst(t *testing.T) {
 	e := scenario(t)
-	e.login("304", "301") // 304 first: idle longest
+	e.login("304") // first: idle longest
+	// Idle time is kept to the millisecond (ties go to the lower id): let
+	// the clock move on before the second agent logs in.
+	for since := e.agent("304").IdleSince; time.Since(since) < 2*time.Millisecond; {
+		time.Sleep(time.Millisecond)
+	}
+	e.login("301")
 	if a, b := e.agent("304"), e.agent("301"); !a.IdleSince.Before(b.IdleSince) {
 		t.Fatalf("idle since: 304 %v, 301 %v", a.IdleSince, b.IdleSince)
 	}
