@@ -21,6 +21,9 @@ type event map[string]any
 // treated as gone, which is what a real Asterisk's failing write does.
 const maxQueue = 1 << 17
 
+// batchEvents is how many events at most go out in one socket write.
+const batchEvents = 64
+
 // writeTimeout bounds one websocket write so a stuck client cannot keep its
 // writer goroutine forever.
 const writeTimeout = 10 * time.Second
@@ -31,7 +34,8 @@ const writeTimeout = 10 * time.Second
 // server or other clients.
 type wsConn struct {
 	ws   *websocket.Conn
-	apps []string // guarded by Server.mu
+	raw  *batchConn // the socket under ws; nil if the handler could not wrap it
+	apps []string   // guarded by Server.mu
 
 	mu     sync.Mutex
 	queue  []event
@@ -80,23 +84,58 @@ func (s *Server) writeLoop(ctx context.Context, c *wsConn) {
 		c.mu.Lock()
 		batch, c.queue = c.queue, batch[:0]
 		c.mu.Unlock()
-		for i, ev := range batch {
-			b, err := json.Marshal(ev)
-			if err != nil {
-				s.log.Error("asterisksim: marshal event", "err", err)
-				continue
-			}
-			wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-			err = c.ws.Write(wctx, websocket.MessageText, b)
-			cancel()
-			if err != nil {
-				s.eventsDropped.Add(uint64(len(batch) - i))
-				return
-			}
-			s.eventsSent.Add(1)
+		if !s.writeBatch(ctx, c, batch) {
+			return
 		}
 		clear(batch)
 	}
+}
+
+// writeBatch writes every queued event, sending up to batchEvents of them
+// in one socket write. It reports false once the connection has failed.
+func (s *Server) writeBatch(ctx context.Context, c *wsConn, batch []event) bool {
+	held := 0 // events written to the held buffer, not yet to the socket
+	flush := func() bool {
+		if c.raw != nil {
+			if err := c.raw.release(writeTimeout); err != nil {
+				return false
+			}
+		}
+		s.eventsSent.Add(uint64(held))
+		held = 0
+		return true
+	}
+	for i, ev := range batch {
+		if held == 0 && c.raw != nil {
+			c.raw.hold()
+		}
+		b, err := json.Marshal(ev)
+		if err != nil {
+			s.log.Error("asterisksim: marshal event", "err", err)
+			continue
+		}
+		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+		err = c.ws.Write(wctx, websocket.MessageText, b)
+		cancel()
+		if err == nil {
+			held++
+			// A long backlog goes out in slices, so the first events of
+			// a burst are not held back while the last are encoded.
+			if held < batchEvents || flush() {
+				continue
+			}
+		}
+		if c.raw != nil {
+			_ = c.raw.release(writeTimeout)
+		}
+		s.eventsDropped.Add(uint64(len(batch) - i + held))
+		return false
+	}
+	if !flush() {
+		s.eventsDropped.Add(uint64(held))
+		return false
+	}
+	return true
 }
 
 // handleEvents serves /ari/events?app=A[,B]&subscribeAll=false.
@@ -113,12 +152,13 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "Missing parameter app")
 		return
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	bw := &batchWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(bw, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return // Accept has written the HTTP error
 	}
 	ws.SetReadLimit(1 << 16)
-	c := &wsConn{ws: ws, notify: make(chan struct{}, 1)}
+	c := &wsConn{ws: ws, raw: bw.conn, notify: make(chan struct{}, 1)}
 
 	s.mu.Lock()
 	if s.closed {
