@@ -191,8 +191,8 @@ func (s *Store) routeCall(op string, topics []string, a routeArgs, t routing.Tim
 	if err != nil {
 		return nil, nil, err
 	}
-	keys = make([]string, 0, 5+2*len(topics))
-	keys = append(keys, s.rkey("agents"), s.rkey("calls"), s.rkey("due"), s.rkey("wrap"), s.rkey("aht"))
+	keys = make([]string, 0, 6+2*len(topics))
+	keys = append(keys, s.rkey("agents"), s.rkey("calls"), s.rkey("due"), s.rkey("wrap"), s.rkey("aht"), s.rkey("agentcount"))
 	for _, tp := range topics {
 		keys = append(keys, s.rkey("q:"+tp), s.rkey("avail:"+tp))
 	}

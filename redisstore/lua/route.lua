@@ -7,7 +7,9 @@
 --         claim -> ring deadline ms), swept if the owning node died
 -- KEYS[4] wrap-up deadlines zset (agent id -> due ms)
 -- KEYS[5] handle time hash (topic -> EWMA talk time ms)
--- KEYS[6..] pairs (queue zset, available-agents zset) for ARGV topics
+-- KEYS[6] agent counts hash ("l:"..topic -> agents logged in, "a:"..topic
+--         -> agents available, "v" -> present once the counts are built)
+-- KEYS[7..] pairs (queue zset, available-agents zset) for ARGV topics
 -- ARGV[1] op, ARGV[2] now ms, ARGV[3] ring timeout ms, ARGV[4] this node,
 -- ARGV[5] offer channel prefix, ARGV[6] max pairs, ARGV[7] op args JSON.
 --
@@ -18,7 +20,7 @@
 -- Replies: {"ok", agent JSON or "", call JSON or "", offer JSON...} or
 -- {"err", code, detail}.
 
-local AG, CALLS, DUE, WRAP, AHT = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local AG, CALLS, DUE, WRAP, AHT, CNT = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
 local ring = tonumber(ARGV[3])
@@ -28,22 +30,76 @@ local maxpairs = tonumber(ARGV[6])
 local args = cjson.decode(ARGV[7])
 
 local qkey, akey, topics = {}, {}, {}
-local ntopics = (#KEYS - 5) / 2
+local ntopics = (#KEYS - 6) / 2
 for i = 1, ntopics do
   local t = args.topics[i]
   topics[i] = t
-  qkey[t] = KEYS[4 + 2 * i]
-  akey[t] = KEYS[5 + 2 * i]
+  qkey[t] = KEYS[5 + 2 * i]
+  akey[t] = KEYS[6 + 2 * i]
 end
 
 local function num(x) return string.format('%.0f', x) end
 
+-- The agent counts per topic are kept up to date by putagent, so a waiting
+-- caller's statistics cost a few field reads instead of decoding every
+-- agent. was[id] is an agent's state and topics as stored, taken when it
+-- was decoded, so putagent can count the difference.
+local was = {}
+local function decodeagent(raw)
+  local a = cjson.decode(raw)
+  was[a.id] = {state = a.state, topics = a.topics}
+  return a
+end
 local function getagent(id)
   local raw = redis.call('HGET', AG, id)
   if not raw then return nil end
-  return cjson.decode(raw)
+  return decodeagent(raw)
 end
-local function putagent(a) redis.call('HSET', AG, a.id, cjson.encode(a)) end
+local function weight(st)
+  if st == nil then return 0, 0 end
+  local l, v = 0, 0
+  if st ~= 'offline' then l = 1 end
+  if st == 'available' then v = 1 end
+  return l, v
+end
+local function count(topics, st, sign)
+  local l, v = weight(st)
+  if l == 0 then return end
+  for t, _ in pairs(topics or {}) do
+    redis.call('HINCRBY', CNT, 'l:' .. t, sign * l)
+    if v ~= 0 then redis.call('HINCRBY', CNT, 'a:' .. t, sign * v) end
+  end
+end
+local function putagent(a)
+  local old = was[a.id]
+  if old == nil then
+    local raw = redis.call('HGET', AG, a.id)
+    if raw then decodeagent(raw) end
+    old = was[a.id] or {}
+  end
+  if old.state ~= a.state or old.topics ~= a.topics then
+    count(old.topics, old.state, -1)
+    count(a.topics, a.state, 1)
+    was[a.id] = {state = a.state, topics = a.topics}
+  end
+  redis.call('HSET', AG, a.id, cjson.encode(a))
+end
+
+-- counts rebuilds the agent counts from the agents if they are missing
+-- (a new or emptied Redis), then returns topic t's logged-in and available
+-- agents.
+local function counts(t)
+  if redis.call('HEXISTS', CNT, 'v') == 0 then
+    redis.call('DEL', CNT)
+    for _, raw in ipairs(redis.call('HVALS', AG)) do
+      local x = cjson.decode(raw)
+      count(x.topics, x.state, 1)
+    end
+    redis.call('HSET', CNT, 'v', '1')
+  end
+  local r = redis.call('HMGET', CNT, 'l:' .. t, 'a:' .. t)
+  return tonumber(r[1]) or 0, tonumber(r[2]) or 0
+end
 local function getcall(id)
   local raw = redis.call('HGET', CALLS, id)
   if not raw then return nil end
@@ -200,17 +256,9 @@ local function reply(a, c)
 end
 local function err(code, detail) return {'err', code, detail or ''} end
 
--- stats counts the agents of topic t logged in and available. It reads
--- every agent, so it runs only for callers left waiting.
+-- stats is what a waiting caller is told about topic t.
 local function stats(c, t)
-  local logged, avail = 0, 0
-  for _, raw in ipairs(redis.call('HVALS', AG)) do
-    local x = cjson.decode(raw)
-    if x.topics[t] ~= nil then
-      if x.state ~= 'offline' then logged = logged + 1 end
-      if x.state == 'available' then avail = avail + 1 end
-    end
-  end
+  local logged, avail = counts(t)
   c.logged = logged
   c.avail = avail
   c.queued = redis.call('ZCARD', qkey[t])
@@ -366,7 +414,7 @@ if op == 'claimfor' then
     if cand and cand.state == 'available' then b = cand end
   else
     for _, raw in ipairs(redis.call('HVALS', AG)) do
-      local x = cjson.decode(raw)
+      local x = decodeagent(raw)
       if x.senior == true and x.state == 'available' and (not b or x.idle < b.idle or (x.idle == b.idle and x.id < b.id)) then
         b = x
       end
