@@ -67,7 +67,7 @@ type Router interface {
 	OpenCaseFor(ctx context.Context, callerNumber string) (routing.Case, bool, error)
 	Case(ctx context.Context, id string) (routing.Case, error)
 	Rate(ctx context.Context, caseID string, score int) (bool, error)
-	CloseCase(ctx context.Context, caseID string) error
+	CloseCase(ctx context.Context, caseID string) (agents int, err error)
 	Enqueue(ctx context.Context, c Call) (QueueInfo, error)
 	QueueInfo(ctx context.Context, callID string) (QueueInfo, error)
 	Answered(ctx context.Context, o Offer) error

@@ -481,9 +481,11 @@ func (r *fakeRouter) Rate(_ context.Context, caseID string, score int) (bool, er
 	return true, nil
 }
 
-func (r *fakeRouter) CloseCase(_ context.Context, id string) error {
+func (r *fakeRouter) CloseCase(_ context.Context, id string) (int, error) {
 	r.record("CloseCase %s", id)
-	return nil
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.cases[id].Agents), nil
 }
 
 func (r *fakeRouter) Enqueue(_ context.Context, c Call) (QueueInfo, error) {

@@ -562,11 +562,10 @@ func (c *call) finish(err error) {
 		}
 	}
 	if c.caseID != "" && !c.keepOpen && !c.isCB && (c.talked || !c.resumed) {
-		cs, cerr := c.e.router.Case(ctx, c.caseID)
-		if err := c.e.router.CloseCase(ctx, c.caseID); err != nil {
+		if agents, err := c.e.router.CloseCase(ctx, c.caseID); err != nil {
 			log.Warn("close case", logErr, err)
-		} else if c.talked && cerr == nil {
-			c.e.metrics.AgentsPerResolvedCall(len(cs.Agents))
+		} else if c.talked {
+			c.e.metrics.AgentsPerResolvedCall(agents)
 		}
 	}
 	if c.callerUp && c.caller != "" {

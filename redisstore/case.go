@@ -182,32 +182,28 @@ func (s *Store) Rate(ctx context.Context, caseID string, score int, now time.Tim
 	return len(parts) > 1 && parts[1] == "1", nil
 }
 
-// CloseCase closes a case; a returning caller no longer finds it.
-func (s *Store) CloseCase(ctx context.Context, caseID string, now time.Time) error {
+// CloseCase closes a case (a returning caller no longer finds it) in two
+// round trips, and reports how many agents the caller talked to.
+func (s *Store) CloseCase(ctx context.Context, caseID string, now time.Time) (int, error) {
 	parts, err := s.runCase(ctx, "close", caseID, now, map[string]string{})
 	if err != nil {
-		return err
+		return 0, err
+	}
+	agents := 0
+	if len(parts) > 2 {
+		agents, _ = strconv.Atoi(parts[2])
 	}
 	if len(parts) > 1 && parts[1] != "" {
 		// The number index lives in its own slot; drop it only if it
 		// still points at this case (a newer case may have replaced it).
-		key := s.caseNumKey(parts[1])
-		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
-			cur, err := tx.Get(ctx, key).Result()
-			if errors.Is(err, redis.Nil) || cur != caseID {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error { p.Del(ctx, key); return nil })
-			return err
-		}, key)
-		if err != nil && !errors.Is(err, redis.TxFailedErr) {
-			return fmt.Errorf("close case: %w", err)
+		start := time.Now()
+		err := s.unindex.Run(ctx, s.rdb, []string{s.caseNumKey(parts[1])}, caseID).Err()
+		s.observe("unindex_case", start, err)
+		if err != nil {
+			return agents, fmt.Errorf("close case: %w", err)
 		}
 	}
-	return nil
+	return agents, nil
 }
 
 // Talked records that agent talked to the call's caller, in one pipeline.

@@ -86,3 +86,58 @@ func TestTopicStatsCounts(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseCase checks what closing a case reports and that it drops the
+// caller number's index only while the index still names that case, in
+// two round trips.
+func TestCloseCase(t *testing.T) {
+	srv := redistest.Start(t)
+	st, spy := newStore(t, srv.Addr, redisstore.Options{})
+	ctx := context.Background()
+	now := time.Now()
+	open := func(id, number string) {
+		t.Helper()
+		if err := st.CreateCase(ctx, routing.Case{ID: id, CallerNumber: number, Topic: "audit", Status: routing.CaseOpen, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open("k1", "+100")
+	for _, a := range []string{"a", "b", "a"} {
+		if err := st.Talked(ctx, "call1", "k1", a, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open("k2", "+200")
+	open("k3", "+200") // a newer case of the same number took the index
+	tests := []struct {
+		id, number string
+		agents     int
+		indexed    string // the number's open case after closing, "" for none
+	}{
+		{"k1", "+100", 3, ""},
+		{"k2", "+200", 0, "k3"},
+		{"k3", "+200", 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			before := spy.trips.Load()
+			agents, err := st.CloseCase(ctx, tt.id, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if trips := spy.trips.Load() - before; trips != 2 {
+				t.Errorf("%d round trips, want 2", trips)
+			}
+			if agents != tt.agents {
+				t.Errorf("agents %d, want %d", agents, tt.agents)
+			}
+			cs, ok, err := st.OpenCaseByNumber(ctx, tt.number)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := map[bool]string{true: cs.ID}[ok]; got != tt.indexed {
+				t.Errorf("open case of %s: %q, want %q", tt.number, got, tt.indexed)
+			}
+		})
+	}
+}

@@ -39,6 +39,11 @@ var pathLua string
 //go:embed lua/case.lua
 var caseLua string
 
+// unindexLua deletes KEYS[1] if it holds ARGV[1]: compare and delete in one
+// round trip, where WATCH, GET and MULTI/EXEC took three.
+const unindexLua = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`
+
 // Options configures a Store.
 type Options struct {
 	// Prefix starts every key and channel name; default "hotline:".
@@ -61,6 +66,7 @@ type Store struct {
 	route   *redis.Script
 	path    *redis.Script
 	cases   *redis.Script
+	unindex *redis.Script
 	scripts []*redis.Script
 
 	// topics caches each agent's topics from SyncAgents, so an op that
@@ -87,13 +93,14 @@ func New(client redis.UniversalClient, opts Options) *Store {
 		opts.HandleTimeAlpha = 0.1
 	}
 	s := &Store{
-		rdb:   client,
-		opts:  opts,
-		route: redis.NewScript(routeLua),
-		path:  redis.NewScript(pathLua),
-		cases: redis.NewScript(caseLua),
+		rdb:     client,
+		opts:    opts,
+		route:   redis.NewScript(routeLua),
+		path:    redis.NewScript(pathLua),
+		cases:   redis.NewScript(caseLua),
+		unindex: redis.NewScript(unindexLua),
 	}
-	s.scripts = []*redis.Script{s.route, s.path, s.cases}
+	s.scripts = []*redis.Script{s.route, s.path, s.cases, s.unindex}
 	return s
 }
 

@@ -158,7 +158,8 @@ func TestScriptKeysShareOneSlot(t *testing.T) {
 			if err := r.EndCall(ctx, "c1", "b"); err != nil {
 				return err
 			}
-			return r.CloseCase(ctx, c.CaseID)
+			_, err := r.CloseCase(ctx, c.CaseID)
+			return err
 		}},
 	}
 	for _, s := range steps {

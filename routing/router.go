@@ -209,8 +209,8 @@ func (r *Router) Rate(ctx context.Context, caseID string, score int) (bool, erro
 	return r.cs.Rate(ctx, caseID, score, r.clock.Now())
 }
 
-// CloseCase closes a case.
-func (r *Router) CloseCase(ctx context.Context, caseID string) error {
+// CloseCase closes a case and reports how many agents the caller talked to.
+func (r *Router) CloseCase(ctx context.Context, caseID string) (agents int, err error) {
 	return r.cs.CloseCase(ctx, caseID, r.clock.Now())
 }
 

@@ -268,7 +268,10 @@ type CaseStore interface {
 	SetNote(ctx context.Context, caseID, note string, now time.Time) error
 	// Rate records the first rating only; counted is false for repeats.
 	Rate(ctx context.Context, caseID string, score int, now time.Time) (counted bool, err error)
-	CloseCase(ctx context.Context, caseID string, now time.Time) error
+	// CloseCase closes a case and reports how many agents the caller
+	// talked to (the case's agents), which the caller would otherwise
+	// read back in another round trip.
+	CloseCase(ctx context.Context, caseID string, now time.Time) (agents int, err error)
 	// Talked records that agent talked to the call's caller: on the call's
 	// path (never a transfer target again), the case's agents, and the
 	// case owner if it has none.

@@ -323,7 +323,7 @@ func TestCaseLifecycle(t *testing.T) {
 			t.Errorf("cases %s: %d %v, want %d", f.name, len(l), err, f.want)
 		}
 	}
-	if err := e.r.CloseCase(ctx, cs.ID); err != nil {
+	if _, err := e.r.CloseCase(ctx, cs.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, err := e.r.OpenCaseFor(ctx, "+48221234567"); ok || err != nil {

@@ -25,9 +25,11 @@ if op == 'rate' then
   return {'ok', '1'}
 end
 
+-- close replies with the caller number (whose index the store drops
+-- next) and how many agents the caller talked to.
 if op == 'close' then
   redis.call('HSET', CASE, 'status', 'closed', 'updated', now)
-  return {'ok', redis.call('HGET', CASE, 'number') or ''}
+  return {'ok', redis.call('HGET', CASE, 'number') or '', tostring(redis.call('LLEN', AGENTS))}
 end
 
 if op == 'talked' then
