@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -55,7 +56,7 @@ func (s *Store) CreateCase(ctx context.Context, c routing.Case) error {
 		pipe.RPush(ctx, keys[2], a)
 	}
 	pipe.ZAdd(ctx, s.casesKey(), redis.Z{Score: float64(ms(c.CreatedAt)), Member: c.ID})
-	if c.Status == routing.CaseOpen && c.CallerNumber != "" {
+	if c.Status == routing.CaseOpen && realNumber(c.CallerNumber) {
 		pipe.Set(ctx, s.caseNumKey(c.CallerNumber), c.ID, 0)
 	}
 	_, err := pipe.Exec(ctx)
@@ -125,8 +126,29 @@ func decodeCase(h map[string]string, path, agents []string) routing.Case {
 	return c
 }
 
-// OpenCaseByNumber finds the open case of a caller number.
+// realNumber reports whether a caller number is a phone number (digits,
+// an optional leading +). Withheld callers arrive as "anonymous",
+// "unknown" or nothing: indexed, every such caller would find the same
+// stranger's open case.
+func realNumber(number string) bool {
+	digits := strings.TrimPrefix(number, "+")
+	if digits == "" {
+		return false
+	}
+	for _, r := range digits {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// OpenCaseByNumber finds the open case of a caller number. A number that
+// is not a phone number has none (see realNumber).
 func (s *Store) OpenCaseByNumber(ctx context.Context, number string) (routing.Case, bool, error) {
+	if !realNumber(number) {
+		return routing.Case{}, false, nil
+	}
 	start := time.Now()
 	id, err := s.rdb.Get(ctx, s.caseNumKey(number)).Result()
 	s.observe("case_by_number", start, err)
