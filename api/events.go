@@ -40,6 +40,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	defer context.AfterFunc(s.streams, cancel)()
 	updates := s.opts.Updates.Subscribe(ctx, accept)
 
 	w.Header().Set("Content-Type", "text/event-stream")

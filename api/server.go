@@ -66,6 +66,13 @@ type Server struct {
 	mux     *http.ServeMux  // API, probes and metrics: the routes table
 	auth    map[string]bool // pattern → needs a token
 	handler http.Handler
+
+	// streams ends every open events stream when the HTTP server shuts
+	// down: Shutdown waits for active handlers but cancels no request
+	// context, so a desk left open would otherwise hold a stop for its
+	// whole deadline.
+	streams    context.Context
+	endStreams context.CancelFunc
 }
 
 // route is one entry of the API: the table both registers the mux and is
@@ -97,6 +104,7 @@ func New(opts Options) *Server {
 		opts.WriteWait = 10 * time.Second
 	}
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), auth: map[string]bool{}}
+	s.streams, s.endStreams = context.WithCancel(context.Background())
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, rt.handle)
 		s.auth[rt.pattern] = rt.auth
@@ -118,8 +126,11 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // HTTPServer returns an http.Server for addr with timeouts that bound slow
 // clients. WriteTimeout would cut the events stream, so that handler lifts
 // the connection's deadlines and sets its own per write instead.
+//
+// Shutting the returned server down ends the events streams (see
+// CloseStreams), so they do not hold the shutdown until its deadline.
 func (s *Server) HTTPServer(addr string) *http.Server {
-	return &http.Server{
+	srv := &http.Server{
 		Addr:              addr,
 		Handler:           s.handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -129,7 +140,14 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(s.CloseStreams)
+	return srv
 }
+
+// CloseStreams ends every open events stream and refuses new ones; the
+// desks reconnect (to another node, or to this one when it is back). A
+// server from HTTPServer calls it on Shutdown.
+func (s *Server) CloseStreams() { s.endStreams() }
 
 func (s *Server) routes() []route {
 	const v1 = "/api/v1"
