@@ -282,7 +282,8 @@ func uniq(ts []string) []string {
 	return out
 }
 
-// SyncAgents upserts the configured agents, keeping their live state.
+// SyncAgents upserts the configured agents, keeping their live state, and
+// deletes the agents no longer configured (those with a call when it ends).
 func (s *Store) SyncAgents(ctx context.Context, agents []routing.Agent, now time.Time) error {
 	a := routeArgs{Agents: make([]syncAgent, 0, len(agents))}
 	var topics []string

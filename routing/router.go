@@ -75,7 +75,9 @@ func newID() string {
 }
 
 // SyncAgents stores the configured agents, keeping live state, and
-// dispatches every topic in case free agents were added.
+// dispatches every topic in case free agents were added. Agents missing
+// from agents get no more calls: they leave Agents at once, or when the
+// call they are ringing for, talking on or wrapping up ends.
 func (r *Router) SyncAgents(ctx context.Context, agents []Agent) error {
 	r.mu.Lock()
 	r.agents = make(map[string]Agent, len(agents))

@@ -199,7 +199,9 @@ type ClaimRequest struct {
 // that pairs a caller with an agent does so in one atomic operation, so any
 // number of nodes can share one store.
 type QueueStore interface {
-	// SyncAgents upserts the configured agents, keeping live state.
+	// SyncAgents upserts the configured agents, keeping live state. Agents
+	// not in the list are taken off duty: deleted at once if idle, or when
+	// their current call (ringing, talking, wrap-up) ends.
 	SyncAgents(ctx context.Context, agents []Agent, now time.Time) error
 	Agent(ctx context.Context, id string) (AgentStatus, error)
 	Agents(ctx context.Context) ([]AgentStatus, error)

@@ -195,9 +195,40 @@ local function agent_topics(a)
   return ts
 end
 
+-- busy is true while an agent has a call: ringing, talking or wrapping up.
+local function busy(a)
+  return a.state == 'ringing' or a.state == 'on_call' or a.state == 'wrap_up'
+end
+
+-- retire deletes an agent removed from the configuration: out of the
+-- counts, the available sets (those whose keys this call has; a dispatch
+-- drops the rest, as for any agent no longer available), the wrap-up
+-- timers and the agents hash.
+local function retire(a)
+  local old = was[a.id]
+  if old then count(old.topics, old.state, -1) end
+  was[a.id] = nil
+  for t, _ in pairs(a.topics or {}) do
+    if akey[t] then redis.call('ZREM', akey[t], a.id) end
+  end
+  redis.call('ZREM', WRAP, a.id)
+  redis.call('HDEL', AG, a.id)
+end
+
+-- settle stores an agent whose call is over and who is not freed (paused
+-- "no answer", logged out), or retires one removed during the call.
+local function settle(a)
+  if a.removed then retire(a) else putagent(a) end
+end
+
 -- free makes an agent available (or paused, if a pause was asked for
--- during the call) and dispatches their topics.
+-- during the call) and dispatches their topics; an agent removed from
+-- the configuration during the call is retired instead.
 local function free(a)
+  if a.removed then
+    retire(a)
+    return
+  end
   a.call = ''
   a.since = now
   if a.pause_after and a.pause_after ~= '' then
@@ -277,13 +308,41 @@ end
 -- The operations.
 
 if op == 'sync' then
-  for _, cfg in ipairs(args.agents) do
+  -- Agents gone from the configuration stop taking calls: one who is idle
+  -- is deleted now; one ringing, talking or in wrap-up is marked removed
+  -- and deleted when that ends (retire), so their call is not cut.
+  local cfgs = args.agents or {}
+  local keep = {}
+  for _, cfg in ipairs(cfgs) do keep[cfg.id] = true end
+  local gone, miss = {}, {}
+  for _, raw in ipairs(redis.call('HVALS', AG)) do
+    local x = decodeagent(raw)
+    if not keep[x.id] then
+      table.insert(gone, x)
+      if not busy(x) then
+        for _, t in ipairs(missing(x)) do table.insert(miss, t) end
+      end
+    end
+  end
+  if #miss > 0 then return err('keys', cjson.encode(miss)) end
+  for _, x in ipairs(gone) do
+    if busy(x) then
+      if not x.removed then
+        x.removed = true
+        putagent(x)
+      end
+    else
+      retire(x)
+    end
+  end
+  for _, cfg in ipairs(cfgs) do
     local a = getagent(cfg.id)
     if not a then
       a = {id = cfg.id, state = 'offline', reason = '', since = now, idle = now,
         call = '', pause_after = ''}
     end
     a.name, a.endpoint, a.senior, a.topics = cfg.name, cfg.endpoint, cfg.senior, cfg.topics
+    a.removed = nil
     putagent(a)
     if a.state == 'available' then
       for t, _ in pairs(a.topics) do
@@ -526,7 +585,7 @@ if op == 'logout' then
   a.since = now
   a.call = ''
   a.pause_after = ''
-  putagent(a)
+  settle(a)
   return reply(a, nil)
 end
 
@@ -573,7 +632,7 @@ if op == 'noanswer' then
   a.since = now
   a.call = ''
   a.pause_after = ''
-  putagent(a)
+  settle(a)
   if c.direct then
     redis.call('HDEL', CALLS, c.id)
     c.state = 'ended'
@@ -652,7 +711,7 @@ if op == 'xrelease' then
       a.since = now
       a.call = ''
       a.pause_after = ''
-      putagent(a)
+      settle(a)
     else
       free(a)
     end
