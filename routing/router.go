@@ -279,7 +279,11 @@ func (r *Router) Dispatch(ctx context.Context, topics ...string) error {
 }
 
 // Answered connects an offered call: the agent is on the call and
-// recorded on the call's path and the case (owner if it has none).
+// recorded on the call's path and the case (owner if it has none). An
+// error means the agent is not connected (the pairing is gone). Once the
+// agent is connected the call goes on whatever follows: a failure to
+// record who talked is retried once and logged, never returned, or the
+// caller would hang up on an agent the store shows talking.
 func (r *Router) Answered(ctx context.Context, o Offer) error {
 	d, err := r.change(ctx, AgentChange{Op: OpAnswered, AgentID: o.Agent.ID, CallID: o.CallID, Topics: []string{o.Topic}})
 	if err != nil {
@@ -289,10 +293,26 @@ func (r *Router) Answered(ctx context.Context, o Offer) error {
 	if caseID == "" {
 		caseID = o.CaseID
 	}
-	if err := r.cs.Talked(ctx, o.CallID, caseID, o.Agent.ID, r.clock.Now()); err != nil {
-		return fmt.Errorf("answered %s: %w", o.CallID, err)
-	}
+	r.followUp(ctx, "record answering agent", o.CallID, func() error {
+		return r.cs.Talked(ctx, o.CallID, caseID, o.Agent.ID, r.clock.Now())
+	})
 	return nil
+}
+
+// followUp runs bookkeeping that comes after a committed state change:
+// once more if it fails, then it is logged and left. What it records (a
+// path hop, who talked) matters less than the committed state the caller
+// must act on.
+func (r *Router) followUp(ctx context.Context, what, callID string, f func() error) {
+	err := f()
+	if err == nil {
+		return
+	}
+	// The retry's error may only say the first attempt got half way
+	// (a committed hop is no longer pending): log both.
+	if rerr := f(); rerr != nil {
+		r.log.Warn(what, "call", callID, "err", err, "retry_err", rerr)
+	}
 }
 
 // NoAnswer handles an offer that rang out: the agent is paused "no
@@ -468,7 +488,9 @@ func (r *Router) pendingFor(ctx context.Context, callID, transferID string) (Pen
 
 // AcceptTransfer completes a transfer: the target talks to the caller,
 // the hop joins the call's and the case's path, and the transferring agent
-// goes to wrap-up.
+// goes to wrap-up. An error means the target is not connected; once the
+// target is, failures to record the hop and who talked are retried once
+// and logged, not returned.
 func (r *Router) AcceptTransfer(ctx context.Context, callID, transferID string) error {
 	p, c, err := r.pendingFor(ctx, callID, transferID)
 	if err != nil {
@@ -485,12 +507,13 @@ func (r *Router) AcceptTransfer(ctx context.Context, callID, transferID string) 
 	r.deliver(d.Offers)
 	r.kick()
 	now := r.clock.Now()
-	if _, err := r.cs.CommitTransfer(ctx, callID, c.CaseID, transferID, now); err != nil {
-		return fmt.Errorf("accept transfer: %w", err)
-	}
-	if err := r.cs.Talked(ctx, callID, c.CaseID, c.ConsultAgent, now); err != nil {
-		return fmt.Errorf("accept transfer: %w", err)
-	}
+	r.followUp(ctx, "accept transfer: commit hop", callID, func() error {
+		_, err := r.cs.CommitTransfer(ctx, callID, c.CaseID, transferID, now)
+		return err
+	})
+	r.followUp(ctx, "accept transfer: record target", callID, func() error {
+		return r.cs.Talked(ctx, callID, c.CaseID, c.ConsultAgent, now)
+	})
 	return nil
 }
 

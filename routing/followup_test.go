@@ -1,0 +1,113 @@
+package routing_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hotline-project/hotline/routing"
+)
+
+var errFlaky = errors.New("case store down")
+
+// flakyCases is the real case store with Talked and CommitTransfer failing
+// as many times as the counters say.
+type flakyCases struct {
+	routing.CaseStore
+	talked, commit atomic.Int32
+}
+
+func (f *flakyCases) Talked(ctx context.Context, callID, caseID, agentID string, now time.Time) error {
+	if f.talked.Add(-1) >= 0 {
+		return errFlaky
+	}
+	return f.CaseStore.Talked(ctx, callID, caseID, agentID, now)
+}
+
+func (f *flakyCases) CommitTransfer(ctx context.Context, callID, caseID, transferID string, now time.Time) (routing.Hop, error) {
+	if f.commit.Add(-1) >= 0 {
+		return routing.Hop{}, errFlaky
+	}
+	return f.CaseStore.CommitTransfer(ctx, callID, caseID, transferID, now)
+}
+
+// TestFollowUpFailureKeepsCommittedState checks that once the store has
+// connected an agent (an answer, an accepted transfer), a failure of the
+// bookkeeping after it (who talked, the transfer hop) is not reported as
+// "not connected": the caller would hang up on an agent Redis shows
+// talking. One failure is retried away; two are logged and left.
+func TestFollowUpFailureKeepsCommittedState(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name           string
+		transfer       bool
+		talked, commit int32
+		recorded       bool // the follow-up reached the case in the end
+	}{
+		{name: "answer, talked fails once", talked: 1, recorded: true},
+		{name: "answer, talked fails twice", talked: 2},
+		{name: "transfer, commit fails once", transfer: true, commit: 1, recorded: true},
+		{name: "transfer, commit and talked fail twice", transfer: true, commit: 2, talked: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			agents := []routing.Agent{agent("a", "audit"), agent("b", "service")}
+			e := newEnv(t, agents)
+			fc := &flakyCases{CaseStore: e.st}
+			r := routing.New(e.st, fc, routing.Options{Node: "n1", Clock: e.clk, Policy: defaultPolicy(), Deliver: e.offers.add})
+			if err := r.SyncAgents(ctx, agents); err != nil {
+				t.Fatal(err)
+			}
+			e.r = r
+			e.login(t, "a", "b")
+			cs, err := r.OpenCase(ctx, "+380501", "audit", "en")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Enqueue(ctx, routing.Call{ID: "c1", CaseID: cs.ID, Topic: "audit"}); err != nil {
+				t.Fatal(err)
+			}
+			o := e.offers.last(t)
+			want, talking := []string{"a"}, "a"
+			if !tt.transfer {
+				fc.talked.Store(tt.talked)
+			}
+			if err := r.Answered(ctx, o); err != nil {
+				t.Fatalf("answered: %v", err)
+			}
+			if tt.transfer {
+				fc.talked.Store(tt.talked)
+				fc.commit.Store(tt.commit)
+				tr, err := r.BeginTransfer(ctx, routing.TransferRequest{CallID: "c1", By: "a", To: dest("topic:service"), Note: goodNote, Mode: routing.ModeAttended})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := r.AcceptTransfer(ctx, "c1", tr.ID); err != nil {
+					t.Fatalf("accept transfer: %v", err)
+				}
+				want, talking = []string{"a", "b"}, "b"
+			}
+			if st := e.state(t, talking); st.State != routing.StateOnCall || st.CallID != "c1" {
+				t.Errorf("%s is %s on %q, want on_call on c1", talking, st.State, st.CallID)
+			}
+			got, err := r.Case(ctx, cs.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.recorded {
+				want = want[:len(want)-1]
+			}
+			if !slices.Equal(got.Agents, want) {
+				t.Errorf("case agents %v, want %v", got.Agents, want)
+			}
+			if tt.transfer && tt.recorded {
+				if p := pathStrings(got.Path); !slices.Equal(p, []string{"topic:audit", "topic:service"}) {
+					t.Errorf("case path %v", p)
+				}
+			}
+		})
+	}
+}
