@@ -28,6 +28,7 @@ import (
 	"github.com/hotline-project/hotline/api"
 	"github.com/hotline-project/hotline/ari"
 	"github.com/hotline-project/hotline/callflow"
+	"github.com/hotline-project/hotline/desk"
 	"github.com/hotline-project/hotline/dialplan"
 	"github.com/hotline-project/hotline/metrics"
 	"github.com/hotline-project/hotline/redisstore"
@@ -51,7 +52,8 @@ type Options struct {
 	ARIPassword *string
 	// Listen replaces Config.HTTP.Listen (tests use 127.0.0.1:0).
 	Listen string
-	// Desk is the agent desk and wallboard, mounted by the API server.
+	// Desk replaces the agent desk and wallboard the API server mounts at
+	// "/" (default: desk.New with its defaults).
 	Desk    http.Handler
 	Version string
 	Clock   routing.Clock
@@ -84,6 +86,9 @@ type App struct {
 	httpSrv  *http.Server
 
 	ariConnects atomic.Int64
+	// tokens is the configuration's token table, swapped whole by Reload
+	// while requests read it; nil when Options.Authenticate replaces it.
+	tokens atomic.Pointer[dialplan.Tokens]
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -132,10 +137,8 @@ func New(opts Options) (_ *App, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("load API tokens: %w", err)
 		}
-		authenticate = func(secret string) (api.Token, bool) {
-			g, ok := tokens.Lookup(secret)
-			return api.Token{Role: string(g.Role), AgentID: g.Agent}, ok
-		}
+		a.tokens.Store(&tokens)
+		authenticate = a.authenticate
 	}
 	ariPassword := ""
 	if opts.ARIPassword != nil {
@@ -194,6 +197,10 @@ func New(opts Options) (_ *App, err error) {
 	if opts.Listen != "" {
 		a.listen = opts.Listen
 	}
+	deskHandler := opts.Desk
+	if deskHandler == nil {
+		deskHandler = desk.New(desk.Options{})
+	}
 	a.api = api.New(api.Options{
 		Agents: a.Router, Calls: a.Router, Cases: a.Router, Callbacks: a.Callbacks, Requests: a.Requests,
 		Control: engine, Updates: a.Hub, Publish: a.Hub.Publish, Authenticate: authenticate,
@@ -207,12 +214,18 @@ func New(opts Options) (_ *App, err error) {
 		Queues:       a.Router,
 		Ready:        []func(context.Context) error{a.ariReady, a.redisReady},
 		Metrics:      promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}),
-		Desk:         opts.Desk,
+		Desk:         deskHandler,
 		Logger:       a.log.With("component", "http"),
 		Clock:        clock,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
 	})
 	return a, nil
+}
+
+// authenticate looks a bearer token up in the current token table.
+func (a *App) authenticate(secret string) (api.Token, bool) {
+	g, ok := a.tokens.Load().Lookup(secret)
+	return api.Token{Role: string(g.Role), AgentID: g.Agent}, ok
 }
 
 // Policy maps the configuration's policies onto the routing core's.
@@ -379,37 +392,28 @@ func agents(cfg *dialplan.Config) []routing.Agent {
 	return out
 }
 
-// Run is serve: New, Start, wait for ctx or a failed loop, Stop within
-// stopTimeout.
-func Run(ctx context.Context, opts Options, stopTimeout time.Duration) error {
-	a, err := New(opts)
-	if err != nil {
-		return err
-	}
-	if err := a.Start(ctx); err != nil {
-		a.closeRedis()
-		return err
-	}
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-a.Err():
-	}
-	stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-	defer cancel()
-	return errors.Join(runErr, a.Stop(stopCtx))
-}
-
 // Reload applies what a new configuration can change without a restart:
 // the agents (ids, names, endpoints, topics and priorities; live states are
-// kept) and the topics known to metrics. Everything else — numbers, menus,
+// kept), the API tokens (unless Options.Authenticate replaced them) and the
+// topics known to metrics. Everything else — numbers, menus, hours,
 // policies, connections — takes effect at the next restart, and the log
-// says so.
+// says so. A token file that cannot be read refuses the whole reload.
 func (a *App) Reload(ctx context.Context, cfg *dialplan.Config) error {
+	var tokens *dialplan.Tokens
+	if a.tokens.Load() != nil {
+		t, err := cfg.LoadTokens()
+		if err != nil {
+			return fmt.Errorf("reload: %w", err)
+		}
+		tokens = &t
+	}
 	if err := a.Router.SyncAgents(ctx, agents(cfg)); err != nil {
 		return fmt.Errorf("reload: sync agents: %w", err)
 	}
+	if tokens != nil {
+		a.tokens.Store(tokens)
+	}
 	a.metrics.AddTopics(cfg.TopicNames()...)
-	a.log.Info("reload: agents synced; call flow, policies and connections change at the next restart")
+	a.log.Info("reload: agents and API tokens applied; call flow, hours, policies and connections change at the next restart")
 	return nil
 }

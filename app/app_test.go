@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -88,15 +90,53 @@ func TestLifecycle(t *testing.T) {
 	sim.DropWebsockets()
 	waitReady(t, a.URL())
 
-	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// The agent desk is mounted without being asked for.
+	if page := get(t, a.URL()+"/", "", http.StatusOK); !strings.Contains(strings.ToLower(page), "<!doctype html>") {
+		t.Errorf("/ is not the desk page: %.200s", page)
+	}
+
+	// An open desk (events stream) must not hold the stop to its deadline:
+	// the stop below would fail with "stop http: context deadline exceeded".
+	stream := openEvents(t, a.URL(), token)
+	streamEnded := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, stream); streamEnded <- err }()
+
+	stopCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := a.Stop(stopCtx); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 	stopped = true
+	select {
+	case <-streamEnded:
+	case <-time.After(5 * time.Second):
+		t.Error("events stream still open after Stop")
+	}
 	if _, err := http.Get(a.URL() + "/healthz"); err == nil {
 		t.Error("HTTP still served after Stop")
 	}
+}
+
+// openEvents opens the events stream and reads its hello, so the handler
+// is known to be running.
+func openEvents(t *testing.T, base, token string) io.ReadCloser {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("events: %d", resp.StatusCode)
+	}
+	buf := make([]byte, 512)
+	n, err := resp.Body.Read(buf)
+	if err != nil || !strings.Contains(string(buf[:n]), "hello") {
+		t.Fatalf("events: first read %q, %v", buf[:n], err)
+	}
+	return resp.Body
 }
 
 func waitReady(t *testing.T, base string) {
@@ -131,4 +171,65 @@ func get(t *testing.T, url, token string, want int) string {
 		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
 	}
 	return string(b)
+}
+
+// TestReloadTokens: SIGHUP's Reload applies the token file, so a token
+// taken out of it stops working at once and a new one starts.
+func TestReloadTokens(t *testing.T) {
+	srv := redistest.Start(t)
+	sim := asterisksim.New(asterisksim.Options{Username: "hotline", Password: "secret"})
+	if err := sim.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close(context.Background()) })
+
+	const oldToken, newToken = "admin-token-old-0123456789", "admin-token-new-0123456789"
+	tokensPath := filepath.Join(t.TempDir(), "tokens.yaml")
+	writeTokens := func(token string) {
+		t.Helper()
+		if err := os.WriteFile(tokensPath, []byte(fmt.Sprintf("%q: admin\n", token)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loadConfig := func() *dialplan.Config {
+		t.Helper()
+		text := fmt.Sprintf(testConfig, sim.URL(), srv.Addr) + fmt.Sprintf("http:\n  tokens_file: %s\n", tokensPath)
+		cfg, err := dialplan.Parse("test.yaml", []byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	writeTokens(oldToken)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = rdb.Close() })
+	password := "secret"
+	a, err := New(Options{Config: loadConfig(), Redis: rdb, ARIPassword: &password, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Stop(context.Background()) })
+
+	get(t, a.URL()+"/api/v1/me", oldToken, http.StatusOK)
+	get(t, a.URL()+"/api/v1/me", newToken, http.StatusUnauthorized)
+
+	writeTokens(newToken)
+	if err := a.Reload(ctx, loadConfig()); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	get(t, a.URL()+"/api/v1/me", oldToken, http.StatusUnauthorized)
+	get(t, a.URL()+"/api/v1/me", newToken, http.StatusOK)
+
+	// A token file with problems refuses the reload and keeps the table.
+	if err := os.WriteFile(tokensPath, []byte("short: admin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(ctx, loadConfig()); err == nil {
+		t.Error("reload with a bad token file succeeded")
+	}
+	get(t, a.URL()+"/api/v1/me", newToken, http.StatusOK)
 }
