@@ -39,12 +39,36 @@ commands:
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	reload := make(chan struct{}, 1)
+	go relayReloads(ctx, hup, reload)
+	code := run(ctx, reload, os.Args[1:], os.Stdout, os.Stderr)
+	signal.Stop(hup)
+	stop()
+	os.Exit(code)
 }
 
-// run executes one command and returns the process exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// relayReloads turns SIGHUPs into reload requests without ever blocking:
+// a SIGHUP while a request is still pending merges with it, since one
+// reload reads the newest file anyway. It ends with ctx.
+func relayReloads(ctx context.Context, hup <-chan os.Signal, reload chan<- struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// run executes one command and returns the process exit code. reload
+// carries SIGHUP to serve (nil: never).
+func run(ctx context.Context, reload <-chan struct{}, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -55,7 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "check":
 		err = runCheck(rest, stdout, stderr)
 	case "serve":
-		err = runServe(ctx, rest, stderr)
+		err = runServe(ctx, reload, rest, stderr)
 	case "demo":
 		err = runDemo(ctx, rest, stdout, stderr)
 	case "bench":

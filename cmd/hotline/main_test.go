@@ -7,13 +7,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 )
 
 func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = run(context.Background(), args, &out, &errb)
+	code = run(context.Background(), nil, args, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -85,4 +86,29 @@ func TestCommandLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRelayReloads: SIGHUPs become reload requests without blocking the
+// signal side; several before serve looks merge into one; the relay ends
+// with its context.
+func TestRelayReloads(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	hup := make(chan os.Signal, 1)
+	reload := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() { relayReloads(ctx, hup, reload); close(done) }()
+
+	for range 3 {
+		hup <- syscall.SIGHUP
+	}
+	<-reload
+	select {
+	case <-reload:
+		// The third SIGHUP may land after the first request was taken.
+	default:
+	}
+	hup <- syscall.SIGHUP
+	<-reload
+	cancel()
+	<-done
 }

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/hotline-project/hotline/app"
@@ -18,7 +15,9 @@ import (
 // safe point. The systemd unit's TimeoutStopSec is longer.
 const stopTimeout = 30 * time.Second
 
-func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+// runServe runs the daemon until ctx ends (SIGINT, SIGTERM) or a loop
+// fails; every request on reload (SIGHUP) re-reads the configuration.
+func runServe(ctx context.Context, reload <-chan struct{}, args []string, stderr io.Writer) error {
 	path, err := configFlag("serve", args, stderr)
 	if err != nil {
 		return err
@@ -35,11 +34,6 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Warn("configuration", "problem", w.String())
 	}
 
-	// SIGHUP re-reads the configuration and applies what can change live.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
 	a, err := app.New(app.Options{Config: cfg, Logger: log, Version: version})
 	if err != nil {
 		return err
@@ -55,8 +49,8 @@ loop:
 			break loop
 		case runErr = <-a.Err():
 			break loop
-		case <-hup:
-			reload(ctx, a, path, log)
+		case <-reload:
+			reloadConfig(ctx, a, path, log)
 		}
 	}
 	log.Info("stopping", "deadline", stopTimeout.String())
@@ -65,9 +59,9 @@ loop:
 	return errors.Join(runErr, a.Stop(stopCtx))
 }
 
-// reload applies a changed configuration: a file with problems is refused
-// whole and the running one kept.
-func reload(ctx context.Context, a *app.App, path string, log *slog.Logger) {
+// reloadConfig applies a changed configuration: a file with problems is
+// refused whole and the running one kept.
+func reloadConfig(ctx context.Context, a *app.App, path string, log *slog.Logger) {
 	cfg, err := dialplan.Load(path)
 	if err != nil {
 		log.Error("reload refused: configuration has problems", "err", err)
