@@ -16,9 +16,12 @@ if ((${#need[@]})); then
 	[ "$(id -u)" -eq 0 ] || sudo="sudo"
 	$sudo apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-	# The prometheus package starts a server where an init system runs; the
-	# tests only need its promtool.
-	pkill -x prometheus 2>/dev/null || true
+	# The prometheus package starts its own service where an init system
+	# runs; the tests only need its promtool. Stop that service only, never
+	# a prometheus someone else runs on this machine.
+	if [[ " ${need[*]} " == *" prometheus "* ]]; then
+		$sudo service prometheus stop >/dev/null 2>&1 || true
+	fi
 fi
 
 echo "== gofmt"
