@@ -66,6 +66,7 @@ type App struct {
 	node    string
 	reg     *prometheus.Registry
 	metrics *metrics.Metrics
+	clock   routing.Clock
 
 	rdb      redis.UniversalClient
 	ownRedis bool
@@ -107,7 +108,7 @@ func New(opts Options) (_ *App, err error) {
 	if opts.Clock == nil {
 		opts.Clock = routing.SystemClock{}
 	}
-	a := &App{cfg: cfg, log: opts.Logger, node: nodeName(cfg), reg: opts.Registry, errs: make(chan error, 8)}
+	a := &App{cfg: cfg, log: opts.Logger, node: nodeName(cfg), reg: opts.Registry, clock: opts.Clock, errs: make(chan error, 8)}
 	defer func() {
 		if err != nil {
 			a.closeRedis()

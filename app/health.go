@@ -120,7 +120,7 @@ func (a *App) snapshot(ctx context.Context) (metrics.Snapshot, error) {
 	if err != nil {
 		return s, err
 	}
-	now := time.Now()
+	now := a.clock.Now()
 	for _, c := range calls {
 		if c.State != routing.CallQueued {
 			continue
@@ -144,9 +144,36 @@ func (a *App) snapshot(ctx context.Context) (metrics.Snapshot, error) {
 		return s, err
 	}
 	for _, cb := range cbs {
-		if !cb.Deadline.IsZero() && cb.Deadline.Before(now) || cb.DueAt.Before(now.Add(-time.Minute)) {
+		if callbackOverdue(cb, now) {
 			s.CallbacksOverdue++
 		}
 	}
 	return s, nil
+}
+
+// callbackDialGrace is how long a due owner or senior callback without a
+// deadline may wait for its agent before it counts as overdue: a senior
+// callback waits for any senior to become available, which within a
+// minute is ordinary.
+const callbackDialGrace = time.Minute
+
+// callbackOverdue reports whether a scheduled callback is late enough to
+// alarm someone. A queue-kind callback is never overdue: it keeps a place
+// in line and waits as long as the queue does (the queue's own gauges
+// show that). An owner callback is overdue past its deadline, when it
+// should have been escalated; one without a deadline, and a senior
+// callback, once it has been due for callbackDialGrace without being
+// dialled.
+func callbackOverdue(cb routing.Callback, now time.Time) bool {
+	if cb.State != routing.CallbackScheduled {
+		return false
+	}
+	switch cb.Kind {
+	case routing.CallbackOwner, routing.CallbackSenior:
+		if !cb.Deadline.IsZero() {
+			return now.After(cb.Deadline)
+		}
+		return now.After(cb.DueAt.Add(callbackDialGrace))
+	}
+	return false
 }
