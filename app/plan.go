@@ -56,6 +56,13 @@ func NewPlan(cfg *dialplan.Config) callflow.Plan {
 	s.AgentLang = cfg.Languages.Default
 	s.MOHClass = cfg.Queue.MOHClass
 	s.AnnounceInterval = cfg.Queue.AnnounceEvery
+	if s.AnnounceInterval == 0 {
+		// announce_every: 0s is "never"; the call flow's zero is "unset".
+		s.AnnounceInterval = -1
+	}
+	s.ConsultTimeout = cfg.Transfer.ConsultTimeout
+	s.NoWhisper = !cfg.Transfer.Whisper
+	s.CallbackCallerID = cfg.Callback.CallerID
 	s.Features.TopicDigits = topicDigits(cfg)
 	s.Survey = callflow.Survey{
 		Enabled: cfg.Survey.Enabled,
@@ -125,6 +132,8 @@ func (p *plan) Menu(name string) (callflow.Menu, bool) {
 }
 
 func (p *plan) Open(topic string, t time.Time) bool { return p.cfg.TopicOpen(topic, t) }
+
+func (p *plan) NextOpen(topic string, t time.Time) time.Time { return p.cfg.TopicNextOpen(topic, t) }
 
 // Prompt gives the media of a named prompt. The language is Asterisk's
 // per-playback lang, so one sound name serves every language.

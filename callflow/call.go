@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -162,6 +163,16 @@ func gone(ev *Event) bool {
 		return ev.Channel != nil
 	}
 	return false
+}
+
+// phoneNumber reports whether a caller number is a phone number: digits
+// with an optional leading +.
+func phoneNumber(s string) bool {
+	s = strings.TrimPrefix(s, "+")
+	if s == "" {
+		return false
+	}
+	return isDigits(s)
 }
 
 // dtmfOn returns the digit of a DTMF event received on channel ch. On a
@@ -437,6 +448,11 @@ func (c *call) menu(name string) (string, error) {
 // a number is not a person) and routes them to the case owner or offers the
 // owner's callback. done means the call needs nothing more.
 func (c *call) returning() (done bool, err error) {
+	if !phoneNumber(c.number) {
+		// A withheld caller ("anonymous", "unknown", nothing) is nobody in
+		// particular: looking them up would hand them a stranger's case.
+		return false, nil
+	}
 	cs, found, err := c.e.router.OpenCaseFor(c.ctx, c.number)
 	if err != nil || !found {
 		if err != nil {
@@ -482,6 +498,12 @@ func (c *call) returning() (done bool, err error) {
 // closed tells the caller the topic is closed and offers a callback that
 // keeps their place for when it opens.
 func (c *call) closed() error {
+	opens := c.e.plan.NextOpen(c.topic, c.e.clock.Now())
+	if !c.canCallBack() || opens.IsZero() {
+		// Nobody could dial the caller, or the topic never opens: a
+		// callback offer would be a promise nobody keeps.
+		return c.playWait(c.caller, c.prompts(c.lang, PromptClosed), c.lang)
+	}
 	c.e.metrics.Callback("offered")
 	d, err := c.ask(c.prompts(c.lang, PromptClosed, PromptCallbackOffer), c.e.settings.AnswerTimeout)
 	if err != nil || d != "1" {
@@ -494,7 +516,16 @@ func (c *call) closed() error {
 		}
 		c.caseID = cs.ID
 	}
-	return c.keepPlace()
+	// The place is kept from now, but the callback joins the queue only
+	// when the topic opens: queued now, the first agent free for the topic
+	// (on another hours' shift, or after hours) would dial it at once.
+	c.enqueuedAt = c.e.clock.Now()
+	if _, err := c.e.cbs.KeepPositionAt(c.ctx, c.asCall(), opens); err != nil {
+		return fmt.Errorf("keep position at opening: %w", err)
+	}
+	c.kept, c.keepOpen = true, true
+	c.e.metrics.Callback("scheduled")
+	return c.playWait(c.caller, c.prompts(c.lang, PromptCallbackConfirm), c.lang)
 }
 
 func (c *call) asCall() Call {

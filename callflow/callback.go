@@ -26,7 +26,8 @@ func (e *Engine) startCallback(cb Callback, agent AgentStatus) {
 			if err := e.router.Leave(ctx, id); err != nil {
 				log.Warn("release callback agent", logErr, err)
 			}
-			if err := e.cbs.AttemptFailed(ctx, cb.ID, "node stopping"); err != nil {
+			// The caller was never tried: no attempt is spent.
+			if err := e.cbs.AgentMissed(ctx, cb.ID); err != nil {
 				log.Warn("give back callback", logErr, err)
 			}
 		})
@@ -40,6 +41,15 @@ func (c *call) attemptFailed(reason string) {
 	}
 }
 
+// agentMissed gives the callback back without spending an attempt: the
+// agent's side failed, the caller was never (fully) tried.
+func (c *call) agentMissed(reason string) {
+	c.log.Info("callback agent missed", "reason", reason)
+	if err := c.e.cbs.AgentMissed(c.ctx, c.cb.ID); err != nil {
+		c.log.Warn("callback agent missed", logErr, err)
+	}
+}
+
 func (c *call) dialBack(o Offer) error {
 	agent := o.Agent
 	if c.lang == "" {
@@ -47,25 +57,28 @@ func (c *call) dialBack(o Offer) error {
 	}
 	deadline := o.RingDeadline
 	leg, err := c.originateAgent(agent.Endpoint, agent.ID, deadline.Sub(c.e.clock.Now()))
-	res := ringFailed
-	if err == nil {
-		if res, err = c.waitAnswer(leg, deadline, false, nil); err != nil {
-			return err
-		}
-	} else {
+	if err != nil {
+		// An ARI error, not the agent's doing: released without blame.
 		c.log.Warn("originate agent", logErr, err)
+		c.e.releaseUnblamed(c.ctx, o, c.log)
+		c.agentMissed("originate agent: " + err.Error())
+		return nil
+	}
+	res, err := c.waitAnswer(leg, deadline, false, nil)
+	if err != nil {
+		return err
 	}
 	if res != ringAnswered {
 		if err := c.e.router.NoAnswer(c.ctx, o); err != nil {
 			c.log.Warn("no answer", logErr, err)
 		}
-		c.attemptFailed("agent did not answer")
+		c.agentMissed("agent did not answer")
 		return nil
 	}
 	if err := c.e.router.Answered(c.ctx, o); err != nil {
 		c.log.Warn("answered", logErr, err)
 		c.hangupLeg(leg)
-		c.attemptFailed("agent claim lost")
+		c.agentMissed("agent claim lost")
 		return nil
 	}
 	c.answered, c.agentLeg, c.agentID = true, leg, agent.ID
@@ -73,7 +86,7 @@ func (c *call) dialBack(o Offer) error {
 		return err
 	}
 	if !c.legs[leg] {
-		c.attemptFailed("agent hung up")
+		c.agentMissed("agent hung up")
 		return nil
 	}
 	// The agent waits with music while the caller's phone rings.
@@ -85,6 +98,7 @@ func (c *call) dialBack(o Offer) error {
 	_, err = c.e.tel.Originate(c.ctx, OriginateRequest{
 		ChannelID: callee, Endpoint: c.e.plan.CallbackEndpoint(c.number), App: c.e.app,
 		AppArgs: []string{"callee", c.id}, Timeout: c.e.settings.CallbackRing, Formats: "ulaw",
+		CallerID: c.e.settings.CallbackCallerID,
 	})
 	if err != nil {
 		c.attemptFailed("originate: " + err.Error())
@@ -93,20 +107,25 @@ func (c *call) dialBack(o Offer) error {
 	c.legs[callee] = true
 	agentLeft := false
 	res, err = c.waitAnswer(callee, c.e.clock.Now().Add(c.e.settings.CallbackRing), false, func(m message) {
-		if m.ev != nil && gone(m.ev) && m.ev.Channel.ID == leg {
+		if m.ev != nil && gone(m.ev) && m.ev.Channel.ID == leg && !agentLeft {
+			// Nobody is left to talk to the caller: stop ringing them now
+			// (the callee's end then ends the wait) rather than at the
+			// ring timeout.
 			agentLeft = true
+			c.hangupLeg(callee)
 		}
 	})
 	if err != nil {
 		return err
 	}
-	if agentLeft || res != ringAnswered {
-		reason := "caller did not answer"
-		if agentLeft {
-			reason = "agent hung up"
-		}
+	if agentLeft {
 		c.hangupLeg(callee)
-		c.attemptFailed(reason)
+		c.agentMissed("agent hung up")
+		return nil
+	}
+	if res != ringAnswered {
+		c.hangupLeg(callee)
+		c.attemptFailed("caller did not answer")
 		return nil
 	}
 	delete(c.legs, callee)

@@ -115,7 +115,7 @@ func TestClosedHoursCallback(t *testing.T) {
 			}
 			if accept {
 				h.dtmf(ch, "1")
-				h.cbs.waitCall(t, "KeepPosition "+ch+" audit pl")
+				h.cbs.waitCall(t, "KeepPositionAt "+ch+" audit pl")
 				c := h.cur.expect("confirmation", playing(ch, "callback-confirm"))
 				h.pbDone(c)
 			} else {
@@ -747,7 +747,7 @@ func TestCallbackDial(t *testing.T) {
 		h.e.Dial(cb, agent("100"))
 		leg := h.cur.expect("agent first", op("originate", "Local/100@agents")).ID
 		h.dialFail(leg, "NOANSWER")
-		h.cbs.waitCall(t, "AttemptFailed cb7 agent did not answer")
+		h.cbs.waitCall(t, "AgentMissed cb7")
 		h.r.waitCall(t, "NoAnswer cb7 100")
 		h.idle()
 		if h.tel.count(op("originate", "PJSIP/5557777@trunk")) != 0 {

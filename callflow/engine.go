@@ -85,10 +85,16 @@ type Router interface {
 // Callbacks is the part of routing.Callbacks the call flow uses.
 type Callbacks interface {
 	KeepPosition(ctx context.Context, c Call) (Callback, error)
+	// KeepPositionAt keeps the place of a caller of a closed topic: the
+	// callback joins the queue at due, when the topic opens.
+	KeepPositionAt(ctx context.Context, c Call, due time.Time) (Callback, error)
 	ScheduleOwner(ctx context.Context, caseID, owner string, due time.Time, note string) (Callback, error)
 	Offered(ctx context.Context, o Offer) error
 	Completed(ctx context.Context, id string) error
 	AttemptFailed(ctx context.Context, id, reason string) error
+	// AgentMissed gives a callback back without spending an attempt: the
+	// agent's side failed and the caller was never tried.
+	AgentMissed(ctx context.Context, id string) error
 }
 
 // Observer receives the call flow's measurements; the metrics package

@@ -656,13 +656,18 @@ func newFakePlan() *fakePlan {
 	}
 }
 
-func (p *fakePlan) Route(n string) (Route, bool)          { r, ok := p.routes[n]; return r, ok }
-func (p *fakePlan) Menu(n string) (Menu, bool)            { m, ok := p.menus[n]; return m, ok }
-func (p *fakePlan) Open(topic string, _ time.Time) bool   { return !p.closed[topic] }
-func (p *fakePlan) Prompt(name, lang string) string       { return "sound:" + lang + "/" + name }
-func (p *fakePlan) CallbackEndpoint(number string) string { return "PJSIP/" + number + "@trunk" }
-func (p *fakePlan) Settings() Settings                    { return p.settings }
-func (p *fakePlan) AgentFor(n string) (string, bool)      { a, ok := p.agents[n]; return a, ok }
+func (p *fakePlan) Route(n string) (Route, bool)        { r, ok := p.routes[n]; return r, ok }
+func (p *fakePlan) Menu(n string) (Menu, bool)          { m, ok := p.menus[n]; return m, ok }
+func (p *fakePlan) Open(topic string, _ time.Time) bool { return !p.closed[topic] }
+func (p *fakePlan) Prompt(name, lang string) string     { return "sound:" + lang + "/" + name }
+func (p *fakePlan) CallbackEndpoint(number string) string {
+	if !phoneNumber(number) {
+		return "" // as the dial template refuses a withheld number
+	}
+	return "PJSIP/" + number + "@trunk"
+}
+func (p *fakePlan) Settings() Settings               { return p.settings }
+func (p *fakePlan) AgentFor(n string) (string, bool) { a, ok := p.agents[n]; return a, ok }
 func (p *fakePlan) Whisper(topic, caseID, note, lang string) []string {
 	return []string{"sound:" + lang + "/whisper-" + topic, "characters:" + caseID}
 }

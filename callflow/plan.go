@@ -24,6 +24,9 @@ type Plan interface {
 	// CallbackEndpoint is the dial string of a caller's number for
 	// callbacks (the dial template applied), e.g. "PJSIP/5551234@trunk".
 	CallbackEndpoint(number string) string
+	// NextOpen is when a topic next takes calls at or after t (t itself
+	// when it is open); the zero time when it never opens.
+	NextOpen(topic string, t time.Time) time.Time
 	// AgentFor names the agent calling from a phone number, for the agent
 	// feature number.
 	AgentFor(callerNumber string) (agentID string, ok bool)
@@ -98,11 +101,21 @@ type Survey struct {
 type Settings struct {
 	AgentLang        string        // language of prompts played to agents
 	MOHClass         string        // music on hold class
-	AnnounceInterval time.Duration // position and wait announcements while queued
+	AnnounceInterval time.Duration // position and wait announcements while queued; negative: never
 	AnswerTimeout    time.Duration // one-key questions (returning caller, callback offer)
 	CallbackRing     time.Duration // how long a called-back caller rings
 	OwnerCallbackIn  time.Duration // *7: when the owner callback is due
 	AgentMenuTimeout time.Duration
+	// ConsultTimeout bounds a consult from the target's answer until they
+	// accept (or the agent completes); then it is cancelled back to the
+	// transferring agent as a no-answer.
+	ConsultTimeout time.Duration
+	// NoWhisper skips the whisper to transfer targets (transfer.whisper
+	// off). A negative switch so that the zero Settings whisper.
+	NoWhisper bool
+	// CallbackCallerID is the caller id a called-back caller sees; empty
+	// leaves it to Asterisk.
+	CallbackCallerID string
 	Features         Features
 	Survey           Survey
 }
@@ -118,6 +131,7 @@ func DefaultSettings() Settings {
 		CallbackRing:     30 * time.Second,
 		OwnerCallbackIn:  30 * time.Minute,
 		AgentMenuTimeout: 8 * time.Second,
+		ConsultTimeout:   2 * time.Minute,
 		Features: Features{
 			ConsultTopic: "*2", ConsultAgent: "*3", AgentIDEnd: "#",
 			Complete: "#", Cancel: "*0", TakeOwnership: "*7", PauseAfter: "*9",
@@ -142,7 +156,11 @@ func withDefaults(s Settings) Settings {
 	}
 	str(&s.AgentLang, d.AgentLang)
 	str(&s.MOHClass, d.MOHClass)
-	dur(&s.AnnounceInterval, d.AnnounceInterval)
+	// Negative is "never" (queue.announce_every: 0s); only zero means unset.
+	if s.AnnounceInterval == 0 {
+		s.AnnounceInterval = d.AnnounceInterval
+	}
+	dur(&s.ConsultTimeout, d.ConsultTimeout)
 	dur(&s.AnswerTimeout, d.AnswerTimeout)
 	dur(&s.CallbackRing, d.CallbackRing)
 	dur(&s.OwnerCallbackIn, d.OwnerCallbackIn)

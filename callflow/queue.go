@@ -29,7 +29,7 @@ func (c *call) queue() error {
 	// Position 0: the router paired the caller with an agent inside
 	// Enqueue, so there is no wait to offer a callback for.
 	offer := false
-	if q.Position > 0 {
+	if q.Position > 0 && c.canCallBack() {
 		_, offer = routing.OfferCallback(c.e.policy, q, true)
 	}
 	return c.wait(offer)
@@ -52,8 +52,12 @@ func (c *call) wait(offerNow bool) error {
 	if prompt == "" && !c.mb.hasOffer() {
 		c.startMOH()
 	}
-	announce := c.e.clock.NewTimer(c.e.settings.AnnounceInterval)
-	defer func() { announce.Stop() }()
+	announce := c.announceTimer()
+	defer func() {
+		if announce != nil {
+			announce.Stop()
+		}
+	}()
 	for {
 		if c.draining {
 			return errDetached // finish leaves the caller on music on hold
@@ -64,7 +68,7 @@ func (c *call) wait(offerNow bool) error {
 		}
 		switch {
 		case timedOut:
-			announce = c.e.clock.NewTimer(c.e.settings.AnnounceInterval)
+			announce = c.announceTimer()
 			if prompt != "" {
 				continue // still talking; skip this turn rather than pile up
 			}
@@ -73,7 +77,7 @@ func (c *call) wait(offerNow bool) error {
 				c.log.Warn("queue info", logErr, err)
 				continue
 			}
-			if !offered {
+			if !offered && c.canCallBack() {
 				if _, ok := routing.OfferCallback(c.e.policy, q, true); ok {
 					offered = true
 					c.e.metrics.Callback("offered")
@@ -95,7 +99,9 @@ func (c *call) wait(offerNow bool) error {
 				return err
 			}
 			if connected {
-				announce.Stop()
+				if announce != nil {
+					announce.Stop()
+				}
 				return c.talk()
 			}
 		case finished(m, prompt):
@@ -107,6 +113,22 @@ func (c *call) wait(offerNow bool) error {
 			}
 		}
 	}
+}
+
+// announceTimer times the next queue announcement; nil when they are
+// off (a negative interval: queue.announce_every 0s).
+func (c *call) announceTimer() Timer {
+	if c.e.settings.AnnounceInterval < 0 {
+		return nil
+	}
+	return c.e.clock.NewTimer(c.e.settings.AnnounceInterval)
+}
+
+// canCallBack reports whether the caller's number can be dialled back: a
+// withheld number, or no dial template, makes a callback offer a promise
+// nobody could keep.
+func (c *call) canCallBack() bool {
+	return c.e.plan.CallbackEndpoint(c.number) != ""
 }
 
 // positionMedia is the announcement of a caller's place: "you are number
@@ -232,7 +254,13 @@ func (c *call) ring(o Offer) (bool, error) {
 			return false, err // caller gone: finish releases the offer
 		}
 	} else {
+		// An ARI error is not the agent's doing: a short outage must not
+		// pause the whole pool "no answer". The agent is released without
+		// blame and the caller keeps their place.
 		log.Warn("originate agent", logErr, err)
+		c.offer = nil
+		c.e.releaseUnblamed(c.ctx, o, log)
+		return false, nil
 	}
 	if res == ringCancelled {
 		log.Info("ring cancelled: node stopping")

@@ -336,6 +336,30 @@ func (c *Callbacks) KeepPosition(ctx context.Context, call Call) (Callback, erro
 	return cb, nil
 }
 
+// KeepPositionAt keeps a caller's place for a topic that is closed now:
+// a queue-kind callback due at due (when the topic opens), which joins the
+// queue only then — Run claims it and puts it in line, ordered by the
+// caller's EnqueuedAt among the others kept overnight. Asking again for
+// the same call returns the same callback.
+func (c *Callbacks) KeepPositionAt(ctx context.Context, call Call, due time.Time) (Callback, error) {
+	now := c.now()
+	if due.Before(now) {
+		due = now
+	}
+	enq := call.EnqueuedAt
+	if enq.IsZero() {
+		enq = now
+	}
+	cb := Callback{
+		ID: randomID("cb-"), CaseID: call.CaseID, Number: call.CallerNumber,
+		Topic: call.Topic, Lang: call.Lang, Kind: CallbackQueue, State: CallbackScheduled,
+		DueAt: due, MaxAttempts: c.opts.Policy.CallbackAttempts,
+		CreatedAt: now, UpdatedAt: now,
+		CallID: call.ID, EnqueuedAt: enq,
+	}
+	return c.create(ctx, "keep position at opening", cb, "call:"+call.ID)
+}
+
 func (c *Callbacks) queueCall(cb Callback) Call {
 	return Call{
 		ID: cb.CallID, CaseID: cb.CaseID, Topic: cb.Topic, CallerNumber: cb.Number,

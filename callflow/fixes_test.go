@@ -1,0 +1,221 @@
+package callflow
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotline-project/hotline/routing"
+)
+
+// ---- fakes' methods for the later additions to the interfaces ----
+
+func (f *fakeCallbacks) AgentMissed(_ context.Context, id string) error {
+	f.record("AgentMissed %s", id)
+	return nil
+}
+
+func (f *fakeCallbacks) KeepPositionAt(_ context.Context, c Call, due time.Time) (Callback, error) {
+	f.record("KeepPositionAt %s %s %s %s", c.ID, c.Topic, c.Lang, due.Format(time.DateTime))
+	return Callback{ID: "cb-" + c.ID, Kind: routing.CallbackQueue, DueAt: due}, nil
+}
+
+// NextOpen: a closed topic opens the next day at 08:00; "never" never does.
+func (p *fakePlan) NextOpen(topic string, t time.Time) time.Time {
+	if topic == "never" {
+		return time.Time{}
+	}
+	if !p.closed[topic] {
+		return t
+	}
+	return t.Truncate(24 * time.Hour).Add(32 * time.Hour)
+}
+
+func (f *fakeCallbacks) log() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+// TestOriginateErrorDoesNotBlameAgent: an ARI error originating the agent
+// leg releases the agent without a "no answer" pause and keeps the caller
+// (or the callback's attempts).
+func TestOriginateErrorDoesNotBlameAgent(t *testing.T) {
+	pausedNoAnswer := routing.AgentStatus{Agent: routing.Agent{ID: "100"}, State: routing.StatePaused, Reason: routing.ReasonNoAnswer}
+	t.Run("queued caller", func(t *testing.T) {
+		h := newHarness(t)
+		h.tel.failOrig["Local/100@agents"] = errors.New("ari: 500")
+		// What the real router's NoAnswer leaves behind.
+		h.r.agents["100"] = pausedNoAnswer
+		ch := h.queued()
+		h.e.Deliver(h.offer(ch, "100"))
+		h.r.waitCall(t, "Resume 100")
+		if h.r.countPrefix("Leave") != 0 {
+			t.Errorf("caller lost their place: %v", h.r.log())
+		}
+		h.hangup(ch)
+		h.idle()
+	})
+	t.Run("callback", func(t *testing.T) {
+		h := newHarness(t)
+		h.tel.failOrig["Local/100@agents"] = errors.New("ari: 500")
+		h.r.agents["100"] = pausedNoAnswer
+		h.e.Dial(Callback{ID: "cb7", CallID: "cb7", CaseID: "case9", Number: "5557777", Topic: "audit", Kind: routing.CallbackOwner}, agent("100"))
+		h.cbs.waitCall(t, "AgentMissed cb7")
+		h.r.waitCall(t, "Resume 100")
+		h.idle()
+		if got := h.cbs.log(); slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "AttemptFailed") }) {
+			t.Errorf("attempt spent on an ARI error: %v", got)
+		}
+	})
+}
+
+// TestCallbackAgentSideFailuresSpendNoAttempt: only the caller's own
+// failure to answer counts as an attempt.
+func TestCallbackAgentSideFailuresSpendNoAttempt(t *testing.T) {
+	cb := Callback{ID: "cb7", CallID: "cb7", CaseID: "case9", Number: "5557777", Topic: "audit", Kind: routing.CallbackOwner}
+	tests := []struct {
+		name string
+		run  func(h *harness)
+		want string
+	}{
+		{name: "agent does not answer", want: "AgentMissed cb7", run: func(h *harness) {
+			leg := h.cur.expect("agent", op("originate", "Local/100@agents")).ID
+			h.dialFail(leg, "NOANSWER")
+		}},
+		{name: "agent hangs up during whisper", want: "AgentMissed cb7", run: func(h *harness) {
+			leg := h.cur.expect("agent", op("originate", "Local/100@agents")).ID
+			h.answer(leg)
+			h.cur.expect("whisper", playing(leg, "whisper-audit"))
+			h.hangup(leg)
+		}},
+		{name: "agent hangs up while the caller rings", want: "AgentMissed cb7", run: func(h *harness) {
+			leg := h.cur.expect("agent", op("originate", "Local/100@agents")).ID
+			h.answer(leg)
+			h.pbDone(h.cur.expect("whisper", playing(leg, "whisper-audit")))
+			callee := h.cur.expect("caller", op("originate", "PJSIP/5557777@trunk")).ID
+			h.hangup(leg)
+			h.cur.expect("caller's ringing stopped", op("hangup", callee))
+			h.e.HandleEvent(Event{Type: "ChannelDestroyed", Channel: &Channel{ID: callee}})
+		}},
+		{name: "caller does not answer", want: "AttemptFailed cb7 caller did not answer", run: func(h *harness) {
+			leg := h.cur.expect("agent", op("originate", "Local/100@agents")).ID
+			h.answer(leg)
+			h.pbDone(h.cur.expect("whisper", playing(leg, "whisper-audit")))
+			h.dialFail(h.cur.expect("caller", op("originate", "PJSIP/5557777@trunk")).ID, "NOANSWER")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.e.Dial(cb, agent("100"))
+			tt.run(h)
+			h.cbs.waitCall(t, tt.want)
+			h.idle()
+			attempts := 0
+			for _, s := range h.cbs.log() {
+				if strings.HasPrefix(s, "AttemptFailed") {
+					attempts++
+				}
+			}
+			if want := map[bool]int{true: 1, false: 0}[strings.HasPrefix(tt.want, "AttemptFailed")]; attempts != want {
+				t.Errorf("%d attempts spent, want %d: %v", attempts, want, h.cbs.log())
+			}
+		})
+	}
+}
+
+// TestNoCallbackOfferForWithheldNumbers: a callback is offered only to a
+// number that can be dialled back.
+func TestNoCallbackOfferForWithheldNumbers(t *testing.T) {
+	t.Run("closed topic", func(t *testing.T) {
+		h := newHarness(t, func(h *harness, _ *Options) { h.plan.closed["audit"] = true })
+		ch := h.arrive("300", "anonymous")
+		a := h.cur.expect("closed", playing(ch, "closed"))
+		if slices.Contains(a.Media, "sound:pl/callback-offer") {
+			t.Errorf("callback offered to a withheld number: %v", a.Media)
+		}
+		h.dtmf(ch, "1")
+		h.pbDone(a)
+		h.cur.expect("hangup", op("hangup", ch))
+		h.idle()
+		if n := len(h.cbs.log()); n != 0 {
+			t.Errorf("callbacks touched: %v", h.cbs.log())
+		}
+	})
+	t.Run("queue with no agents", func(t *testing.T) {
+		h := newHarness(t)
+		h.r.queue = QueueInfo{Position: 1, AgentsLoggedIn: 0}
+		ch := h.arrive("200", "anonymous")
+		h.r.waitCall(t, "Enqueue "+ch)
+		h.cur.expect("music, no offer", op("moh", ch))
+		h.dtmf(ch, "1")
+		h.hangup(ch)
+		h.r.waitCall(t, "Leave "+ch)
+		h.idle()
+		if n := h.tel.count(playing(ch, "callback-offer")); n != 0 {
+			t.Errorf("callback offered %d times:\n%s", n, h.tel.dump())
+		}
+	})
+}
+
+// TestWithheldCallerIsNotReturning: "anonymous" is nobody's open case.
+func TestWithheldCallerIsNotReturning(t *testing.T) {
+	for _, number := range []string{"anonymous", "unknown", ""} {
+		t.Run(number, func(t *testing.T) {
+			h := newHarness(t, func(h *harness, _ *Options) {
+				h.r.cases["old1"] = routing.Case{ID: "old1", CallerNumber: number, Topic: "audit", Owner: "101", Status: routing.CaseOpen}
+				h.r.openFor[number] = "old1"
+			})
+			ch := h.arrive("200", number)
+			h.r.waitCall(t, "Enqueue "+ch+" service en")
+			h.hangup(ch)
+			h.idle()
+			if n := h.tel.count(playing(ch, "returning-caller")); n != 0 {
+				t.Errorf("withheld caller asked about a stranger's case")
+			}
+		})
+	}
+}
+
+// TestAnnouncementsOff: a negative interval (announce_every: 0s) starts no
+// announcement timer; zero still means the default.
+func TestAnnouncementsOff(t *testing.T) {
+	if got := withDefaults(Settings{}).AnnounceInterval; got != DefaultSettings().AnnounceInterval {
+		t.Errorf("unset interval became %v", got)
+	}
+	h := newHarness(t, func(h *harness, _ *Options) { h.plan.settings.AnnounceInterval = -1 })
+	ch := h.queued()
+	h.hangup(ch)
+	h.idle()
+	h.clk.mu.Lock()
+	defer h.clk.mu.Unlock()
+	for _, tm := range h.clk.timers {
+		if tm.d == DefaultSettings().AnnounceInterval || tm.d < 0 {
+			t.Errorf("announcement timer of %v started", tm.d)
+		}
+	}
+}
+
+// TestClosedCallbackDueAtOpening: a callback taken while the topic is
+// closed is scheduled for its opening, not queued now.
+func TestClosedCallbackDueAtOpening(t *testing.T) {
+	h := newHarness(t, func(h *harness, _ *Options) { h.plan.closed["audit"] = true })
+	ch := h.arrive("300", "5551234")
+	h.cur.expect("closed + offer", playing(ch, "callback-offer"))
+	h.dtmf(ch, "1")
+	want := "KeepPositionAt " + ch + " audit pl " + h.plan.NextOpen("audit", h.clk.Now()).Format(time.DateTime)
+	h.cbs.waitCall(t, want)
+	h.pbDone(h.cur.expect("confirmation", playing(ch, "callback-confirm")))
+	h.cur.expect("hangup", op("hangup", ch))
+	h.idle()
+	if h.r.countPrefix("Enqueue") != 0 || slices.ContainsFunc(h.cbs.log(), func(s string) bool { return strings.HasPrefix(s, "KeepPosition ") }) {
+		t.Errorf("queued while closed: router %v callbacks %v", h.r.log(), h.cbs.log())
+	}
+	if h.r.countPrefix("CloseCase") != 0 {
+		t.Errorf("case closed with a callback owed")
+	}
+}
