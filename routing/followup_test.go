@@ -111,3 +111,65 @@ func TestFollowUpFailureKeepsCommittedState(t *testing.T) {
 		})
 	}
 }
+
+// TestReleaseOffer checks that an offer taken back through no fault of the
+// agent leaves them free (or in the pause they asked for while it rang),
+// never paused "no answer", and a queued caller back in their place.
+func TestReleaseOffer(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name      string
+		direct    bool   // rung with ClaimAgent, in no queue
+		pause     string // pause asked for while ringing
+		wantState routing.AgentState
+		wantCall  routing.CallState // "" when the call is gone
+		reoffered bool
+	}{
+		// The only agent is free again, so the caller is offered to them
+		// once more.
+		{name: "queued caller", wantState: routing.StateRinging, wantCall: routing.CallRinging, reoffered: true},
+		{name: "queued caller, pause asked for", pause: "lunch", wantState: routing.StatePaused, wantCall: routing.CallQueued},
+		{name: "direct call", direct: true, wantState: routing.StateAvailable},
+		{name: "direct call, pause asked for", direct: true, pause: "lunch", wantState: routing.StatePaused},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, []routing.Agent{agent("a", "audit")})
+			e.login(t, "a")
+			var o routing.Offer
+			if tt.direct {
+				st, ok, err := e.r.ClaimAgent(ctx, "a", routing.Call{ID: "c1", Topic: "audit"})
+				if err != nil || !ok {
+					t.Fatalf("claim: %v %v", ok, err)
+				}
+				o = routing.Offer{CallID: "c1", Topic: "audit", Node: "n1", Agent: st}
+			} else {
+				e.enqueue(t, "c1", "audit")
+				o = e.offers.last(t)
+			}
+			if tt.pause != "" {
+				if err := e.r.Pause(ctx, "a", tt.pause); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n := len(e.offers.all())
+			if err := e.r.ReleaseOffer(ctx, o); err != nil {
+				t.Fatalf("release: %v", err)
+			}
+			st := e.state(t, "a")
+			if st.State != tt.wantState || (tt.pause != "" && st.Reason != tt.pause) {
+				t.Errorf("agent %s %q, want %s", st.State, st.Reason, tt.wantState)
+			}
+			c, err := e.r.Call(ctx, "c1")
+			switch {
+			case tt.wantCall == "" && !errors.Is(err, routing.ErrNotFound):
+				t.Errorf("call %+v %v, want gone", c, err)
+			case tt.wantCall != "" && (err != nil || c.State != tt.wantCall):
+				t.Errorf("call %s %v, want %s", c.State, err, tt.wantCall)
+			}
+			if got := len(e.offers.all()) > n; got != tt.reoffered {
+				t.Errorf("offered again: %v, want %v", got, tt.reoffered)
+			}
+		})
+	}
+}

@@ -323,6 +323,16 @@ func (r *Router) NoAnswer(ctx context.Context, o Offer) error {
 	return err
 }
 
+// ReleaseOffer takes back an offer that rang out through no fault of the
+// agent (the node stopped ringing, or restarted): the caller goes back to
+// their place and the agent is free again, or paused if they asked for a
+// pause during the offer, in one store operation. A call in no queue
+// (ClaimAgent) ends.
+func (r *Router) ReleaseOffer(ctx context.Context, o Offer) error {
+	_, err := r.change(ctx, AgentChange{Op: OpRelease, AgentID: o.Agent.ID, CallID: o.CallID, Topics: []string{o.Topic}})
+	return err
+}
+
 // Leave handles a caller who hung up while queued or ringing: the call is
 // dropped and a ringing agent freed.
 func (r *Router) Leave(ctx context.Context, callID string) error {

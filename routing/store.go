@@ -155,6 +155,7 @@ const (
 	OpLogout   AgentOp = "logout"
 	OpAnswered AgentOp = "answered" // ringing → on_call
 	OpNoAnswer AgentOp = "noanswer" // ringing → paused "no answer"; caller back in place
+	OpRelease  AgentOp = "release"  // ringing → free (or the pause asked for); caller back in place
 	OpEndCall  AgentOp = "endcall"  // on_call → wrap_up (or straight to free if no wrap-up)
 	OpWrapEnd  AgentOp = "wrapend"  // wrap_up → available/paused once due
 )

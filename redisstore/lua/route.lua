@@ -643,6 +643,29 @@ if op == 'noanswer' then
   return reply(a, getcall(c.id))
 end
 
+-- release takes back an offer that failed through no fault of the agent
+-- (a node stopped or restarted): the caller goes back to their place and
+-- the agent is freed as the sweep frees them, into a pause they asked for
+-- if they did.
+if op == 'release' then
+  if st ~= 'ringing' or a.call ~= c.id or c.state ~= 'ringing' or c.agent ~= a.id then
+    return err('illegal', st)
+  end
+  if not c.direct and not qkey[c.topic] then return err('keys', cjson.encode({c.topic})) end
+  local e = need(a)
+  if e then return e end
+  redis.call('ZREM', DUE, c.id)
+  if c.direct then
+    redis.call('HDEL', CALLS, c.id)
+    c.state = 'ended'
+  else
+    requeue(c)
+  end
+  free(a)
+  if not c.direct then dispatch({c.topic}) end
+  return reply(a, getcall(c.id) or c)
+end
+
 if op == 'endcall' then
   if st ~= 'on_call' or a.call ~= c.id then return err('illegal', st) end
   local e = need(a)
