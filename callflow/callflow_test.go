@@ -410,7 +410,7 @@ func TestWarmTransfer(t *testing.T) {
 			act: func(h *harness, leg, target string) { h.dtmf(leg, "#") }},
 		{name: "target declines with 2", result: "declined", routerW: "CancelTransfer CALL tr1 false",
 			act: func(h *harness, leg, target string) { h.dtmf(target, "2") }},
-		{name: "agent cancels with *0", result: "declined", routerW: "CancelTransfer CALL tr1 false",
+		{name: "agent cancels with *0", result: "cancelled", routerW: "CancelTransfer CALL tr1 false",
 			act: func(h *harness, leg, target string) { h.dtmf(leg, "*0") }},
 	}
 	for _, tt := range tests {

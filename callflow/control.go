@@ -285,7 +285,7 @@ func (c *call) consultCommand(cmd *command, tr Transfer, target string, answered
 		return true, err
 	case cmdCancel:
 		c.hangupLeg(target)
-		err := end(false)
+		err := end(false) // the API's cancel is the transferring agent's
 		cmd.answer(cmdResult{err: err})
 		return true, err
 	default:

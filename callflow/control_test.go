@@ -80,7 +80,7 @@ func TestAPITransfer(t *testing.T) {
 			}},
 		{name: "target declines", result: ResultDeclined, router: "CancelTransfer",
 			act: func(h *harness, ch, leg, target string) { h.dtmf(target, "2") }},
-		{name: "agent cancels through the API", result: ResultDeclined, router: "CancelTransfer",
+		{name: "agent cancels through the API", result: ResultCancelled, router: "CancelTransfer",
 			act: func(h *harness, ch, leg, target string) {
 				if err := h.e.CancelTransfer(apiCtx(h.t), ch, "100"); err != nil {
 					h.t.Errorf("CancelTransfer: %v", err)

@@ -219,3 +219,51 @@ func TestClosedCallbackDueAtOpening(t *testing.T) {
 		t.Errorf("case closed with a callback owed")
 	}
 }
+
+// TestCallerREFERDeclined: a caller's phone that sends a REFER (ari-only
+// on callers too) is answered channel_declined and nothing is transferred.
+func TestCallerREFERDeclined(t *testing.T) {
+	h := newHarness(t, withTransfers)
+	ch := h.queued()
+	leg, br := h.connected(ch, "100")
+	h.e.HandleEvent(Event{Type: "ChannelTransfer", Transfer: &ChannelTransfer{Destination: "151", SourceChannel: ch, ConnectedChannel: leg, BridgeID: br}})
+	h.cur.expect("declined", func(a action) bool { return a.Op == "progress" && a.Chan == ch && a.Arg == "channel_declined" })
+	h.hangup(ch)
+	h.idle()
+	if n := h.r.countPrefix("BeginTransfer"); n != 0 {
+		t.Errorf("caller's REFER started a transfer: %v", h.r.log())
+	}
+}
+
+// TestWhisperOff: transfer.whisper off joins the target without a whisper.
+func TestWhisperOff(t *testing.T) {
+	h := newHarness(t, withTransfers, func(h *harness, _ *Options) { h.plan.settings.NoWhisper = true })
+	ch := h.queued()
+	leg, _ := h.connected(ch, "100")
+	h.dtmf(leg, "*3200#")
+	target := h.cur.expect("target rung", op("originate", "Local/200@agents")).ID
+	h.answer(target)
+	h.cur.expect("target joins at once", func(a action) bool { return a.Op == "add" && slices.Equal(a.Chans, []string{target}) })
+	h.cur.expect("accept prompt", playing(target, "accept-transfer"))
+	if n := h.tel.count(playing(target, "whisper")); n != 0 {
+		t.Errorf("whisper played with whisper off:\n%s", h.tel.dump())
+	}
+	h.hangup(ch)
+	h.idle()
+}
+
+// TestCallbackCallerID: the called-back caller sees callback.caller_id.
+func TestCallbackCallerID(t *testing.T) {
+	h := newHarness(t, func(h *harness, _ *Options) { h.plan.settings.CallbackCallerID = "0800300100" })
+	h.e.Dial(Callback{ID: "cb7", CallID: "cb7", CaseID: "case9", Number: "5557777", Topic: "audit", Kind: routing.CallbackOwner}, agent("100"))
+	leg := h.cur.expect("agent", op("originate", "Local/100@agents")).ID
+	h.answer(leg)
+	h.pbDone(h.cur.expect("whisper", playing(leg, "whisper-audit")))
+	callee := h.cur.expect("caller", op("originate", "PJSIP/5557777@trunk"))
+	if callee.Req.CallerID != "0800300100" {
+		t.Errorf("callee caller id %q", callee.Req.CallerID)
+	}
+	h.dialFail(callee.ID, "BUSY")
+	h.cbs.waitCall(t, "AttemptFailed cb7")
+	h.idle()
+}
