@@ -505,7 +505,7 @@ func TestTransfer(t *testing.T) {
 			}
 		})
 	}
-	for _, code := range routing.RefusalCodes {
+	for _, code := range routing.RefusalCodes() {
 		t.Run("refusal "+string(code), func(t *testing.T) {
 			e := newEnv(t)
 			e.control.err = fmt_wrap(&routing.Refusal{Code: code, Message: "refused by rule", Path: path})

@@ -27,7 +27,7 @@ func (o observer) MailboxOverflow() {}
 // Transfer counts refusals only: a consult that ran is counted, with its
 // duration, by Consult.
 func (o observer) Transfer(result string) {
-	for _, code := range routing.RefusalCodes {
+	for _, code := range routing.RefusalCodes() {
 		if result == string(code) {
 			o.m.TransferRefused(code)
 			return

@@ -54,7 +54,7 @@ const namespace = "hotline"
 // TransferResult is how a transfer ended when it was not refused.
 type TransferResult string
 
-// Transfer results besides the refusal codes (routing.RefusalCodes).
+// Transfer results besides the refusal codes (routing.RefusalCodes()).
 const (
 	TransferCompleted TransferResult = "completed"
 	TransferDeclined  TransferResult = "declined"
@@ -217,7 +217,7 @@ func New(reg prometheus.Registerer, topics []string) *Metrics {
 		m.Transfers.WithLabelValues(string(r))
 		m.ConsultSeconds.WithLabelValues(string(r))
 	}
-	for _, c := range routing.RefusalCodes {
+	for _, c := range routing.RefusalCodes() {
 		m.Transfers.WithLabelValues(string(c))
 	}
 	for _, s := range callbackStates {

@@ -79,7 +79,7 @@ hotline_transfers_total{result="transfer_pending"} 0
 	}
 	// Every refusal code must have its series, including codes added to
 	// routing later than this test.
-	if n, want := testutil.CollectAndCount(New(nil, nil).Transfers), len(transferResults)+len(routing.RefusalCodes); n != want {
+	if n, want := testutil.CollectAndCount(New(nil, nil).Transfers), len(transferResults)+len(routing.RefusalCodes()); n != want {
 		t.Errorf("transfers_total pre-created %d series, want %d", n, want)
 	}
 	if n := testutil.CollectAndCount(New(nil, nil).Ratings); n != 9 {

@@ -134,8 +134,9 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.longestWait, prometheus.GaugeValue, snap.LongestWait[t].Seconds(), t)
 		ch <- prometheus.MustNewConstMetric(c.estimatedWait, prometheus.GaugeValue, snap.EstimatedWait[t].Seconds(), t)
 	}
-	stateSet := make(map[string]struct{}, len(routing.AgentStates))
-	for _, s := range routing.AgentStates {
+	states := routing.AgentStates()
+	stateSet := make(map[string]struct{}, len(states))
+	for _, s := range states {
 		stateSet[string(s)] = struct{}{}
 	}
 	addKeys(stateSet, snap.Agents)

@@ -40,8 +40,11 @@ const (
 	CallbackEscalated CallbackState = "escalated"
 )
 
-// CallbackStates lists every state, for metrics that pre-create labels.
-var CallbackStates = []CallbackState{CallbackScheduled, CallbackDialing, CallbackCompleted, CallbackFailed, CallbackEscalated}
+// CallbackStates lists every state, for metrics that pre-create labels. It
+// returns a new slice each time.
+func CallbackStates() []CallbackState {
+	return []CallbackState{CallbackScheduled, CallbackDialing, CallbackCompleted, CallbackFailed, CallbackEscalated}
+}
 
 // Final reports whether no further change can happen to a callback in s.
 func (s CallbackState) Final() bool {

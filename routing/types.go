@@ -35,8 +35,11 @@ const (
 	StatePaused    AgentState = "paused"
 )
 
-// AgentStates lists every state, in the order dashboards show them.
-var AgentStates = []AgentState{StateOffline, StateAvailable, StateRinging, StateOnCall, StateWrapUp, StatePaused}
+// AgentStates lists every state, in the order dashboards show them. It
+// returns a new slice each time, so no caller can change another's list.
+func AgentStates() []AgentState {
+	return []AgentState{StateOffline, StateAvailable, StateRinging, StateOnCall, StateWrapUp, StatePaused}
+}
 
 // ReasonNoAnswer is the pause reason given to an agent who let an offered
 // call ring out.
@@ -153,7 +156,10 @@ const (
 )
 
 // RefusalCodes lists every code, for metrics that pre-create their labels.
-var RefusalCodes = []RefusalCode{RefuseLoop, RefuseMaxHops, RefuseBlind, RefuseNoteRequired, RefuseTargetUnavail, RefuseTransferPending}
+// It returns a new slice each time.
+func RefusalCodes() []RefusalCode {
+	return []RefusalCode{RefuseLoop, RefuseMaxHops, RefuseBlind, RefuseNoteRequired, RefuseTargetUnavail, RefuseTransferPending}
+}
 
 // Refusal is the error returned when a transfer breaks a rule. It names the
 // rule and carries the call's path so the agent sees why.
