@@ -73,6 +73,18 @@ func (e *Engine) newCall(id string, log *slog.Logger) *call {
 func (e *Engine) startInbound(ev Event) {
 	ch := *ev.Channel
 	log := e.log.With(logCall, ch.ID, logChannel, ch.Name)
+	if e.agentPhoneCall(ev) {
+		// An agent's own phone ([agents-ari]: Stasis(hotline,agent,EXTEN))
+		// reaches the agent feature menu whatever it dialled.
+		c := e.newCall(ch.ID, log)
+		c.caller, c.callerUp, c.number, c.lang = ch.ID, true, ch.CallerNumber, ch.Language
+		c.keys = []string{ch.ID}
+		ext := ev.Args[1]
+		if !e.register(c, func() { c.finish(c.agentPhone(ext)) }) {
+			e.background(func(ctx context.Context) { e.hangup(ctx, ch.ID, "congestion") })
+		}
+		return
+	}
 	if len(ev.Args) == 0 || ev.Args[0] == "agent" || ev.Args[0] == "callee" {
 		// A leg of ours whose call is already over, or a StasisStart with
 		// nothing to route on: nobody owns it, so it must not stay up.
@@ -88,6 +100,30 @@ func (e *Engine) startInbound(ev Event) {
 		log.Info("refusing call: node is stopping")
 		e.background(func(ctx context.Context) { e.hangup(ctx, ch.ID, "congestion") })
 	}
+}
+
+// agentPhoneCall reports whether a StasisStart is an agent dialling from
+// their own phone: args ["agent", exten] (our agent legs carry three), a
+// channel that is not one of ours, and a caller number that names a
+// configured agent.
+func (e *Engine) agentPhoneCall(ev Event) bool {
+	if len(ev.Args) != 2 || ev.Args[0] != "agent" {
+		return false
+	}
+	if _, _, ours := e.parseID(ev.Channel.ID); ours {
+		return false
+	}
+	_, ok := e.plan.AgentFor(ev.Channel.CallerNumber)
+	return ok
+}
+
+// agentPhone is the flow of an agent's own phone call: the feature menu.
+func (c *call) agentPhone(exten string) error {
+	if err := c.e.tel.Answer(c.ctx, c.caller); err != nil {
+		return fmt.Errorf("answer: %w", err)
+	}
+	c.log.Info("agent feature call", "exten", exten)
+	return c.agentFeature()
 }
 
 func (e *Engine) hangup(ctx context.Context, id, reason string) {

@@ -267,3 +267,36 @@ func TestCallbackCallerID(t *testing.T) {
 	h.cbs.waitCall(t, "AttemptFailed cb7")
 	h.idle()
 }
+
+// TestAgentPhoneFeatureMenu: [agents-ari] sends Stasis(hotline,agent,EXTEN);
+// a configured agent's phone gets the feature menu, anything else is hung
+// up as before.
+func TestAgentPhoneFeatureMenu(t *testing.T) {
+	tests := []struct {
+		name, id, number string
+		menu             bool
+	}{
+		{name: "agent's phone", id: "1795305099.1", number: "5550100", menu: true},
+		{name: "unknown phone", id: "1795305099.2", number: "5559999"},
+		{name: "our own leg", id: "hl-n1-agent-1-gone", number: "5550100"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.e.HandleEvent(Event{Type: "StasisStart", Application: "hotline", Args: []string{"agent", "555"},
+				Channel: &Channel{ID: tt.id, Name: "PJSIP/100-00000001", State: "Ring", CallerNumber: tt.number}})
+			if !tt.menu {
+				h.cur.expect("hung up", op("hangup", tt.id))
+				h.idle()
+				return
+			}
+			h.cur.expect("answer", op("answer", tt.id))
+			h.cur.expect("agent menu", playing(tt.id, "agent-menu"))
+			h.dtmf(tt.id, AgentKeyPause)
+			h.r.waitCall(t, "Pause 100 phone")
+			h.pbDone(h.cur.expect("ok", playing(tt.id, "agent-ok")))
+			h.cur.expect("hangup", op("hangup", tt.id))
+			h.idle()
+		})
+	}
+}
