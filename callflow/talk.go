@@ -14,6 +14,9 @@ const (
 	ResultCompleted = "completed"
 	ResultDeclined  = "declined"
 	ResultNoAnswer  = "no_answer"
+	// ResultCancelled: the transferring agent took the caller back (*0 or
+	// the API's cancel) before the target accepted.
+	ResultCancelled = "cancelled"
 )
 
 // ReasonAfterCall is the pause reason of *9.
@@ -106,7 +109,13 @@ func (c *call) talk() error {
 			}
 			continue
 		}
-		if ev := m.ev; ev != nil && ev.Type == "ChannelTransfer" && ev.Transfer != nil && ev.Transfer.State == "" && ev.Transfer.SourceChannel == c.agentLeg {
+		if ev := m.ev; ev != nil && ev.Type == "ChannelTransfer" && ev.Transfer != nil && ev.Transfer.State == "" {
+			if ev.Transfer.SourceChannel != c.agentLeg {
+				// A caller's phone (ari-only too) transfers nobody: refuse
+				// its REFER rather than leave the phone waiting.
+				c.declineTransfer(ev.Transfer.SourceChannel)
+				continue
+			}
 			if err := c.phoneTransfer(*ev.Transfer); err != nil {
 				if errors.Is(err, errAgentGone) {
 					return c.afterAgent()
@@ -165,6 +174,16 @@ func (c *call) phoneTransfer(t ChannelTransfer) error {
 		to = routing.Destination{Kind: routing.DestTopic, Name: r.Topic}
 	}
 	return c.transfer(to, routing.ModeBlind, "", true, nil)
+}
+
+// declineTransfer answers a REFER from a channel that may not transfer.
+func (c *call) declineTransfer(ch string) {
+	if ch == "" {
+		return
+	}
+	if err := c.e.tel.TransferProgress(c.ctx, ch, "channel_declined"); err != nil && !errors.Is(err, routing.ErrCallGone) {
+		c.log.Warn("decline transfer", logChannel, ch, logErr, err)
+	}
 }
 
 func (c *call) progress(state string) {
@@ -271,7 +290,15 @@ func (c *call) consult(tr Transfer, note string, phone bool) error {
 			return err
 		}
 		if m.cmd != nil {
-			end := func(accept bool) error { return c.consultEnd(tr, target, accept, start, phone, nil) }
+			// The only command ending a consult without accepting it is
+			// the transferring agent's cancel.
+			end := func(accept bool) error {
+				var why error
+				if !accept {
+					why = errCancelled
+				}
+				return c.consultEnd(tr, target, accept, start, phone, why)
+			}
 			if done, err := c.consultCommand(m.cmd, tr, target, answered, end); done || err != nil {
 				return err
 			}
@@ -290,7 +317,9 @@ func (c *call) consult(tr Transfer, note string, phone bool) error {
 		case on(m, "StasisStart", target):
 			answered = true
 			ring.Stop()
-			whisperPB = c.play(target, nonEmpty(c.e.plan.Whisper(c.topic, c.caseID, note, c.e.settings.AgentLang)...), c.e.settings.AgentLang)
+			if !c.e.settings.NoWhisper {
+				whisperPB = c.play(target, nonEmpty(c.e.plan.Whisper(c.topic, c.caseID, note, c.e.settings.AgentLang)...), c.e.settings.AgentLang)
+			}
 			if whisperPB == "" {
 				acceptPB = c.joinTarget(target)
 			}
@@ -338,7 +367,7 @@ func (c *call) consult(tr Transfer, note string, phone bool) error {
 					return c.consultEnd(tr, target, true, start, phone, nil)
 				case f.Kind == FeatureCancel:
 					c.hangupLeg(target)
-					return c.consultEnd(tr, target, false, start, phone, nil)
+					return c.consultEnd(tr, target, false, start, phone, errCancelled)
 				default:
 					c.errorTone()
 				}
@@ -347,7 +376,10 @@ func (c *call) consult(tr Transfer, note string, phone bool) error {
 	}
 }
 
-var errNoAnswer = errors.New("no answer")
+var (
+	errNoAnswer  = errors.New("no answer")
+	errCancelled = errors.New("cancelled by the transferring agent")
+)
 
 // joinTarget puts the answered target with the transferring agent and asks
 // them to accept.
@@ -406,8 +438,11 @@ func (c *call) consultEnd(tr Transfer, target string, accept bool, start time.Ti
 		return nil
 	}
 	result := ResultDeclined
-	if errors.Is(why, errNoAnswer) {
+	switch {
+	case errors.Is(why, errNoAnswer):
 		result = ResultNoAnswer
+	case errors.Is(why, errCancelled):
+		result = ResultCancelled
 	}
 	c.cancelTransfer(tr, result == ResultNoAnswer)
 	c.e.metrics.Transfer(result)
