@@ -92,8 +92,12 @@ type App struct {
 	tokens atomic.Pointer[dialplan.Tokens]
 
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	errs   chan error
+	// stopClaims ends the loops that claim new work (the router's and the
+	// callbacks' passes) ahead of the rest, so nothing new is dialled while
+	// the call flow drains.
+	stopClaims context.CancelFunc
+	wg         sync.WaitGroup
+	errs       chan error
 }
 
 // New wires a node. Nothing runs until Start.
@@ -302,8 +306,10 @@ func (a *App) Start(ctx context.Context) error {
 		return nil
 	}, runCtx)
 	a.goLoop("ari", a.ARI.Run, runCtx)
-	a.goLoop("routing", a.Router.Run, runCtx)
-	a.goLoop("callbacks", a.Callbacks.Run, runCtx)
+	claimCtx, stopClaims := context.WithCancel(runCtx)
+	a.stopClaims = stopClaims
+	a.goLoop("routing", a.Router.Run, claimCtx)
+	a.goLoop("callbacks", a.Callbacks.Run, claimCtx)
 	a.goLoop("callflow", a.Engine.Run, runCtx)
 	a.goLoop("redis-health", a.watchRedis, runCtx)
 	a.goLoop("updates", a.watchState, runCtx)
@@ -355,6 +361,11 @@ func (a *App) Metrics() *metrics.Metrics { return a.metrics }
 // (ARI among them) and Redis close. ctx bounds the whole stop.
 func (a *App) Stop(ctx context.Context) error {
 	var errs []error
+	if a.stopClaims != nil {
+		// First stop claiming: a callback claimed while the engine drains
+		// would be refused and handed back for nothing.
+		a.stopClaims()
+	}
 	if err := a.Engine.Stop(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop call flow: %w", err))
 	}

@@ -300,3 +300,18 @@ func TestAgentPhoneFeatureMenu(t *testing.T) {
 		})
 	}
 }
+
+// TestCallbackRefusedWhileStoppingSpendsNoAttempt: a callback claimed as
+// the node stops is given back without counting an attempt.
+func TestCallbackRefusedWhileStoppingSpendsNoAttempt(t *testing.T) {
+	h := newHarness(t)
+	if err := h.e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.e.Dial(Callback{ID: "cb7", CallID: "cb7", CaseID: "case9", Number: "5557777", Topic: "audit", Kind: routing.CallbackOwner}, agent("100"))
+	h.r.waitCall(t, "Leave cb7")
+	h.cbs.waitCall(t, "AgentMissed cb7")
+	if got := h.cbs.log(); slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "AttemptFailed") }) {
+		t.Errorf("attempt spent on a stopping node: %v", got)
+	}
+}
