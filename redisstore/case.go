@@ -168,7 +168,8 @@ func (s *Store) OpenCaseByNumber(ctx context.Context, number string) (routing.Ca
 	return c, c.Status == routing.CaseOpen, nil
 }
 
-// Cases lists cases matching f, oldest first.
+// Cases lists cases matching f, oldest first. Closed cases whose
+// retention ran out are gone; the index forgets them here.
 func (s *Store) Cases(ctx context.Context, f routing.CaseFilter) ([]routing.Case, error) {
 	start := time.Now()
 	ids, err := s.rdb.ZRange(ctx, s.casesKey(), 0, -1).Result()
@@ -180,6 +181,11 @@ func (s *Store) Cases(ctx context.Context, f routing.CaseFilter) ([]routing.Case
 	if err != nil {
 		return nil, err
 	}
+	if len(all) < len(ids) {
+		if err := s.unindexExpired(ctx, ids, all); err != nil {
+			return nil, err
+		}
+	}
 	out := all[:0]
 	for _, c := range all {
 		if (f.Status == "" || c.Status == f.Status) && (f.Owner == "" || c.Owner == f.Owner) {
@@ -187,6 +193,28 @@ func (s *Store) Cases(ctx context.Context, f routing.CaseFilter) ([]routing.Case
 		}
 	}
 	return out, nil
+}
+
+// unindexExpired removes from the cases index the ids that loaded no case
+// (expired closed cases).
+func (s *Store) unindexExpired(ctx context.Context, ids []string, found []routing.Case) error {
+	have := make(map[string]bool, len(found))
+	for _, c := range found {
+		have[c.ID] = true
+	}
+	var gone []any
+	for _, id := range ids {
+		if !have[id] {
+			gone = append(gone, id)
+		}
+	}
+	start := time.Now()
+	err := s.rdb.ZRem(ctx, s.casesKey(), gone...).Err()
+	s.observe("unindex_expired_cases", start, err)
+	if err != nil {
+		return fmt.Errorf("cases: %w", err)
+	}
+	return nil
 }
 
 // SetNote replaces a case's note.
@@ -205,9 +233,10 @@ func (s *Store) Rate(ctx context.Context, caseID string, score int, now time.Tim
 }
 
 // CloseCase closes a case (a returning caller no longer finds it) in two
-// round trips, and reports how many agents the caller talked to.
+// round trips, and reports how many agents the caller talked to. The
+// case's keys expire after Options.ClosedCaseTTL.
 func (s *Store) CloseCase(ctx context.Context, caseID string, now time.Time) (int, error) {
-	parts, err := s.runCase(ctx, "close", caseID, now, map[string]string{})
+	parts, err := s.runCase(ctx, "close", caseID, now, map[string]int64{"ttl": s.opts.ClosedCaseTTL.Milliseconds()})
 	if err != nil {
 		return 0, err
 	}

@@ -54,6 +54,9 @@ type Options struct {
 	// operation (one Redis round trip each, unless the op name says
 	// otherwise), for metrics.
 	Observe func(op string, d time.Duration, err error)
+	// ClosedCaseTTL is how long a closed case is kept; its keys then
+	// expire and listing drops it from the index. Default 90 days.
+	ClosedCaseTTL time.Duration
 	// HandleTimeAlpha is the weight of the newest call in the per-topic
 	// exponentially weighted mean handle time; default 0.1.
 	HandleTimeAlpha float64
@@ -88,6 +91,9 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	}
 	if opts.CallTTL <= 0 {
 		opts.CallTTL = 24 * time.Hour
+	}
+	if opts.ClosedCaseTTL <= 0 {
+		opts.ClosedCaseTTL = 90 * 24 * time.Hour
 	}
 	if opts.HandleTimeAlpha <= 0 || opts.HandleTimeAlpha > 1 {
 		opts.HandleTimeAlpha = 0.1

@@ -25,10 +25,22 @@ if op == 'rate' then
   return {'ok', '1'}
 end
 
+-- keepttl gives the path and agents lists the case's own expiry once it
+-- is closed, so a list a late write creates expires with the case.
+local function keepttl()
+  local ttl = redis.call('PTTL', CASE)
+  if ttl > 0 then
+    redis.call('PEXPIRE', PATH, ttl)
+    redis.call('PEXPIRE', AGENTS, ttl)
+  end
+end
+
 -- close replies with the caller number (whose index the store drops
--- next) and how many agents the caller talked to.
+-- next) and how many agents the caller talked to. The case's keys expire
+-- after the retention, args.ttl ms.
 if op == 'close' then
   redis.call('HSET', CASE, 'status', 'closed', 'updated', now)
+  for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, args.ttl) end
   return {'ok', redis.call('HGET', CASE, 'number') or '', tostring(redis.call('LLEN', AGENTS))}
 end
 
@@ -41,12 +53,14 @@ if op == 'talked' then
     redis.call('RPUSH', AGENTS, args.agent)
   end
   redis.call('HSET', CASE, 'updated', now)
+  keepttl()
   return {'ok'}
 end
 
 if op == 'hop' then
   redis.call('RPUSH', PATH, args.hop)
   redis.call('HSET', CASE, 'updated', now)
+  keepttl()
   return {'ok'}
 end
 
