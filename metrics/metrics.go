@@ -19,6 +19,7 @@
 //	hotline_callbacks_total                counter    state   callbacks entering a state: offered, scheduled, completed, failed, escalated
 //	hotline_ratings_total                  counter    score   post-call ratings by key pressed (1..9, other)
 //	hotline_agents_per_resolved_call       histogram  -       how many agents the caller talked to on a resolved case
+//	hotline_call_mailbox_overflows_total   counter    -       calls aborted because their event mailbox filled up (an event storm or a stuck call)
 //	hotline_queue_depth                    gauge      topic   callers waiting now, cluster-wide (from the shared store)
 //	hotline_longest_wait_seconds           gauge      topic   wait so far of the oldest waiting caller, cluster-wide
 //	hotline_estimated_wait_seconds         gauge      topic   wait a new caller is told to expect, cluster-wide
@@ -112,6 +113,7 @@ type Metrics struct {
 	Callbacks             *prometheus.CounterVec
 	Ratings               *prometheus.CounterVec
 	AgentsPerResolvedCall prometheus.Histogram
+	MailboxOverflows      prometheus.Counter
 	SnapshotErrors        prometheus.Counter
 	ARIConnectedGauge     prometheus.Gauge
 	ARIReconnects         prometheus.Counter
@@ -182,6 +184,10 @@ func New(reg prometheus.Registerer, topics []string) *Metrics {
 		ARIConnectedGauge: f.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "ari_connected",
 			Help: "1 while this node's ARI event websocket is connected, else 0.",
+		}),
+		MailboxOverflows: f.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "call_mailbox_overflows_total",
+			Help: "Calls this node aborted because their event mailbox was full.",
 		}),
 		ARIReconnects: f.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "ari_reconnects_total",
@@ -355,6 +361,16 @@ func (m *Metrics) ARIConnected(up bool) {
 	m.ARIConnectedGauge.Set(boolToFloat(up))
 }
 
+// CallMailboxOverflowed counts one call aborted because its event mailbox
+// was full. Any increase is worth a look: a call's loop fell behind its
+// events, or Asterisk sent a storm.
+func (m *Metrics) CallMailboxOverflowed() {
+	if m == nil {
+		return
+	}
+	m.MailboxOverflows.Inc()
+}
+
 // ARIReconnected counts one reconnection of the ARI event websocket.
 func (m *Metrics) ARIReconnected() {
 	if m == nil {
@@ -419,6 +435,7 @@ var names = [...]string{
 	"hotline_ari_reconnects_total",
 	"hotline_ari_request_seconds",
 	"hotline_build_info",
+	"hotline_call_mailbox_overflows_total",
 	"hotline_callbacks_overdue",
 	"hotline_callbacks_total",
 	"hotline_calls_abandoned_total",

@@ -116,6 +116,8 @@ func TestRecordingMethods(t *testing.T) {
 			func(m *Metrics) prometheus.Collector { return m.ARIConnectedGauge }, 0},
 		{"reconnects", func(m *Metrics) { m.ARIReconnected(); m.ARIReconnected(); m.ARIReconnected() },
 			func(m *Metrics) prometheus.Collector { return m.ARIReconnects }, 3},
+		{"mailbox overflows", func(m *Metrics) { m.CallMailboxOverflowed(); m.CallMailboxOverflowed() },
+			func(m *Metrics) prometheus.Collector { return m.MailboxOverflows }, 2},
 		{"redis up", func(m *Metrics) { m.RedisUp(true) },
 			func(m *Metrics) prometheus.Collector { return m.RedisUpGauge }, 1},
 	}
