@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/pprof"
 
 	"github.com/hotline-project/hotline/bench"
@@ -30,6 +31,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.Driver, "driver", "lean", "who plays the phones: lean (the bench's own load generator) or phones (the e2e driver)")
 	verbose := fs.Bool("v", false, "log the daemon's, simulator's and phones' warnings to stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	blockProfile := fs.String("blockprofile", "", "write a profile of goroutines blocked on channels, selects and locks to this file")
+	mutexProfile := fs.String("mutexprofile", "", "write a profile of contended mutexes to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -53,6 +56,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer pprof.StopCPUProfile()
 	}
+	// Recording every blocking event or contended lock would slow the run
+	// being measured; sampled, they still show where the waiting is.
+	if *blockProfile != "" {
+		runtime.SetBlockProfileRate(100_000) // one sample per 100 µs blocked
+		defer writeProfile("block", *blockProfile, stderr)
+	}
+	if *mutexProfile != "" {
+		runtime.SetMutexProfileFraction(100) // one contention in a hundred
+		defer writeProfile("mutex", *mutexProfile, stderr)
+	}
 	rep, err := bench.Run(ctx, o)
 	if rep != nil {
 		if werr := rep.WriteTable(stdout); werr != nil && err == nil {
@@ -66,4 +79,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return exitError(1)
 	}
 	return nil
+}
+
+// writeProfile writes the named runtime profile to path; a failure is
+// reported but does not fail the bench, whose figures are already printed.
+func writeProfile(name, path string, stderr io.Writer) {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %s profile: %v\n", name, err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		fmt.Fprintf(stderr, "bench: %s profile: %v\n", name, err)
+	}
 }
