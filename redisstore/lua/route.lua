@@ -305,6 +305,16 @@ local function need(a)
   return nil
 end
 
+-- holding returns agent id if they are in state for call cid, else nil;
+-- and, second, the error reply to return if their topics' keys are
+-- missing (they are about to be freed or sent to wrap-up).
+local function holding(id, state, cid)
+  if not id or id == '' then return nil end
+  local x = getagent(id)
+  if not x or x.state ~= state or x.call ~= cid then return nil end
+  return x, need(x)
+end
+
 -- The operations.
 
 if op == 'sync' then
@@ -401,13 +411,9 @@ if op == 'leave' then
     if not qkey[c.topic] then return err('keys', cjson.encode({c.topic})) end
     redis.call('ZREM', qkey[c.topic], c.id)
   elseif c.state == 'ringing' then
-    a = getagent(c.agent)
-    if a and a.state == 'ringing' and a.call == c.id then
-      local e = need(a)
-      if e then return e end
-    else
-      a = nil
-    end
+    local e
+    a, e = holding(c.agent, 'ringing', c.id)
+    if e then return e end
   else
     return err('illegal', c.state)
   end
@@ -431,13 +437,8 @@ if op == 'sweep' then
   local transfer = string.sub(member, 1, 2) == 'x:'
   local aid = c.agent
   if transfer then aid = c.xagent end
-  local a = aid and aid ~= '' and getagent(aid) or nil
-  if a and a.state == 'ringing' and a.call == c.id then
-    local e = need(a)
-    if e then return e end
-  else
-    a = nil
-  end
+  local a, e = holding(aid, 'ringing', c.id)
+  if e then return e end
   if not transfer and c.state == 'ringing' and not c.direct and not qkey[c.topic] then
     return err('keys', cjson.encode({c.topic}))
   end
@@ -672,14 +673,10 @@ if op == 'endcall' then
   if e then return e end
   -- A consult in progress dies with the call: free its target too.
   local b = nil
-  if c.state == 'consulting' and c.xagent and c.xagent ~= '' then
-    b = getagent(c.xagent)
-    if b and b.state == 'ringing' and b.call == c.id then
-      local eb = need(b)
-      if eb then return eb end
-    else
-      b = nil
-    end
+  if c.state == 'consulting' then
+    local eb
+    b, eb = holding(c.xagent, 'ringing', c.id)
+    if eb then return eb end
   end
   redis.call('HDEL', CALLS, c.id)
   redis.call('ZREM', DUE, c.id)
@@ -695,13 +692,8 @@ if op == 'xaccept' then
   if c.state ~= 'consulting' or c.xagent ~= a.id or st ~= 'ringing' or a.call ~= c.id then
     return err('illegal', st)
   end
-  local old = getagent(c.agent)
-  if old and old.state == 'on_call' and old.call == c.id then
-    local e = need(old)
-    if e then return e end
-  else
-    old = nil
-  end
+  local old, e = holding(c.agent, 'on_call', c.id)
+  if e then return e end
   redis.call('ZREM', DUE, 'x:' .. c.id)
   a.state = 'on_call'
   a.since = now
