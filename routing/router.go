@@ -68,6 +68,8 @@ func (r *Router) kick() {
 	}
 }
 
+// newID is 16 random hex digits: unique across nodes without a shared
+// counter.
 func newID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
