@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -119,7 +118,7 @@ func (s *Callbacks) CreateCallback(ctx context.Context, cb routing.Callback, ded
 	}
 	arr, ok := v.([]any)
 	if !ok || len(arr) != 2 {
-		return routing.Callback{}, false, fmt.Errorf("create callback: %w", errCallbackReply)
+		return routing.Callback{}, false, fmt.Errorf("create callback: %w", errScriptReply)
 	}
 	created, _ := arr[0].(int64)
 	out, err := decodeCallback(arr[1])
@@ -149,7 +148,7 @@ func (s *Callbacks) ListCallbacks(ctx context.Context, f routing.CallbackFilter)
 	}
 	arr, ok := v.([]any)
 	if !ok {
-		return nil, fmt.Errorf("list callbacks: %w", errCallbackReply)
+		return nil, fmt.Errorf("list callbacks: %w", errScriptReply)
 	}
 	out := make([]routing.Callback, 0, len(arr))
 	for _, x := range arr {
@@ -164,13 +163,13 @@ func (s *Callbacks) ListCallbacks(ctx context.Context, f routing.CallbackFilter)
 
 // ClaimDueCallbacks leases due callbacks and lapsed leases to node.
 func (s *Callbacks) ClaimDueCallbacks(ctx context.Context, node string, now, leaseUntil time.Time, max int) ([]routing.ClaimedCallback, error) {
-	v, err := s.claimDue.Run(ctx, s.rdb, s.keys(), node, cbMS(now), cbMS(leaseUntil), max).Result()
+	v, err := s.claimDue.Run(ctx, s.rdb, s.keys(), node, ms(now), ms(leaseUntil), max).Result()
 	if err != nil {
 		return nil, fmt.Errorf("claim due callbacks: %w", cbScriptError(err))
 	}
 	arr, ok := v.([]any)
 	if !ok {
-		return nil, fmt.Errorf("claim due callbacks: %w", errCallbackReply)
+		return nil, fmt.Errorf("claim due callbacks: %w", errScriptReply)
 	}
 	out := make([]routing.ClaimedCallback, 0, len(arr))
 	for _, x := range arr {
@@ -185,7 +184,7 @@ func (s *Callbacks) ClaimDueCallbacks(ctx context.Context, node string, now, lea
 
 // ClaimCallback leases one callback to node.
 func (s *Callbacks) ClaimCallback(ctx context.Context, id, node string, now, leaseUntil time.Time) (routing.ClaimedCallback, error) {
-	v, err := s.claim.Run(ctx, s.rdb, s.keys(), id, node, cbMS(now), cbMS(leaseUntil)).Result()
+	v, err := s.claim.Run(ctx, s.rdb, s.keys(), id, node, ms(now), ms(leaseUntil)).Result()
 	if err != nil {
 		return routing.ClaimedCallback{}, fmt.Errorf("claim callback: %w", cbScriptError(err))
 	}
@@ -202,7 +201,7 @@ func (s *Callbacks) RenewCallbackLeases(ctx context.Context, node string, leaseU
 		return nil, nil
 	}
 	args := make([]any, 0, 2+len(ids))
-	args = append(args, node, cbMS(leaseUntil))
+	args = append(args, node, ms(leaseUntil))
 	for _, id := range ids {
 		args = append(args, id)
 	}
@@ -217,9 +216,9 @@ func (s *Callbacks) RenewCallbackLeases(ctx context.Context, node string, leaseU
 func (s *Callbacks) ReleaseCallback(ctx context.Context, id, node string, now, due time.Time) (routing.Callback, error) {
 	dueArg := ""
 	if !due.IsZero() {
-		dueArg = strconv.FormatInt(cbMS(due), 10)
+		dueArg = strconv.FormatInt(ms(due), 10)
 	}
-	v, err := s.release.Run(ctx, s.rdb, s.keys(), id, node, cbMS(now), dueArg).Result()
+	v, err := s.release.Run(ctx, s.rdb, s.keys(), id, node, ms(now), dueArg).Result()
 	if err != nil {
 		return routing.Callback{}, fmt.Errorf("release callback: %w", cbScriptError(err))
 	}
@@ -232,7 +231,7 @@ func (s *Callbacks) ReleaseCallback(ctx context.Context, id, node string, now, d
 
 // ParkCallback takes a scheduled callback out of the due index.
 func (s *Callbacks) ParkCallback(ctx context.Context, id string, due time.Time) error {
-	if err := s.park.Run(ctx, s.rdb, s.keys(), id, cbMS(due)).Err(); err != nil {
+	if err := s.park.Run(ctx, s.rdb, s.keys(), id, ms(due)).Err(); err != nil {
 		return fmt.Errorf("park callback: %w", cbScriptError(err))
 	}
 	return nil
@@ -240,13 +239,13 @@ func (s *Callbacks) ParkCallback(ctx context.Context, id string, due time.Time) 
 
 // CompleteCallback completes a callback node holds.
 func (s *Callbacks) CompleteCallback(ctx context.Context, id, node string, now time.Time) (routing.Callback, bool, error) {
-	v, err := s.complete.Run(ctx, s.rdb, s.keys(), id, node, cbMS(now), s.retentionMS()).Result()
+	v, err := s.complete.Run(ctx, s.rdb, s.keys(), id, node, ms(now), s.retentionMS()).Result()
 	if err != nil {
 		return routing.Callback{}, false, fmt.Errorf("complete callback: %w", cbScriptError(err))
 	}
 	arr, ok := v.([]any)
 	if !ok || len(arr) != 2 {
-		return routing.Callback{}, false, fmt.Errorf("complete callback: %w", errCallbackReply)
+		return routing.Callback{}, false, fmt.Errorf("complete callback: %w", errScriptReply)
 	}
 	changed, _ := arr[0].(int64)
 	cb, err := decodeCallback(arr[1])
@@ -258,7 +257,7 @@ func (s *Callbacks) CompleteCallback(ctx context.Context, id, node string, now t
 
 // FailCallbackAttempt counts a failed attempt of a callback node holds.
 func (s *Callbacks) FailCallbackAttempt(ctx context.Context, id, node string, now, retryAt time.Time, reason string) (routing.Callback, error) {
-	v, err := s.fail.Run(ctx, s.rdb, s.keys(), id, node, cbMS(now), cbMS(retryAt), reason, s.retentionMS()).Result()
+	v, err := s.fail.Run(ctx, s.rdb, s.keys(), id, node, ms(now), ms(retryAt), reason, s.retentionMS()).Result()
 	if err != nil {
 		return routing.Callback{}, fmt.Errorf("fail callback attempt: %w", cbScriptError(err))
 	}
@@ -271,19 +270,19 @@ func (s *Callbacks) FailCallbackAttempt(ctx context.Context, id, node string, no
 
 // EscalateOverdueCallbacks escalates owner callbacks past their deadline.
 func (s *Callbacks) EscalateOverdueCallbacks(ctx context.Context, now time.Time, maxAttempts, max int) ([]routing.Escalation, error) {
-	v, err := s.escalate.Run(ctx, s.rdb, s.keys(), cbMS(now), maxAttempts, max, s.retentionMS()).Result()
+	v, err := s.escalate.Run(ctx, s.rdb, s.keys(), ms(now), maxAttempts, max, s.retentionMS()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("escalate callbacks: %w", cbScriptError(err))
 	}
 	arr, ok := v.([]any)
 	if !ok {
-		return nil, fmt.Errorf("escalate callbacks: %w", errCallbackReply)
+		return nil, fmt.Errorf("escalate callbacks: %w", errScriptReply)
 	}
 	out := make([]routing.Escalation, 0, len(arr))
 	for _, x := range arr {
 		pair, ok := x.([]any)
 		if !ok || len(pair) != 2 {
-			return nil, fmt.Errorf("escalate callbacks: %w", errCallbackReply)
+			return nil, fmt.Errorf("escalate callbacks: %w", errScriptReply)
 		}
 		from, err := decodeCallback(pair[0])
 		if err != nil {
@@ -297,10 +296,6 @@ func (s *Callbacks) EscalateOverdueCallbacks(ctx context.Context, now time.Time,
 	}
 	return out, nil
 }
-
-// errCallbackReply: a callback script answered in a shape this code does
-// not know (the embedded script and the code disagree).
-var errCallbackReply = errors.New("unexpected callback script reply")
 
 // cbScriptError maps the scripts' error replies onto routing's sentinels.
 func cbScriptError(err error) error {
@@ -325,36 +320,17 @@ func cbFlag(b bool) string {
 	return "0"
 }
 
-// cbMS is a time as Unix milliseconds; the zero time is 0.
-func cbMS(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func cbTime(s string) (time.Time, error) {
-	if s == "" || s == "0" {
-		return time.Time{}, nil
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return time.UnixMilli(n).UTC(), nil
-}
-
 // encodeCallback is the field/value list of a callback's hash. The field
 // names are the scripts' vocabulary; keep them in step.
 func encodeCallback(cb routing.Callback) []any {
 	return []any{
 		"id", cb.ID, "case", cb.CaseID, "number", cb.Number, "topic", cb.Topic, "lang", cb.Lang,
 		"owner", cb.Owner, "note", cb.Note, "kind", string(cb.Kind), "state", string(cb.State),
-		"due", cbMS(cb.DueAt), "deadline", cbMS(cb.Deadline),
+		"due", ms(cb.DueAt), "deadline", ms(cb.Deadline),
 		"attempts", cb.Attempts, "max", cb.MaxAttempts,
-		"lnode", cb.LeaseNode, "luntil", cbMS(cb.LeaseUntil),
-		"created", cbMS(cb.CreatedAt), "updated", cbMS(cb.UpdatedAt),
-		"call", cb.CallID, "enq", cbMS(cb.EnqueuedAt),
+		"lnode", cb.LeaseNode, "luntil", ms(cb.LeaseUntil),
+		"created", ms(cb.CreatedAt), "updated", ms(cb.UpdatedAt),
+		"call", cb.CallID, "enq", ms(cb.EnqueuedAt),
 		"from", cb.EscalatedFrom, "to", cb.EscalatedTo, "err", cb.LastError,
 	}
 }
@@ -362,7 +338,7 @@ func encodeCallback(cb routing.Callback) []any {
 func decodeClaimed(v any) (routing.ClaimedCallback, error) {
 	arr, ok := v.([]any)
 	if !ok || len(arr) != 3 {
-		return routing.ClaimedCallback{}, errCallbackReply
+		return routing.ClaimedCallback{}, errScriptReply
 	}
 	prevState, _ := arr[0].(string)
 	prevNode, _ := arr[1].(string)
@@ -377,14 +353,14 @@ func decodeClaimed(v any) (routing.ClaimedCallback, error) {
 func decodeCallback(v any) (routing.Callback, error) {
 	arr, ok := v.([]any)
 	if !ok || len(arr)%2 != 0 || len(arr) == 0 {
-		return routing.Callback{}, errCallbackReply
+		return routing.Callback{}, errScriptReply
 	}
 	m := make(map[string]string, len(arr)/2)
 	for i := 0; i < len(arr); i += 2 {
 		k, ok1 := arr[i].(string)
 		val, ok2 := arr[i+1].(string)
 		if !ok1 || !ok2 {
-			return routing.Callback{}, errCallbackReply
+			return routing.Callback{}, errScriptReply
 		}
 		m[k] = val
 	}
@@ -407,15 +383,15 @@ func callbackFromMap(m map[string]string) (routing.Callback, error) {
 		{"created", &cb.CreatedAt}, {"updated", &cb.UpdatedAt}, {"enq", &cb.EnqueuedAt},
 	}
 	for _, t := range times {
-		if *t.dst, err = cbTime(m[t.field]); err != nil {
-			return routing.Callback{}, fmt.Errorf("callback %s field %s: %w", cb.ID, t.field, errCallbackReply)
+		if *t.dst, err = parseMS(m[t.field]); err != nil {
+			return routing.Callback{}, fmt.Errorf("callback %s field %s: %w", cb.ID, t.field, errScriptReply)
 		}
 	}
 	if cb.Attempts, err = strconv.Atoi(m["attempts"]); err != nil {
-		return routing.Callback{}, fmt.Errorf("callback %s field attempts: %w", cb.ID, errCallbackReply)
+		return routing.Callback{}, fmt.Errorf("callback %s field attempts: %w", cb.ID, errScriptReply)
 	}
 	if cb.MaxAttempts, err = strconv.Atoi(m["max"]); err != nil {
-		return routing.Callback{}, fmt.Errorf("callback %s field max: %w", cb.ID, errCallbackReply)
+		return routing.Callback{}, fmt.Errorf("callback %s field max: %w", cb.ID, errScriptReply)
 	}
 	return cb, nil
 }

@@ -46,7 +46,7 @@ func (s *Requests) allKey() string           { return s.prefix + "all" }
 func (s *Requests) CreateRequest(ctx context.Context, r routing.Request) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, s.hashKey(r.ID), encodeRequest(r)...)
-		p.ZAdd(ctx, s.allKey(), redis.Z{Score: float64(cbMS(r.CreatedAt)), Member: r.ID})
+		p.ZAdd(ctx, s.allKey(), redis.Z{Score: float64(ms(r.CreatedAt)), Member: r.ID})
 		return nil
 	})
 	if err != nil {
@@ -106,13 +106,13 @@ func (s *Requests) ListRequests(ctx context.Context, f routing.RequestFilter) ([
 
 // MarkRequestDone sets a request's state to done, once.
 func (s *Requests) MarkRequestDone(ctx context.Context, id, by string, at time.Time) (routing.Request, error) {
-	v, err := s.done.Run(ctx, s.rdb, []string{s.hashKey(id)}, id, by, cbMS(at)).Result()
+	v, err := s.done.Run(ctx, s.rdb, []string{s.hashKey(id)}, id, by, ms(at)).Result()
 	if err != nil {
 		return routing.Request{}, fmt.Errorf("mark request done: %w", cbScriptError(err))
 	}
 	arr, ok := v.([]any)
 	if !ok || len(arr)%2 != 0 {
-		return routing.Request{}, fmt.Errorf("mark request done: %w", errCallbackReply)
+		return routing.Request{}, fmt.Errorf("mark request done: %w", errScriptReply)
 	}
 	m := make(map[string]string, len(arr)/2)
 	for i := 0; i < len(arr); i += 2 {
@@ -128,8 +128,8 @@ func encodeRequest(r routing.Request) []any {
 		"id", r.ID, "kind", string(r.Kind), "city", r.City, "organisation", r.Organisation,
 		"position", r.Position, "full_name", r.FullName, "phone", r.Phone, "purpose", r.Purpose,
 		"failed_number", r.FailedNumber, "found_where", r.FoundWhere, "case", r.CaseID,
-		"created_by", r.CreatedBy, "created", cbMS(r.CreatedAt), "state", r.State,
-		"done_by", r.DoneBy, "done_at", cbMS(r.DoneAt),
+		"created_by", r.CreatedBy, "created", ms(r.CreatedAt), "state", r.State,
+		"done_by", r.DoneBy, "done_at", ms(r.DoneAt),
 	}
 }
 
@@ -141,11 +141,11 @@ func requestFromMap(m map[string]string) (routing.Request, error) {
 		CreatedBy: m["created_by"], State: m["state"], DoneBy: m["done_by"],
 	}
 	var err error
-	if r.CreatedAt, err = cbTime(m["created"]); err != nil {
-		return routing.Request{}, fmt.Errorf("request %s field created: %w", r.ID, errCallbackReply)
+	if r.CreatedAt, err = parseMS(m["created"]); err != nil {
+		return routing.Request{}, fmt.Errorf("request %s field created: %w", r.ID, errScriptReply)
 	}
-	if r.DoneAt, err = cbTime(m["done_at"]); err != nil {
-		return routing.Request{}, fmt.Errorf("request %s field done_at: %w", r.ID, errCallbackReply)
+	if r.DoneAt, err = parseMS(m["done_at"]); err != nil {
+		return routing.Request{}, fmt.Errorf("request %s field done_at: %w", r.ID, errScriptReply)
 	}
 	return r, nil
 }

@@ -17,6 +17,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -178,6 +179,21 @@ func fromMS(v float64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(int64(v))
+}
+
+// parseMS is fromMS for a hash field: Unix ms as a decimal string, in UTC.
+func parseMS(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if n == 0 {
+		return time.Time{}, nil
+	}
+	return fromMS(float64(n)).UTC(), nil
 }
 
 // errScriptReply means a script answered in a shape this code does not
