@@ -201,6 +201,12 @@ func (b transferBody) validate() (transferInput, error) {
 	return transferInput{To: to, Note: b.Note, Mode: mode}, nil
 }
 
+// --- POST /calls/{id}/escalate
+
+type escalateBody struct {
+	Note string `json:"note"`
+}
+
 // --- POST /calls/{id}/callback
 
 type callbackBody struct {
@@ -265,80 +271,36 @@ type requestBody struct {
 	FoundAt      string `json:"found_at"`
 }
 
-// validate checks the fields SPEC §1.6 asks for, per kind, and reports the
-// first missing or malformed one by name.
-func (b requestBody) validate() (Request, error) {
-	kind := RequestKind(b.Kind)
-	type field struct {
-		name, value string
-		required    bool
-	}
-	var fields []field
-	switch kind {
-	case KindRequest:
-		fields = []field{
-			{"city", b.City, true}, {"organisation", b.Organisation, true}, {"position", b.Position, true},
-			{"full_name", b.FullName, true}, {"contact_phone", b.ContactPhone, true}, {"purpose", b.Purpose, true},
-			{"failed_number", b.FailedNumber, false}, {"found_at", b.FoundAt, false},
-		}
-		if b.FailedNumber != "" {
-			return Request{}, fieldErr("failed_number", "only for complaints")
-		}
-		if b.FoundAt != "" {
-			return Request{}, fieldErr("found_at", "only for complaints")
-		}
-	case KindComplaint:
-		fields = []field{
-			{"failed_number", b.FailedNumber, true}, {"found_at", b.FoundAt, true},
-			{"full_name", b.FullName, true}, {"contact_phone", b.ContactPhone, true},
-			{"city", b.City, false}, {"organisation", b.Organisation, false}, {"position", b.Position, false},
-			{"purpose", b.Purpose, false},
-		}
-	case "":
-		return Request{}, fieldErr("kind", "required")
-	default:
-		return Request{}, fieldErr("kind", "must be request or complaint")
-	}
-	fields = append(fields, field{"case_id", b.CaseID, false})
-	for _, f := range fields {
-		if f.required && strings.TrimSpace(f.value) == "" {
-			return Request{}, fieldErr(f.name, "required")
-		}
-		max := maxFieldLen
-		if f.name == "purpose" {
-			max = maxNoteLen
-		}
-		if err := checkText(f.name, f.value, max); err != nil {
-			return Request{}, err
-		}
-	}
-	for _, p := range []struct{ name, value string }{{"contact_phone", b.ContactPhone}, {"failed_number", b.FailedNumber}} {
-		if p.value != "" && !isPhone(p.value) {
-			return Request{}, fieldErr(p.name, "must be a phone number: digits, optionally with +, spaces, dashes or parentheses")
-		}
-	}
-	return Request{
-		Kind: kind, CaseID: b.CaseID, City: b.City, Organisation: b.Organisation, Position: b.Position,
+// request maps the body onto the domain's Request and checks it with the
+// domain's own rules (routing.Request.Validate), so that the API accepts
+// exactly what the requests service stores. A problem names the JSON key
+// the client sent, not the domain's field.
+func (b requestBody) request(createdBy string) (Request, error) {
+	req := Request{
+		Kind: RequestKind(b.Kind), CaseID: b.CaseID, City: b.City, Organisation: b.Organisation, Position: b.Position,
 		FullName: b.FullName, Phone: b.ContactPhone, Purpose: b.Purpose,
-		FailedNumber: b.FailedNumber, FoundWhere: b.FoundAt,
-	}, nil
+		FailedNumber: b.FailedNumber, FoundWhere: b.FoundAt, CreatedBy: createdBy,
+	}
+	if err := req.Validate(); err != nil {
+		var ve *routing.ValidationError
+		if errors.As(err, &ve) {
+			return Request{}, fieldErr(requestJSONField(ve.Field), "%s", ve.Reason)
+		}
+		return Request{}, fmt.Errorf("%w: %w", err, ErrBadRequest)
+	}
+	return req, nil
 }
 
-// isPhone accepts what people write for a phone number: at least three
-// digits, an optional leading +, and the usual separators.
-func isPhone(s string) bool {
-	digits := 0
-	for i, r := range s {
-		switch {
-		case r >= '0' && r <= '9':
-			digits++
-		case r == '+' && i == 0:
-		case r == ' ' || r == '-' || r == '(' || r == ')' || r == '.':
-		default:
-			return false
-		}
+// requestJSONField names a routing.Request field by requestBody's JSON key;
+// the two differ only where the JSON keeps the desk form's words.
+func requestJSONField(field string) string {
+	switch field {
+	case "phone":
+		return "contact_phone"
+	case "found_where":
+		return "found_at"
 	}
-	return digits >= 3 && digits <= 20
+	return field
 }
 
 // decodeBytes is readJSON without the HTTP parts, for the fuzz targets.

@@ -88,7 +88,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		req, err := b.validate()
+		req, err := b.request("100")
 		badRequestOnly(t, err)
 		if err != nil {
 			return
@@ -96,10 +96,10 @@ func FuzzDecodeRequest(f *testing.F) {
 		if req.Kind != KindRequest && req.Kind != KindComplaint {
 			t.Fatalf("kind %q", req.Kind)
 		}
-		if strings.TrimSpace(req.FullName) == "" || !isPhone(req.Phone) {
+		if strings.TrimSpace(req.FullName) == "" || !routing.IsPhoneNumber(req.Phone) {
 			t.Fatalf("accepted %+v", req)
 		}
-		if req.Kind == KindComplaint && !isPhone(req.FailedNumber) {
+		if req.Kind == KindComplaint && !routing.IsPhoneNumber(req.FailedNumber) {
 			t.Fatalf("complaint without a failed number: %+v", req)
 		}
 	})

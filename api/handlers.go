@@ -391,6 +391,30 @@ func (s *Server) scheduleCallback(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, callbackView(cb))
 }
 
+// escalate hands the caller to the senior operators as a callback.
+func (s *Server) escalate(w http.ResponseWriter, r *http.Request) {
+	c, err := s.call(r)
+	if err != nil {
+		s.fail(w, r, "escalate", err)
+		return
+	}
+	var b escalateBody
+	if err := readJSON(w, r, s.opts.MaxBodyBytes, &b); err != nil {
+		s.fail(w, r, "escalate", err)
+		return
+	}
+	if err := checkText("note", b.Note, maxNoteLen); err != nil {
+		s.fail(w, r, "escalate", err)
+		return
+	}
+	cb, err := s.opts.Control.Escalate(r.Context(), c.ID, actingAgent(tokenFrom(r), c), b.Note)
+	if err != nil {
+		s.fail(w, r, "escalate", err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, callbackView(cb))
+}
+
 // --- callbacks, cases, requests
 
 // ownerFilter applies "agents see only their own": an agent's listing is
@@ -515,12 +539,11 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "create request", err)
 		return
 	}
-	req, err := b.validate()
+	req, err := b.request(tokenFrom(r).actor())
 	if err != nil {
 		s.fail(w, r, "create request", err)
 		return
 	}
-	req.CreatedBy = tokenFrom(r).actor()
 	req, err = s.opts.Requests.Create(r.Context(), req)
 	if err != nil {
 		s.fail(w, r, "create request", err)

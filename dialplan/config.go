@@ -221,7 +221,7 @@ var ErrBadNumber = errors.New("not a telephone number")
 // comes from the network, so anything but digits and a leading + is refused
 // rather than spliced into a dial string.
 func (c Callback) DialString(number string) (string, error) {
-	if !isPhoneNumber(number) {
+	if !isDialableNumber(number) {
 		return "", fmt.Errorf("dial string %q: %w", number, ErrBadNumber)
 	}
 	return strings.ReplaceAll(c.DialTemplate, numberPlaceholder, number), nil

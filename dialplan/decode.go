@@ -28,7 +28,11 @@ var (
 	envRe      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
-func isPhoneNumber(s string) bool { return phoneRe.MatchString(s) }
+// isDialableNumber checks a number that is spliced into a dial string:
+// digits and a leading + only. It is deliberately stricter than
+// routing.IsPhoneNumber, which accepts what people write (spaces, dashes,
+// parentheses) in a form and is never dialled as it stands.
+func isDialableNumber(s string) bool { return phoneRe.MatchString(s) }
 
 // Limits that keep a hostile or broken file from costing more than a
 // moment to check.

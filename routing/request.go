@@ -69,14 +69,17 @@ func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
 // Unwrap makes errors.Is(err, ErrInvalid) true.
 func (e *ValidationError) Unwrap() error { return ErrInvalid }
 
-// maxRequestField bounds every free-text field; a request is a note for a
-// person, not a document store.
+// maxRequestField bounds every free-text field, in characters (not bytes:
+// Cyrillic takes two bytes a letter); a request is a note for a person, not
+// a document store.
 const maxRequestField = 500
 
 // Validate checks the fields required for r's kind: a request needs city,
 // organisation, position, full name, phone and purpose; a complaint needs
 // the failed number, where it was found, and the caller's name and phone.
-// Every request needs the agent who recorded it.
+// Every request needs the agent who recorded it. A request carries none of
+// a complaint's fields. Field names are Request's, in snake case; the API
+// maps them to its JSON keys.
 func (r Request) Validate() error {
 	var required []string
 	switch r.Kind {
@@ -88,6 +91,13 @@ func (r Request) Validate() error {
 		return &ValidationError{Field: "kind", Reason: `must be "request" or "complaint"`}
 	}
 	fields := r.fields()
+	if r.Kind == KindRequest {
+		for _, name := range []string{"failed_number", "found_where"} {
+			if fields[name] != "" {
+				return &ValidationError{Field: name, Reason: "only for complaints"}
+			}
+		}
+	}
 	for _, name := range required {
 		if strings.TrimSpace(fields[name]) == "" {
 			return &ValidationError{Field: name, Reason: "required"}
@@ -98,15 +108,15 @@ func (r Request) Validate() error {
 		if !utf8.ValidString(v) {
 			return &ValidationError{Field: name, Reason: "not valid UTF-8"}
 		}
-		if len(v) > maxRequestField {
-			return &ValidationError{Field: name, Reason: fmt.Sprintf("longer than %d bytes", maxRequestField)}
+		if utf8.RuneCountInString(v) > maxRequestField {
+			return &ValidationError{Field: name, Reason: fmt.Sprintf("longer than %d characters", maxRequestField)}
 		}
 		if strings.ContainsFunc(v, func(r rune) bool { return unicode.IsControl(r) && r != '\n' }) {
 			return &ValidationError{Field: name, Reason: "contains control characters"}
 		}
 	}
 	for _, name := range []string{"phone", "failed_number"} {
-		if v := fields[name]; v != "" && !isPhoneNumber(v) {
+		if v := fields[name]; v != "" && !IsPhoneNumber(v) {
 			return &ValidationError{Field: name, Reason: "not a phone number"}
 		}
 	}
@@ -126,9 +136,9 @@ func (r Request) fields() map[string]string {
 	}
 }
 
-// isPhoneNumber accepts what people write for a number: digits with an
+// IsPhoneNumber accepts what people write for a number: digits with an
 // optional leading +, spaces, dashes, dots and parentheses; 3 to 20 digits.
-func isPhoneNumber(s string) bool {
+func IsPhoneNumber(s string) bool {
 	s = strings.TrimSpace(s)
 	digits := 0
 	for i, r := range s {

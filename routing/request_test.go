@@ -52,6 +52,11 @@ func TestRequestValidate(t *testing.T) {
 		{"plus only in front", func() routing.Request { r := validRequest(); r.Phone = "380+441234567"; return r }, "phone"},
 		{"failed number malformed", func() routing.Request { r := validComplaint(); r.FailedNumber = "0800-HOTLINE"; return r }, "failed_number"},
 		{"too long", func() routing.Request { r := validRequest(); r.Purpose = strings.Repeat("x", 501); return r }, "purpose"},
+		// The limit is in characters: 500 Cyrillic letters are 1000 bytes.
+		{"500 Cyrillic letters fit", func() routing.Request { r := validRequest(); r.Purpose = strings.Repeat("я", 500); return r }, ""},
+		{"501 Cyrillic letters do not", func() routing.Request { r := validRequest(); r.City = strings.Repeat("я", 501); return r }, "city"},
+		{"request with a failed number", func() routing.Request { r := validRequest(); r.FailedNumber = "0800"; return r }, "failed_number"},
+		{"request with where found", func() routing.Request { r := validRequest(); r.FoundWhere = "bill"; return r }, "found_where"},
 		{"control characters", func() routing.Request { r := validRequest(); r.City = "Lviv\x1b[2J"; return r }, "city"},
 		{"newline is fine", func() routing.Request { r := validRequest(); r.Purpose = "line one\nline two"; return r }, ""},
 		{"invalid UTF-8", func() routing.Request { r := validRequest(); r.FullName = "Olena \xff"; return r }, "full_name"},
