@@ -87,6 +87,9 @@ type CallControl interface {
 	CompleteTransfer(ctx context.Context, callID, by string) error
 	CancelTransfer(ctx context.Context, callID, by string) error
 	ScheduleCallback(ctx context.Context, callID, by string, at time.Time, note string) (Callback, error)
+	// Escalate asks a senior operator to call the caller back with the
+	// note ("let me speak to a manager"); the agent's part of the call ends.
+	Escalate(ctx context.Context, callID, by, note string) (Callback, error)
 }
 
 // TopicConfig is what the configuration says about a topic. The API serves

@@ -237,6 +237,13 @@ func (f *fakeControl) ScheduleCallback(ctx context.Context, callID, by string, a
 	return Callback{ID: "cb-new", Owner: by, DueAt: at, Note: note, Kind: CallbackOwner, State: CallbackScheduled}, nil
 }
 
+func (f *fakeControl) Escalate(ctx context.Context, callID, by, note string) (Callback, error) {
+	if err := f.note("escalate " + callID + " " + by + " " + note); err != nil {
+		return Callback{}, err
+	}
+	return Callback{ID: "cb-senior", Note: note, Kind: CallbackSenior, State: CallbackScheduled}, nil
+}
+
 // fakeCallbacks lists from a slice and remembers the last filter.
 type fakeCallbacks struct {
 	mu     sync.Mutex

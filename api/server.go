@@ -171,6 +171,7 @@ func (s *Server) routes() []route {
 		{"POST " + v1 + "/calls/{id}/transfer/complete", true, s.need(s.opts.Calls != nil && s.opts.Control != nil, "call control", s.completeTransfer)},
 		{"POST " + v1 + "/calls/{id}/transfer/cancel", true, s.need(s.opts.Calls != nil && s.opts.Control != nil, "call control", s.cancelTransfer)},
 		{"POST " + v1 + "/calls/{id}/callback", true, s.need(s.opts.Calls != nil && s.opts.Control != nil, "call control", s.scheduleCallback)},
+		{"POST " + v1 + "/calls/{id}/escalate", true, s.need(s.opts.Calls != nil && s.opts.Control != nil, "call control", s.escalate)},
 
 		{"GET " + v1 + "/callbacks", true, s.need(s.opts.Callbacks != nil, "callbacks", s.listCallbacks)},
 		{"GET " + v1 + "/callbacks/{id}", true, s.need(s.opts.Callbacks != nil, "callbacks", s.getCallback)},
