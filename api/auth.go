@@ -1,9 +1,10 @@
 package api
 
 import (
-	"crypto/sha256"
 	"net/http"
 	"strings"
+
+	"github.com/hotline-project/hotline/dialplan"
 )
 
 // Roles a token can carry (SPEC §2.3).
@@ -12,9 +13,6 @@ const (
 	RoleSenior = "senior" // sees and acts on everything
 	RoleAdmin  = "admin"  // sees and acts on everything
 )
-
-// MinTokenLength keeps guessable tokens out of the token file.
-const MinTokenLength = 16
 
 // Token is what a bearer token grants.
 type Token struct {
@@ -34,30 +32,22 @@ func (t Token) actor() string {
 	return t.Role
 }
 
-// tokenTable looks tokens up by their SHA-256 so that the comparison time
-// does not depend on how many leading bytes of a guess were right.
-type tokenTable map[[sha256.Size]byte]Token
+// GrantToken is what a token file's grant allows in the API. The daemon
+// authenticates against the configuration's dialplan.Tokens through it.
+func GrantToken(g dialplan.Grant) Token { return Token{Role: string(g.Role), AgentID: g.Agent} }
 
 // StaticTokens authenticates against a fixed map of secret → grant (tests,
-// the demo). The daemon uses the configuration's token file instead.
+// the demo), with the same table as the daemon's token file.
 func StaticTokens(tokens map[string]Token) func(secret string) (Token, bool) {
-	return newTokenTable(tokens).lookup
-}
-
-func newTokenTable(tokens map[string]Token) tokenTable {
-	t := make(tokenTable, len(tokens))
+	grants := make(map[string]dialplan.Grant, len(tokens))
 	for secret, tok := range tokens {
-		t[sha256.Sum256([]byte(secret))] = tok
+		grants[secret] = dialplan.Grant{Role: dialplan.Role(tok.Role), Agent: tok.AgentID}
 	}
-	return t
-}
-
-func (t tokenTable) lookup(secret string) (Token, bool) {
-	if secret == "" {
-		return Token{}, false
+	table := dialplan.NewTokens(grants)
+	return func(secret string) (Token, bool) {
+		g, ok := table.Lookup(secret)
+		return GrantToken(g), ok
 	}
-	tok, ok := t[sha256.Sum256([]byte(secret))]
-	return tok, ok
 }
 
 // bearer extracts the token from "Authorization: Bearer X". When

@@ -2,22 +2,27 @@ package api
 
 import "testing"
 
-func TestTokenTable(t *testing.T) {
-	table := newTokenTable(map[string]Token{"agent-100-secret-token": {Role: RoleAgent, AgentID: "100"}})
+func TestStaticTokens(t *testing.T) {
+	lookup := StaticTokens(map[string]Token{
+		"agent-100-secret-token":  {Role: RoleAgent, AgentID: "100"},
+		"senior-secret-token-xyz": {Role: RoleSenior},
+	})
 	tests := []struct {
 		secret string
+		want   Token
 		ok     bool
 	}{
-		{"agent-100-secret-token", true},
-		{"agent-100-secret-toke", false},
-		{"agent-100-secret-token ", false},
-		{"", false},
+		{"agent-100-secret-token", Token{Role: RoleAgent, AgentID: "100"}, true},
+		{"senior-secret-token-xyz", Token{Role: RoleSenior}, true},
+		{"agent-100-secret-toke", Token{}, false},
+		{"agent-100-secret-token ", Token{}, false},
+		{"", Token{}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.secret, func(t *testing.T) {
-			tok, ok := table.lookup(tt.secret)
-			if ok != tt.ok || (ok && tok.AgentID != "100") {
-				t.Errorf("lookup = %v, %v", tok, ok)
+			tok, ok := lookup(tt.secret)
+			if ok != tt.ok || tok != tt.want {
+				t.Errorf("lookup = %+v, %v; want %+v, %v", tok, ok, tt.want, tt.ok)
 			}
 		})
 	}

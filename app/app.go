@@ -230,7 +230,7 @@ func New(opts Options) (_ *App, err error) {
 // authenticate looks a bearer token up in the current token table.
 func (a *App) authenticate(secret string) (api.Token, bool) {
 	g, ok := a.tokens.Load().Lookup(secret)
-	return api.Token{Role: string(g.Role), AgentID: g.Agent}, ok
+	return api.GrantToken(g), ok
 }
 
 // Policy maps the configuration's policies onto the routing core's.

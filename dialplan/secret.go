@@ -99,6 +99,17 @@ type Tokens struct {
 	byDigest map[[sha256.Size]byte]Grant
 }
 
+// NewTokens builds a token table from secret → grant, for tables that do
+// not come from a token file (tests, the demo). Unlike ParseTokens it does
+// not check token length or roles: the caller made them.
+func NewTokens(grants map[string]Grant) Tokens {
+	t := Tokens{byDigest: make(map[[sha256.Size]byte]Grant, len(grants))}
+	for secret, g := range grants {
+		t.byDigest[sha256.Sum256([]byte(secret))] = g
+	}
+	return t
+}
+
 // Len returns the number of tokens.
 func (t Tokens) Len() int { return len(t.byDigest) }
 
