@@ -131,6 +131,7 @@ type routeArgs struct {
 	NoAnswer bool            `json:"noanswer,omitempty"`
 	Member   string          `json:"member,omitempty"`
 	Stale    int64           `json:"stale,omitempty"`
+	XUntil   int64           `json:"xuntil,omitempty"`
 	Agents   []syncAgent     `json:"agents,omitempty"`
 }
 
@@ -591,6 +592,16 @@ func (s *Store) AcceptClaim(ctx context.Context, callID, target, newTopic string
 		return routing.Decision{}, err
 	}
 	return rep.decision(), nil
+}
+
+// ConsultAnswered moves the claimed target's ring deadline to until: they
+// answered, and the consult is timed from there.
+func (s *Store) ConsultAnswered(ctx context.Context, callID, target string, until time.Time, t routing.Timing) error {
+	a := routeArgs{Agent: target, Call: json.RawMessage(strconv.Quote(callID)), XUntil: ms(until)}
+	if _, err := s.runRoute(ctx, "xanswered", nil, a, t); err != nil {
+		return err
+	}
+	return nil
 }
 
 // ReleaseClaim frees the claimed target; the caller stays where they were.

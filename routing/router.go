@@ -529,6 +529,17 @@ func (r *Router) AcceptTransfer(ctx context.Context, callID, transferID string) 
 	return nil
 }
 
+// ConsultAnswered records that a transfer's target answered: the claim's
+// ring deadline, which the sweep enforces in case this node dies, moves to
+// until (the end of the consult's own time limit). Without it a consult
+// longer than the ring timeout plus the sweep grace would lose its target.
+func (r *Router) ConsultAnswered(ctx context.Context, callID, target string, until time.Time) error {
+	if err := r.q.ConsultAnswered(ctx, callID, target, until, r.timing()); err != nil {
+		return fmt.Errorf("consult answered: %w", err)
+	}
+	return nil
+}
+
 // CancelTransfer drops a pending transfer (declined, or the target did not
 // answer): the caller stays with the transferring agent, the target is
 // freed (or paused "no answer").

@@ -231,6 +231,9 @@ type QueueStore interface {
 	// AcceptClaim connects the claimed target; the agent who transferred
 	// goes to wrap-up. newTopic, if set, becomes the call's topic.
 	AcceptClaim(ctx context.Context, callID, target, newTopic string, t Timing) (Decision, error)
+	// ConsultAnswered moves a claimed target's ring deadline to until:
+	// the target answered and the consult is timed from there.
+	ConsultAnswered(ctx context.Context, callID, target string, until time.Time, t Timing) error
 	// ReleaseClaim frees the claimed target (paused "no answer" if
 	// noAnswer); the caller stays with the agent who transferred.
 	ReleaseClaim(ctx context.Context, callID, target string, noAnswer bool, t Timing) (Decision, error)

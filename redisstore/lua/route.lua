@@ -687,7 +687,19 @@ if op == 'endcall' then
   return reply(a, c)
 end
 
--- For xaccept and xrelease, args.agent is the claimed target.
+-- For xanswered, xaccept and xrelease, args.agent is the claimed target.
+
+-- xanswered: the target picked up. Their ring deadline no longer applies:
+-- it moves to the consult's own limit (args.xuntil), so the sweep (for a
+-- node that died) does not free a target in the middle of a consult.
+if op == 'xanswered' then
+  if c.state ~= 'consulting' or c.xagent ~= a.id or st ~= 'ringing' or a.call ~= c.id then
+    return err('illegal', st)
+  end
+  redis.call('ZADD', DUE, 'XX', num(args.xuntil), 'x:' .. c.id)
+  return reply(a, c)
+end
+
 if op == 'xaccept' then
   if c.state ~= 'consulting' or c.xagent ~= a.id or st ~= 'ringing' or a.call ~= c.id then
     return err('illegal', st)
