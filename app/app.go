@@ -28,7 +28,6 @@ import (
 	"github.com/hotline-project/hotline/api"
 	"github.com/hotline-project/hotline/ari"
 	"github.com/hotline-project/hotline/callflow"
-	"github.com/hotline-project/hotline/desk"
 	"github.com/hotline-project/hotline/dialplan"
 	"github.com/hotline-project/hotline/metrics"
 	"github.com/hotline-project/hotline/redisstore"
@@ -52,8 +51,9 @@ type Options struct {
 	ARIPassword *string
 	// Listen replaces Config.HTTP.Listen (tests use 127.0.0.1:0).
 	Listen string
-	// Desk replaces the agent desk and wallboard the API server mounts at
-	// "/" (default: desk.New with its defaults).
+	// Desk is the agent desk and wallboard, mounted at "/" by the API
+	// server; serve passes desk.New. (app cannot build it itself: the
+	// desk's tests run this daemon, and Go refuses the import cycle.)
 	Desk    http.Handler
 	Version string
 	Clock   routing.Clock
@@ -202,10 +202,6 @@ func New(opts Options) (_ *App, err error) {
 	if opts.Listen != "" {
 		a.listen = opts.Listen
 	}
-	deskHandler := opts.Desk
-	if deskHandler == nil {
-		deskHandler = desk.New(desk.Options{})
-	}
 	a.api = api.New(api.Options{
 		Agents: a.Router, Calls: a.Router, Cases: a.Router, Callbacks: a.Callbacks, Requests: a.Requests,
 		Control: engine, Updates: a.Hub, Publish: a.Hub.Publish, Authenticate: authenticate,
@@ -219,7 +215,7 @@ func New(opts Options) (_ *App, err error) {
 		Queues:       a.Router,
 		Ready:        []func(context.Context) error{a.ariReady, a.redisReady},
 		Metrics:      promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}),
-		Desk:         deskHandler,
+		Desk:         opts.Desk,
 		Logger:       a.log.With("component", "http"),
 		Clock:        clock,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hotline-project/hotline/api"
 	"github.com/hotline-project/hotline/asterisksim"
+	"github.com/hotline-project/hotline/desk"
 	"github.com/hotline-project/hotline/dialplan"
 	"github.com/hotline-project/hotline/internal/redistest"
 )
@@ -58,6 +59,7 @@ func TestLifecycle(t *testing.T) {
 	a, err := New(Options{
 		Config: cfg, Redis: rdb, ARIPassword: &password, Listen: "127.0.0.1:0",
 		Authenticate: api.StaticTokens(map[string]api.Token{token: {Role: api.RoleAdmin}}),
+		Desk:         desk.New(desk.Options{}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +92,7 @@ func TestLifecycle(t *testing.T) {
 	sim.DropWebsockets()
 	waitReady(t, a.URL())
 
-	// The agent desk is mounted without being asked for.
+	// The agent desk is mounted at the root.
 	if page := get(t, a.URL()+"/", "", http.StatusOK); !strings.Contains(strings.ToLower(page), "<!doctype html>") {
 		t.Errorf("/ is not the desk page: %.200s", page)
 	}

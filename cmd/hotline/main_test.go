@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -111,4 +113,17 @@ func TestRelayReloads(t *testing.T) {
 	<-reload
 	cancel()
 	<-done
+}
+
+// TestServeMountsDesk: the production daemon serves the agent desk at "/".
+func TestServeMountsDesk(t *testing.T) {
+	opts := serveOptions(nil, nil)
+	if opts.Desk == nil {
+		t.Fatal("serve mounts no desk")
+	}
+	rec := httptest.NewRecorder()
+	opts.Desk.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(strings.ToLower(rec.Body.String()), "<!doctype html>") {
+		t.Errorf("GET /: %d %.200s", rec.Code, rec.Body.String())
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hotline-project/hotline/app"
+	"github.com/hotline-project/hotline/desk"
 	"github.com/hotline-project/hotline/dialplan"
 )
 
@@ -34,7 +35,7 @@ func runServe(ctx context.Context, reload <-chan struct{}, args []string, stderr
 		log.Warn("configuration", "problem", w.String())
 	}
 
-	a, err := app.New(app.Options{Config: cfg, Logger: log, Version: version})
+	a, err := app.New(serveOptions(cfg, log))
 	if err != nil {
 		return err
 	}
@@ -57,6 +58,12 @@ loop:
 	stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
 	return errors.Join(runErr, a.Stop(stopCtx))
+}
+
+// serveOptions are the daemon's options in production: the agent desk is
+// mounted at "/" beside the API.
+func serveOptions(cfg *dialplan.Config, log *slog.Logger) app.Options {
+	return app.Options{Config: cfg, Logger: log, Version: version, Desk: desk.New(desk.Options{})}
 }
 
 // reloadConfig applies a changed configuration: a file with problems is
