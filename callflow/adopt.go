@@ -18,7 +18,7 @@ import (
 //   - ringing: the agent's leg cannot be trusted (a node that detached
 //     this call had cancelled its ring, or never rang an offer that
 //     arrived while it stopped): the offer is released without blaming
-//     the agent (NoAnswer, then Resume) and the caller waits again in
+//     the agent (ReleaseOffer) and the caller waits again in
 //     their place — unless this node holds the very offer (parked before
 //     the first Reconcile), which then rings for real;
 //   - connected (or consulting, if the old node ran out of time): the
@@ -26,6 +26,11 @@ import (
 //     agent's leg; hang-ups, feature codes, commands and the survey after
 //     the agent leaves all work as before. If the agent's leg is gone, the
 //     agent's part ends and the caller is asked for the survey.
+//
+// On the first Reconcile after a start, this node's calls in the router
+// with no channel in the lists and no owner here vanished while no node
+// ran: they are ended (endVanished), or they would stay connected, or
+// queued, forever.
 //
 // A caller's channel id is its call id; a called-back caller's channel
 // and every leg and bridge we made carry the call id in their own id
@@ -69,6 +74,7 @@ func (e *Engine) adopt(ctx context.Context, channels []Channel, bridges []Bridge
 		seen[id] = true
 		ids = append(ids, id)
 	}
+	first := !e.reconciled
 	e.mu.Unlock()
 	for _, id := range ids {
 		if ctx.Err() != nil {
@@ -88,6 +94,61 @@ func (e *Engine) adopt(ctx context.Context, channels []Channel, bridges []Bridge
 		case routing.CallQueued, routing.CallRinging, routing.CallConnected, routing.CallConsulting:
 			e.adoptCall(ctx, rc, l)
 		}
+	}
+	if first {
+		e.endVanished(ctx, channels)
+	}
+}
+
+// endVanished ends this node's calls in the router that have no channel
+// in the lists (neither the caller's nor a leg named after the call) and
+// no owner here: their channels went while no node of ours ran. Calls
+// are listed before owners are looked at, so a call that arrives
+// meanwhile is already owned (a call registers before it enqueues).
+func (e *Engine) endVanished(ctx context.Context, channels []Channel) {
+	calls, err := e.router.ActiveCalls(ctx)
+	if err != nil {
+		e.log.Warn("reconcile: list calls", logErr, err)
+		return
+	}
+	listed := make(map[string]bool, len(channels))
+	for _, ch := range channels {
+		listed[ch.ID] = true
+		if _, callID, ok := e.parseID(ch.ID); ok {
+			listed[callID] = true
+		}
+	}
+	var gone []Call
+	e.mu.Lock()
+	for _, rc := range calls {
+		if _, owned := e.calls[rc.ID]; owned || listed[rc.ID] || rc.Node != e.node {
+			continue
+		}
+		gone = append(gone, rc)
+	}
+	e.mu.Unlock()
+	for _, rc := range gone {
+		if ctx.Err() != nil {
+			return
+		}
+		var err error
+		switch {
+		case rc.CallbackID != "" && rc.State == routing.CallQueued:
+			continue // a kept place: the callbacks service dials the caller
+		case rc.CallbackID != "" && rc.State == routing.CallRinging:
+			// A kept place offered to an agent: the place stays.
+			err = e.router.ReleaseOffer(ctx, Offer{CallID: rc.ID, CaseID: rc.CaseID, Topic: rc.Topic, Node: rc.Node,
+				Agent: routing.AgentStatus{Agent: routing.Agent{ID: rc.AgentID}}, CallbackID: rc.CallbackID})
+		case rc.State == routing.CallConnected || rc.State == routing.CallConsulting:
+			err = e.router.EndCall(ctx, rc.ID, rc.AgentID)
+		default: // queued, ringing: the caller is gone
+			err = e.router.Leave(ctx, rc.ID)
+		}
+		if err != nil && !errors.Is(err, routing.ErrNotFound) {
+			e.log.Warn("reconcile: end vanished call", logCall, rc.ID, "state", rc.State, logErr, err)
+			continue
+		}
+		e.log.Info("reconcile: ended a call that vanished while stopped", logCall, rc.ID, "state", rc.State, logAgent, rc.AgentID)
 	}
 }
 
@@ -197,22 +258,12 @@ func (c *call) waitAgain() error {
 }
 
 // releaseUnblamed releases an offer that rang no agent's phone through
-// the agent's fault (a node stopping, a restart): the caller goes back to
-// their place and the agent, paused "no answer" by NoAnswer, is resumed.
+// no fault of the agent (a node stopping, a restart, an ARI error): the
+// caller goes back to their place and the agent is free again, or in the
+// pause they asked for, in one router operation.
 func (e *Engine) releaseUnblamed(ctx context.Context, o Offer, log *slog.Logger) {
-	if err := e.router.NoAnswer(ctx, o); err != nil {
+	if err := e.router.ReleaseOffer(ctx, o); err != nil {
 		log.Warn("release offer", logAgent, o.Agent.ID, logErr, err)
-		return
-	}
-	st, err := e.router.Agent(ctx, o.Agent.ID)
-	if err != nil {
-		log.Warn("release offer: agent state", logAgent, o.Agent.ID, logErr, err)
-		return
-	}
-	if st.State == routing.StatePaused && st.Reason == routing.ReasonNoAnswer {
-		if err := e.router.Resume(ctx, o.Agent.ID); err != nil {
-			log.Warn("release offer: resume agent", logAgent, o.Agent.ID, logErr, err)
-		}
 	}
 }
 

@@ -72,12 +72,21 @@ type Router interface {
 	QueueInfo(ctx context.Context, callID string) (QueueInfo, error)
 	Answered(ctx context.Context, o Offer) error
 	NoAnswer(ctx context.Context, o Offer) error
+	// ReleaseOffer takes back an offer that failed through no fault of
+	// the agent, keeping a pause they asked for.
+	ReleaseOffer(ctx context.Context, o Offer) error
 	Leave(ctx context.Context, callID string) error
+	// ActiveCalls lists the router's live calls: the first Reconcile ends
+	// this node's that vanished while it was down.
+	ActiveCalls(ctx context.Context) ([]Call, error)
 	// Call is the router's record of a live call: how Reconcile re-adopts
 	// calls a stopped node left in Asterisk.
 	Call(ctx context.Context, id string) (Call, error)
 	EndCall(ctx context.Context, callID, agentID string) error
 	BeginTransfer(ctx context.Context, req TransferRequest) (Transfer, error)
+	// ConsultAnswered moves a transfer claim's ring deadline to until:
+	// the target answered and the consult has its own limit.
+	ConsultAnswered(ctx context.Context, callID, target string, until time.Time) error
 	AcceptTransfer(ctx context.Context, callID, transferID string) error
 	CancelTransfer(ctx context.Context, callID, transferID string, noAnswer bool) error
 }

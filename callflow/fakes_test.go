@@ -512,7 +512,24 @@ func (r *fakeRouter) NoAnswer(_ context.Context, o Offer) error {
 	return nil
 }
 
+func (r *fakeRouter) ReleaseOffer(_ context.Context, o Offer) error {
+	r.record("ReleaseOffer %s %s", o.CallID, o.Agent.ID)
+	return nil
+}
+
 func (r *fakeRouter) Leave(_ context.Context, id string) error { r.record("Leave %s", id); return nil }
+
+// ActiveCalls returns what a test put in live, in id order.
+func (r *fakeRouter) ActiveCalls(_ context.Context) ([]Call, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Call, 0, len(r.live))
+	for _, c := range r.live {
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b Call) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
 
 // Call returns what a test put in live (the router's record of calls a
 // stopped node left behind).

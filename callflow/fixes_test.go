@@ -44,15 +44,12 @@ func (f *fakeCallbacks) log() []string {
 // leg releases the agent without a "no answer" pause and keeps the caller
 // (or the callback's attempts).
 func TestOriginateErrorDoesNotBlameAgent(t *testing.T) {
-	pausedNoAnswer := routing.AgentStatus{Agent: routing.Agent{ID: "100"}, State: routing.StatePaused, Reason: routing.ReasonNoAnswer}
 	t.Run("queued caller", func(t *testing.T) {
 		h := newHarness(t)
 		h.tel.failOrig["Local/100@agents"] = errors.New("ari: 500")
-		// What the real router's NoAnswer leaves behind.
-		h.r.agents["100"] = pausedNoAnswer
 		ch := h.queued()
 		h.e.Deliver(h.offer(ch, "100"))
-		h.r.waitCall(t, "Resume 100")
+		h.r.waitCall(t, "ReleaseOffer "+ch+" 100")
 		if h.r.countPrefix("Leave") != 0 {
 			t.Errorf("caller lost their place: %v", h.r.log())
 		}
@@ -62,10 +59,9 @@ func TestOriginateErrorDoesNotBlameAgent(t *testing.T) {
 	t.Run("callback", func(t *testing.T) {
 		h := newHarness(t)
 		h.tel.failOrig["Local/100@agents"] = errors.New("ari: 500")
-		h.r.agents["100"] = pausedNoAnswer
 		h.e.Dial(Callback{ID: "cb7", CallID: "cb7", CaseID: "case9", Number: "5557777", Topic: "audit", Kind: routing.CallbackOwner}, agent("100"))
 		h.cbs.waitCall(t, "AgentMissed cb7")
-		h.r.waitCall(t, "Resume 100")
+		h.r.waitCall(t, "ReleaseOffer cb7 100")
 		h.idle()
 		if got := h.cbs.log(); slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "AttemptFailed") }) {
 			t.Errorf("attempt spent on an ARI error: %v", got)

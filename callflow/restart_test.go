@@ -25,9 +25,6 @@ func TestStopDetaches(t *testing.T) {
 	ringing := h.queued()
 	h.e.Deliver(h.offer(ringing, "102"))
 	ringLeg := h.cur.expect("agent rung", op("originate", "Local/102@agents")).ID
-	h.r.mu.Lock()
-	h.r.agents["102"] = routing.AgentStatus{Agent: routing.Agent{ID: "102"}, State: routing.StatePaused, Reason: routing.ReasonNoAnswer}
-	h.r.mu.Unlock()
 
 	consulting := h.queued()
 	conLeg, conBr := h.connected(consulting, "100")
@@ -73,10 +70,8 @@ func TestStopDetaches(t *testing.T) {
 	if h.tel.count(op("hangup", ringLeg)) != 1 {
 		t.Errorf("ringing leg not hung up:\n%s", h.tel.dump())
 	}
-	for _, want := range []string{"NoAnswer " + ringing + " 102", "Resume 102"} {
-		if !slices.Contains(h.r.log(), want) {
-			t.Errorf("router: no %q in %v", want, h.r.log())
-		}
+	if want := "ReleaseOffer " + ringing + " 102"; !slices.Contains(h.r.log(), want) {
+		t.Errorf("router: no %q in %v", want, h.r.log())
 	}
 	// The consult goes back to the transferring agent, the caller hears it.
 	if h.tel.count(op("hangup", target)) != 1 || !slices.Contains(h.r.log(), "CancelTransfer "+consulting+" tr1 false") {
@@ -149,7 +144,6 @@ func TestReconcileAdopts(t *testing.T) {
 	o := call(other, routing.CallQueued, "")
 	o.Node = "n2"
 	h.r.live[other] = o
-	h.r.agents["102"] = routing.AgentStatus{Agent: routing.Agent{ID: "102"}, State: routing.StatePaused, Reason: routing.ReasonNoAnswer}
 	h.r.mu.Unlock()
 	// The router dispatched the waiting caller while this node started.
 	h.e.Deliver(Offer{CallID: waiting, CaseID: "case-" + waiting, Topic: "service", Node: "n1", Agent: agent("101"), RingDeadline: h.clk.Now().Add(ringTimeout)})
@@ -162,8 +156,7 @@ func TestReconcileAdopts(t *testing.T) {
 	if n := h.e.Active(); n != 4 {
 		t.Errorf("%d calls adopted, want 4", n)
 	}
-	h.r.waitCall(t, "NoAnswer "+ringing+" 102")
-	h.r.waitCall(t, "Resume 102")
+	h.r.waitCall(t, "ReleaseOffer "+ringing+" 102")
 	h.cur.expect("waiting caller's offer rings", op("originate", "Local/101@agents"))
 	if h.tel.count(op("hangup", orphanLeg)) != 1 {
 		t.Errorf("orphan leg not hung up:\n%s", h.tel.dump())

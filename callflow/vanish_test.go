@@ -1,0 +1,75 @@
+package callflow
+
+import (
+	"context"
+	"testing"
+
+	"github.com/hotline-project/hotline/routing"
+)
+
+// TestFirstReconcileEndsVanishedCalls: calls of this node the router still
+// has but Asterisk no longer does (the daemon was down when they hung
+// up) are ended on the first Reconcile, each as its state needs; calls of
+// other nodes, calls with a channel, kept places and calls this node owns
+// are left alone, and a later Reconcile ends nothing.
+func TestFirstReconcileEndsVanishedCalls(t *testing.T) {
+	h := newHarness(t)
+	owned := h.queued()
+	h.r.waitCall(t, "Enqueue")
+	const (
+		talking    = "1795300002.1"
+		consulting = "1795300002.2"
+		queued     = "1795300002.3"
+		ringing    = "1795300002.4"
+		kept       = "1795300002.5" // a kept place: the callbacks service's
+		keptRung   = "1795300002.6" // a kept place offered to an agent
+		other      = "1795300002.7" // another node's
+	)
+	call := func(id string, st routing.CallState, agent, cb string) Call {
+		return Call{ID: id, CaseID: "case-" + id, Topic: "service", Node: "n1", AgentID: agent, State: st, CallbackID: cb}
+	}
+	h.r.mu.Lock()
+	for _, c := range []Call{
+		call(talking, routing.CallConnected, "100", ""),
+		call(consulting, routing.CallConsulting, "101", ""),
+		call(queued, routing.CallQueued, "", ""),
+		call(ringing, routing.CallRinging, "102", ""),
+		call(kept, routing.CallQueued, "", "cb-1"),
+		call(keptRung, routing.CallRinging, "103", "cb-2"),
+		call(owned, routing.CallQueued, "", ""),
+	} {
+		h.r.live[c.ID] = c
+	}
+	o := call(other, routing.CallConnected, "105", "")
+	o.Node = "n2"
+	h.r.live[other] = o
+	h.r.mu.Unlock()
+
+	h.e.Reconcile(context.Background(), []Channel{{ID: owned}}, nil)
+	want := []string{
+		"EndCall " + talking + " 100",
+		"EndCall " + consulting + " 101",
+		"Leave " + queued,
+		"Leave " + ringing,
+		"ReleaseOffer " + keptRung + " 103",
+	}
+	for _, w := range want {
+		h.r.waitCall(t, w)
+	}
+	for _, id := range []string{kept, other, owned} {
+		if n := h.r.countPrefix("Leave "+id) + h.r.countPrefix("EndCall "+id) + h.r.countPrefix("ReleaseOffer "+id); n != 0 {
+			t.Errorf("%s ended: %v", id, h.r.log())
+		}
+	}
+
+	// Only the first Reconcile after a start: later ones follow a
+	// reconnect, when the router's calls of this node are its own.
+	h.e.Reconcile(context.Background(), []Channel{{ID: owned}}, nil)
+	h.hangup(owned)
+	h.idle()
+	for _, w := range want {
+		if n := h.r.countPrefix(w); n != 1 {
+			t.Errorf("%q %d times: %v", w, n, h.r.log())
+		}
+	}
+}
