@@ -35,6 +35,7 @@ func NewPlan(cfg *dialplan.Config) callflow.Plan {
 		callflow.PromptTransferDeclined: p.TransferReturned,
 		callflow.PromptAcceptTransfer:   "hotline-accept-transfer",
 		callflow.PromptOwnerWillCall:    p.OwnerCallback,
+		callflow.PromptSeniorWillCall:   "hotline-senior-callback",
 		callflow.PromptPaused:           "hotline-pause-after-call",
 		callflow.PromptSurvey:           cfg.Survey.Prompt,
 		callflow.PromptThanks:           p.Goodbye,

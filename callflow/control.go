@@ -40,6 +40,7 @@ const (
 	cmdComplete
 	cmdCancel
 	cmdCallback
+	cmdEscalate
 )
 
 func (k cmdKind) String() string {
@@ -52,6 +53,8 @@ func (k cmdKind) String() string {
 		return "cancel transfer"
 	case cmdCallback:
 		return "schedule callback"
+	case cmdEscalate:
+		return "escalate to senior"
 	}
 	return "command " + strconv.Itoa(int(k))
 }
@@ -142,6 +145,18 @@ func (e *Engine) ScheduleCallback(ctx context.Context, callID, by string, at tim
 	return r.cb, nil
 }
 
+// Escalate asks the senior operators to call the caller back with the
+// note ("let me speak to a manager", SPEC §1.6): the caller hears that a
+// senior will call back, then the agent's part of the call ends. An empty
+// note uses the case's.
+func (e *Engine) Escalate(ctx context.Context, callID, by, note string) (Callback, error) {
+	r, err := e.control(ctx, callID, &command{kind: cmdEscalate, by: by, note: note})
+	if err != nil {
+		return Callback{}, fmt.Errorf("escalate %s: %w", callID, err)
+	}
+	return r.cb, nil
+}
+
 // control posts cmd to the call and waits for its answer, the call's end
 // or ctx, whichever comes first. Nothing is started here: when ctx ends
 // first the command stays in the mailbox and its owner drops it.
@@ -207,10 +222,45 @@ func (c *call) talkCommand(cmd *command) (done bool, err error) {
 		return false, c.transfer(cmd.to, cmd.mode, cmd.note, false, cmd)
 	case cmdCallback:
 		return c.ownerCallback(cmd)
+	case cmdEscalate:
+		return c.escalateCommand(cmd)
 	default:
 		cmd.fail(ErrNoTransfer)
 		return false, nil
 	}
+}
+
+// escalate schedules the senior callback of the case and tells the caller.
+func (c *call) escalate(note string) (Callback, error) {
+	if note == "" {
+		if cs, err := c.e.router.Case(c.ctx, c.caseID); err == nil {
+			note = cs.Note
+		}
+	}
+	cb, err := c.e.cbs.EscalateToSenior(c.ctx, c.caseID, note)
+	if err != nil {
+		return Callback{}, fmt.Errorf("escalate to senior: %w", err)
+	}
+	c.keepOpen = true
+	c.e.metrics.Callback("scheduled")
+	return cb, nil
+}
+
+// escalateCommand runs the API's escalation: the caller hears that a
+// senior will call back, then the agent's part ends.
+func (c *call) escalateCommand(cmd *command) (done bool, err error) {
+	cb, err := c.escalate(cmd.note)
+	if err != nil {
+		c.log.Warn("escalate", logErr, err)
+		cmd.fail(err)
+		return false, nil
+	}
+	cmd.answer(cmdResult{cb: cb})
+	if err := c.playWait(c.caller, c.prompts(c.lang, PromptSeniorWillCall), c.lang); err != nil {
+		return false, err
+	}
+	c.hangupLeg(c.agentLeg)
+	return true, nil
 }
 
 // ownerCallback schedules the owner callback of an API request and tells

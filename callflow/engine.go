@@ -98,6 +98,7 @@ type Callbacks interface {
 	// callback joins the queue at due, when the topic opens.
 	KeepPositionAt(ctx context.Context, c Call, due time.Time) (Callback, error)
 	ScheduleOwner(ctx context.Context, caseID, owner string, due time.Time, note string) (Callback, error)
+	EscalateToSenior(ctx context.Context, caseID, note string) (Callback, error)
 	Offered(ctx context.Context, o Offer) error
 	Completed(ctx context.Context, id string) error
 	AttemptFailed(ctx context.Context, id, reason string) error

@@ -17,6 +17,7 @@ const (
 	FeatureCancel
 	FeatureTakeOwnership
 	FeaturePauseAfter
+	FeatureEscalate
 )
 
 // Feature is a recognised feature code.
@@ -75,6 +76,7 @@ func ParseFeature(buf string, f Features) (Feature, FeatureStatus) {
 		{f.Cancel, FeatureCancel},
 		{f.TakeOwnership, FeatureTakeOwnership},
 		{f.PauseAfter, FeaturePauseAfter},
+		{f.Escalate, FeatureEscalate},
 	}
 	prefix := false
 	for _, s := range simple {

@@ -311,3 +311,94 @@ func TestCallbackRefusedWhileStoppingSpendsNoAttempt(t *testing.T) {
 		t.Errorf("attempt spent on a stopping node: %v", got)
 	}
 }
+
+func (f *fakeCallbacks) EscalateToSenior(_ context.Context, caseID, note string) (Callback, error) {
+	f.record("EscalateToSenior %s %s", caseID, note)
+	return Callback{ID: "cbs-" + caseID, CaseID: caseID, Note: note, Kind: routing.CallbackSenior, State: routing.CallbackScheduled}, nil
+}
+
+// TestEscalateToSenior: *8 and the API's escalate ask a senior operator to
+// call back with the note; the caller hears it and the case stays open.
+func TestEscalateToSenior(t *testing.T) {
+	if f, st := ParseFeature("*8", DefaultSettings().Features); st != FeatureMatched || f.Kind != FeatureEscalate {
+		t.Fatalf("*8 parsed as %v %v", f, st)
+	}
+	t.Run("feature code", func(t *testing.T) {
+		h := newHarness(t, withTransfers)
+		ch := h.queued()
+		leg, _ := h.connected(ch, "100")
+		h.dtmf(leg, "*8")
+		h.cbs.waitCall(t, "EscalateToSenior case1 router fault")
+		h.cur.expect("caller told", playing(ch, "senior-will-call"))
+		h.cur.expect("agent told", playing(leg, "agent-ok"))
+		h.hangup(leg)
+		h.r.waitCall(t, "EndCall "+ch+" 100")
+		h.hangup(ch)
+		h.idle()
+		if h.r.countPrefix("CloseCase") != 0 {
+			t.Errorf("case closed although a senior owes a callback")
+		}
+	})
+	t.Run("API", func(t *testing.T) {
+		h := newHarness(t, withTransfers)
+		ch := h.queued()
+		leg, _ := h.connected(ch, "100")
+		if _, err := h.e.Escalate(apiCtx(t), ch, "101", "x"); !errors.Is(err, ErrNotYourCall) {
+			t.Errorf("another agent escalated: %v", err)
+		}
+		type res struct {
+			cb  Callback
+			err error
+		}
+		done := make(chan res, 1)
+		go func() {
+			cb, err := h.e.Escalate(apiCtx(t), ch, "100", "wants a manager about the refund")
+			done <- res{cb, err}
+		}()
+		h.cbs.waitCall(t, "EscalateToSenior case1 wants a manager about the refund")
+		r := <-done
+		if r.err != nil || r.cb.Kind != routing.CallbackSenior {
+			t.Fatalf("escalate: %+v %v", r.cb, r.err)
+		}
+		h.pbDone(h.cur.expect("caller told", playing(ch, "senior-will-call")))
+		h.cur.expect("agent's part ends", op("hangup", leg))
+		h.r.waitCall(t, "EndCall "+ch+" 100")
+		h.hangup(ch)
+		h.idle()
+		if h.r.countPrefix("CloseCase") != 0 {
+			t.Errorf("case closed although a senior owes a callback")
+		}
+	})
+}
+
+func (r *fakeRouter) ConsultAnswered(_ context.Context, callID, target string, until time.Time) error {
+	r.record("ConsultAnswered %s %s %s", callID, target, until.Format(time.DateTime))
+	return nil
+}
+
+// TestConsultTimeout: an answered target who does not accept within
+// transfer.consult_timeout is hung up and the caller goes back to the
+// transferring agent (no_answer); the router's claim deadline moves to
+// that limit when the target answers.
+func TestConsultTimeout(t *testing.T) {
+	const limit = 90 * time.Second
+	h := newHarness(t, withTransfers, func(h *harness, _ *Options) { h.plan.settings.ConsultTimeout = limit })
+	ch := h.queued()
+	leg, _ := h.connected(ch, "100")
+	h.dtmf(leg, "*3200#")
+	target := h.cur.expect("target rung", op("originate", "Local/200@agents")).ID
+	h.answer(target)
+	h.r.waitCall(t, "ConsultAnswered "+ch+" 200 "+h.clk.Now().Add(limit).Format(time.DateTime))
+	h.pbDone(h.cur.expect("whisper", playing(target, "whisper")))
+	h.cur.expect("accept prompt", playing(target, "accept-transfer"))
+	h.clk.waitTimer(t, limit)
+	h.clk.Advance(limit)
+	h.cur.expect("target hung up", op("hangup", target))
+	h.r.waitCall(t, "CancelTransfer "+ch+" tr1 true")
+	h.cur.expect("caller back", func(a action) bool { return a.Op == "add" && slices.Equal(a.Chans, []string{ch}) })
+	if !h.obs.has("transfer no_answer") {
+		t.Errorf("metrics %v", h.obs.log)
+	}
+	h.hangup(ch)
+	h.idle()
+}

@@ -83,6 +83,7 @@ type Features struct {
 	Cancel        string            // "*0": cancel it, back to the caller
 	TakeOwnership string            // "*7": keep the case, schedule an owner callback
 	PauseAfter    string            // "*9": pause after this call
+	Escalate      string            // "*8": a senior operator calls the caller back (SPEC §1.6)
 	TopicDigits   map[string]string // digit → topic for ConsultTopic
 	Accept        string            // target's key to take a transfer
 	Decline       string            // target's key to refuse it
@@ -134,7 +135,7 @@ func DefaultSettings() Settings {
 		ConsultTimeout:   2 * time.Minute,
 		Features: Features{
 			ConsultTopic: "*2", ConsultAgent: "*3", AgentIDEnd: "#",
-			Complete: "#", Cancel: "*0", TakeOwnership: "*7", PauseAfter: "*9",
+			Complete: "#", Cancel: "*0", TakeOwnership: "*7", PauseAfter: "*9", Escalate: "*8",
 			Accept: "1", Decline: "2", InterDigit: 3 * time.Second,
 		},
 		Survey: Survey{Enabled: true, Prompt: PromptSurvey, Digits: map[string]int{"1": 1, "2": 2}, Timeout: 8 * time.Second},
@@ -173,6 +174,7 @@ func withDefaults(s Settings) Settings {
 	str(&f.Cancel, df.Cancel)
 	str(&f.TakeOwnership, df.TakeOwnership)
 	str(&f.PauseAfter, df.PauseAfter)
+	str(&f.Escalate, df.Escalate)
 	str(&f.Accept, df.Accept)
 	str(&f.Decline, df.Decline)
 	dur(&f.InterDigit, df.InterDigit)
@@ -200,6 +202,7 @@ const (
 	PromptTransferDeclined = "transfer-declined"
 	PromptAcceptTransfer   = "accept-transfer"
 	PromptOwnerWillCall    = "owner-will-call"
+	PromptSeniorWillCall   = "senior-will-call"
 	PromptCallbackIn       = "callback-in" // "...in about", then a number and its unit
 	PromptHours            = "hours"
 	PromptDays             = "days"

@@ -146,6 +146,14 @@ func (c *call) feature(f Feature) error {
 		c.e.metrics.Callback("scheduled")
 		c.play(c.caller, c.prompts(c.lang, PromptOwnerWillCall), c.lang)
 		c.play(c.agentLeg, c.prompts(lang, PromptAgentOK), lang)
+	case FeatureEscalate:
+		if _, err := c.escalate(""); err != nil {
+			c.log.Warn("escalate", logErr, err)
+			c.errorTone()
+			return nil
+		}
+		c.play(c.caller, c.prompts(c.lang, PromptSeniorWillCall), c.lang)
+		c.play(c.agentLeg, c.prompts(lang, PromptAgentOK), lang)
 	case FeaturePauseAfter:
 		if err := c.e.router.Pause(c.ctx, c.agentID, ReasonAfterCall); err != nil {
 			c.log.Warn("pause after call", logErr, err)
@@ -263,6 +271,8 @@ func (c *call) consult(tr Transfer, note string, phone bool) error {
 		log.Warn("originate transfer target", logErr, err)
 		return c.consultEnd(tr, "", false, start, phone, nil)
 	}
+	// ring times the target's ringing, then (once answered) the consult
+	// itself: transfer.consult_timeout from the answer to the accept.
 	ring := c.e.clock.NewTimer(c.e.policy.RingTimeout)
 	defer func() { ring.Stop() }()
 	answered := false
@@ -279,7 +289,9 @@ func (c *call) consult(tr Transfer, note string, phone bool) error {
 			return c.consultEnd(tr, target, false, start, phone, nil)
 		}
 		t := ring
-		if answered {
+		if answered && d.t != nil {
+			// A code being keyed goes first; a consult limit that passes
+			// meanwhile is read right after.
 			t = d.t
 		}
 		m, timedOut, err := c.nextOrCommand(t)
@@ -305,7 +317,9 @@ func (c *call) consult(tr Transfer, note string, phone bool) error {
 			continue
 		}
 		switch {
-		case timedOut && !answered:
+		case timedOut && t == ring:
+			// The target did not answer, or answered and did not accept
+			// within the consult limit.
 			c.hangupLeg(target)
 			return c.consultEnd(tr, target, false, start, phone, errNoAnswer)
 		case timedOut:
@@ -317,6 +331,12 @@ func (c *call) consult(tr Transfer, note string, phone bool) error {
 		case on(m, "StasisStart", target):
 			answered = true
 			ring.Stop()
+			ring = c.e.clock.NewTimer(c.e.settings.ConsultTimeout)
+			// The router's ring deadline for the claim would have its
+			// sweep free the target mid-consult: it moves to the limit.
+			if err := c.e.router.ConsultAnswered(c.ctx, c.id, tr.Target.ID, c.e.clock.Now().Add(c.e.settings.ConsultTimeout)); err != nil {
+				log.Warn("consult answered", logErr, err)
+			}
 			if !c.e.settings.NoWhisper {
 				whisperPB = c.play(target, nonEmpty(c.e.plan.Whisper(c.topic, c.caseID, note, c.e.settings.AgentLang)...), c.e.settings.AgentLang)
 			}
