@@ -2,8 +2,6 @@ package routing
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -286,14 +284,6 @@ func OfferCallback(p Policy, q QueueInfo, open bool) (reason string, ok bool) {
 	return "", false
 }
 
-// randomID is prefix and 16 random hex digits: unique across nodes
-// without a shared counter.
-func randomID(prefix string) string {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return prefix + hex.EncodeToString(b[:])
-}
-
 func (c *Callbacks) now() time.Time { return c.opts.Clock.Now() }
 
 // KeepPosition turns a queued caller's place into a callback: the caller may
@@ -311,7 +301,7 @@ func (c *Callbacks) KeepPosition(ctx context.Context, call Call) (Callback, erro
 		enq = now
 	}
 	cb := Callback{
-		ID: randomID("cb-"), CaseID: call.CaseID, Number: call.CallerNumber,
+		ID: "cb-" + newID(), CaseID: call.CaseID, Number: call.CallerNumber,
 		Topic: call.Topic, Lang: call.Lang, Kind: CallbackQueue, State: CallbackScheduled,
 		// Due after Retry: if this node dies before the queue entry is
 		// marked, a peer's Run re-enqueues it then.
@@ -354,7 +344,7 @@ func (c *Callbacks) KeepPositionAt(ctx context.Context, call Call, due time.Time
 		enq = now
 	}
 	cb := Callback{
-		ID: randomID("cb-"), CaseID: call.CaseID, Number: call.CallerNumber,
+		ID: "cb-" + newID(), CaseID: call.CaseID, Number: call.CallerNumber,
 		Topic: call.Topic, Lang: call.Lang, Kind: CallbackQueue, State: CallbackScheduled,
 		DueAt: due, MaxAttempts: c.opts.Policy.CallbackAttempts,
 		CreatedAt: now, UpdatedAt: now,
@@ -391,7 +381,7 @@ func (c *Callbacks) ScheduleOwner(ctx context.Context, caseID, owner string, due
 		note = cs.Note
 	}
 	cb := Callback{
-		ID: randomID("cb-"), CaseID: cs.ID, Number: cs.CallerNumber, Topic: cs.Topic, Lang: cs.Lang,
+		ID: "cb-" + newID(), CaseID: cs.ID, Number: cs.CallerNumber, Topic: cs.Topic, Lang: cs.Lang,
 		Owner: owner, Note: note, Kind: CallbackOwner, State: CallbackScheduled,
 		DueAt: due, MaxAttempts: c.opts.Policy.CallbackAttempts, CreatedAt: now, UpdatedAt: now,
 	}
@@ -415,7 +405,7 @@ func (c *Callbacks) EscalateToSenior(ctx context.Context, caseID, note string) (
 		note = cs.Note
 	}
 	cb := Callback{
-		ID: randomID("cb-"), CaseID: cs.ID, Number: cs.CallerNumber, Topic: cs.Topic, Lang: cs.Lang,
+		ID: "cb-" + newID(), CaseID: cs.ID, Number: cs.CallerNumber, Topic: cs.Topic, Lang: cs.Lang,
 		Note: note, Kind: CallbackSenior, State: CallbackScheduled,
 		DueAt: now, MaxAttempts: c.opts.Policy.CallbackAttempts, CreatedAt: now, UpdatedAt: now,
 	}

@@ -201,7 +201,7 @@ func (s *Requests) Create(ctx context.Context, r Request) (Request, error) {
 	if err := r.Validate(); err != nil {
 		return Request{}, fmt.Errorf("create request: %w", err)
 	}
-	r.ID = randomID("rq-")
+	r.ID = "rq-" + newID()
 	r.CreatedAt = s.opts.Clock.Now()
 	r.State = RequestNew
 	r.DoneBy, r.DoneAt = "", time.Time{}
