@@ -100,9 +100,10 @@ func (e *Engine) adopt(ctx context.Context, channels []Channel, bridges []Bridge
 	}
 }
 
-// endVanished ends this node's calls in the router that have no channel
-// in the lists (neither the caller's nor a leg named after the call) and
-// no owner here: their channels went while no node of ours ran. Calls
+// endVanished ends this node's calls in the router whose caller has no
+// channel in the lists (neither the caller's own nor a called-back
+// caller's leg) and no owner here: the caller went while no node of ours
+// ran. An agent's leg left behind is hung up as an orphan. Calls
 // are listed before owners are looked at, so a call that arrives
 // meanwhile is already owned (a call registers before it enqueues).
 func (e *Engine) endVanished(ctx context.Context, channels []Channel) {
@@ -114,7 +115,7 @@ func (e *Engine) endVanished(ctx context.Context, channels []Channel) {
 	listed := make(map[string]bool, len(channels))
 	for _, ch := range channels {
 		listed[ch.ID] = true
-		if _, callID, ok := e.parseID(ch.ID); ok {
+		if kind, callID, ok := e.parseID(ch.ID); ok && kind == "callee" {
 			listed[callID] = true
 		}
 	}

@@ -24,6 +24,8 @@ func TestFirstReconcileEndsVanishedCalls(t *testing.T) {
 		kept       = "1795300002.5" // a kept place: the callbacks service's
 		keptRung   = "1795300002.6" // a kept place offered to an agent
 		other      = "1795300002.7" // another node's
+		legOnly    = "1795300002.8" // only the agent's leg is left
+		calledBack = "1795300002.9" // the called-back caller's leg is listed
 	)
 	call := func(id string, st routing.CallState, agent, cb string) Call {
 		return Call{ID: id, CaseID: "case-" + id, Topic: "service", Node: "n1", AgentID: agent, State: st, CallbackID: cb}
@@ -37,6 +39,8 @@ func TestFirstReconcileEndsVanishedCalls(t *testing.T) {
 		call(kept, routing.CallQueued, "", "cb-1"),
 		call(keptRung, routing.CallRinging, "103", "cb-2"),
 		call(owned, routing.CallQueued, "", ""),
+		call(legOnly, routing.CallConnected, "104", ""),
+		call(calledBack, routing.CallRinging, "106", "cb-3"),
 	} {
 		h.r.live[c.ID] = c
 	}
@@ -45,8 +49,9 @@ func TestFirstReconcileEndsVanishedCalls(t *testing.T) {
 	h.r.live[other] = o
 	h.r.mu.Unlock()
 
-	h.e.Reconcile(context.Background(), []Channel{{ID: owned}}, nil)
+	h.e.Reconcile(context.Background(), []Channel{{ID: owned}, {ID: "hl-n1-agent-3-" + legOnly}, {ID: "hl-n1-callee-4-" + calledBack}}, nil)
 	want := []string{
+		"EndCall " + legOnly + " 104",
 		"EndCall " + talking + " 100",
 		"EndCall " + consulting + " 101",
 		"Leave " + queued,
@@ -56,7 +61,7 @@ func TestFirstReconcileEndsVanishedCalls(t *testing.T) {
 	for _, w := range want {
 		h.r.waitCall(t, w)
 	}
-	for _, id := range []string{kept, other, owned} {
+	for _, id := range []string{kept, other, owned, calledBack} {
 		if n := h.r.countPrefix("Leave "+id) + h.r.countPrefix("EndCall "+id) + h.r.countPrefix("ReleaseOffer "+id); n != 0 {
 			t.Errorf("%s ended: %v", id, h.r.log())
 		}
@@ -66,6 +71,7 @@ func TestFirstReconcileEndsVanishedCalls(t *testing.T) {
 	// reconnect, when the router's calls of this node are its own.
 	h.e.Reconcile(context.Background(), []Channel{{ID: owned}}, nil)
 	h.hangup(owned)
+	h.hangup("hl-n1-callee-4-" + calledBack)
 	h.idle()
 	for _, w := range want {
 		if n := h.r.countPrefix(w); n != 1 {
