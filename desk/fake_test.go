@@ -312,6 +312,24 @@ func (f *fakeHotline) CancelTransfer(ctx context.Context, callID, by string) err
 	return nil
 }
 
+// Escalate hands the caller to the seniors as a callback, like the call
+// flow's *8.
+func (f *fakeHotline) Escalate(ctx context.Context, callID, by, note string) (api.Callback, error) {
+	f.mu.Lock()
+	c, ok := f.calls[callID]
+	if !ok {
+		f.mu.Unlock()
+		return api.Callback{}, routing.ErrCallGone
+	}
+	cb := api.Callback{ID: f.nextID("cb"), CaseID: c.CaseID, Number: c.CallerNumber, Topic: c.Topic,
+		Note: note, Kind: api.CallbackSenior, State: api.CallbackScheduled,
+		DueAt: f.now(), MaxAttempts: 3, CreatedAt: f.now()}
+	f.callbacks = append(f.callbacks, cb)
+	f.mu.Unlock()
+	f.hub.Publish(api.CallbackUpdate(cb))
+	return cb, nil
+}
+
 func (f *fakeHotline) ScheduleCallback(ctx context.Context, callID, by string, at time.Time, note string) (api.Callback, error) {
 	f.mu.Lock()
 	c, ok := f.calls[callID]
