@@ -245,7 +245,11 @@ func eventNeeds(typ string) (needs, bool) {
 // DecodeEvent decodes one websocket message. It returns ErrUnknownEvent for
 // types the hotline does not handle and ErrMalformedEvent (wrapped) for
 // messages that are not ARI events; it never panics.
-func DecodeEvent(msg []byte) (Event, error) {
+func DecodeEvent(msg []byte) (Event, error) { return decodeEvent(msg, false) }
+
+// decodeEvent is DecodeEvent; owned says msg is the caller's to give away,
+// so it becomes Raw without a copy.
+func decodeEvent(msg []byte, owned bool) (Event, error) {
 	var w wireEvent
 	if err := json.Unmarshal(msg, &w); err != nil {
 		return Event{}, fmt.Errorf("decode event: %w: %v", ErrMalformedEvent, err)
@@ -261,7 +265,11 @@ func DecodeEvent(msg []byte) (Event, error) {
 	if err != nil {
 		return Event{Type: w.Type}, fmt.Errorf("decode event %s: %w", w.Type, err)
 	}
-	ev.Raw = append(json.RawMessage(nil), msg...)
+	if owned {
+		ev.Raw = msg
+	} else {
+		ev.Raw = append(json.RawMessage(nil), msg...)
+	}
 	return ev, nil
 }
 

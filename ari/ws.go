@@ -1,6 +1,7 @@
 package ari
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -159,18 +160,36 @@ func (c *Client) keepalive(ctx context.Context, conn *websocket.Conn, cancel con
 	}
 }
 
+// maxKeptBuffer is the largest read buffer the events reader keeps between
+// messages; ordinary events are a few kilobytes.
+const maxKeptBuffer = 64 << 10
+
 // readLoop reads and dispatches messages in order until an error.
+//
+// Each message is read into one buffer kept for the connection and then
+// copied once, at its exact size, into the event's Raw: conn.Read would
+// grow a fresh slice per message and DecodeEvent copy it again, which at
+// dozens of events per call was the daemon's largest source of garbage.
 func (c *Client) readLoop(ctx context.Context, conn *websocket.Conn) error {
+	var buf bytes.Buffer
 	for {
-		typ, msg, err := conn.Read(ctx)
+		typ, r, err := conn.Reader(ctx)
 		if err != nil {
 			return fmt.Errorf("read events: %w", err)
 		}
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			return fmt.Errorf("read events: %w", err)
+		}
 		if typ != websocket.MessageText {
-			c.log.Warn("ari events: skipping binary message", "bytes", len(msg))
+			c.log.Warn("ari events: skipping binary message", "bytes", buf.Len())
 			continue
 		}
-		ev, err := DecodeEvent(msg)
+		msg := bytes.Clone(buf.Bytes())
+		if buf.Cap() > maxKeptBuffer {
+			buf = bytes.Buffer{} // an unusually large event's buffer is not kept
+		}
+		ev, err := decodeEvent(msg, true)
 		switch {
 		case errors.Is(err, ErrUnknownEvent):
 			c.log.Debug("ari events: skipping unknown event type", "type", ev.Type)

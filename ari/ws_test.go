@@ -400,3 +400,48 @@ func TestBackoff(t *testing.T) {
 		})
 	}
 }
+
+// TestRunEventsKeepTheirRaw checks that each delivered event's Raw is its
+// own message, whole, after later (longer and shorter) messages were read
+// through the reader's reused buffer.
+func TestRunEventsKeepTheirRaw(t *testing.T) {
+	msgs := []string{
+		stasis("short"),
+		`{"type":"StasisStart","timestamp":"2026-11-21T23:51:14.000+0000","args":["` + strings.Repeat("9", 5000) + `"],"channel":{"id":"long"}}`,
+		stasis("s2"),
+		`{"type":"StasisEnd","timestamp":"2026-11-21T23:51:14.000+0000","channel":{"id":"s2"}}`,
+	}
+	fake := &fakeEvents{t: t, script: func(ctx context.Context, _ int, conn *websocket.Conn) {
+		send(ctx, t, conn, msgs...)
+		holdOpen(ctx, conn)
+	}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	var mu sync.Mutex
+	var raws [][]byte // kept as delivered, so a later read overwriting them shows
+	done := make(chan struct{})
+	c, _ := newTestClient(t, srv.URL, func(o *Options) {
+		o.Handler = func(ev Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			raws = append(raws, ev.Raw)
+			if len(raws) == len(msgs) {
+				close(done)
+			}
+		}
+	})
+	stop := startRun(t, c)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("events not delivered")
+	}
+	_ = stop()
+	mu.Lock()
+	defer mu.Unlock()
+	for i, want := range msgs {
+		if string(raws[i]) != want {
+			t.Errorf("event %d raw %.60q…, want %.60q…", i, raws[i], want)
+		}
+	}
+}
