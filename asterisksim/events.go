@@ -114,9 +114,7 @@ func (s *Server) writeBatch(ctx context.Context, c *wsConn, batch []event) bool 
 			s.log.Error("asterisksim: marshal event", "err", err)
 			continue
 		}
-		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-		err = c.ws.Write(wctx, websocket.MessageText, b)
-		cancel()
+		err = s.writeEvent(ctx, c, b)
 		if err == nil {
 			held++
 			// A long backlog goes out in slices, so the first events of
@@ -136,6 +134,19 @@ func (s *Server) writeBatch(ctx context.Context, c *wsConn, batch []event) bool 
 		return false
 	}
 	return true
+}
+
+// writeEvent writes one event. While a batch is held the library's write
+// only fills memory and the socket write in release has its own deadline,
+// so no timer is set up per event; without a batching connection each
+// write reaches the socket and is bounded here.
+func (s *Server) writeEvent(ctx context.Context, c *wsConn, b []byte) error {
+	if c.raw != nil {
+		return c.ws.Write(ctx, websocket.MessageText, b)
+	}
+	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	return c.ws.Write(wctx, websocket.MessageText, b)
 }
 
 // handleEvents serves /ari/events?app=A[,B]&subscribeAll=false.

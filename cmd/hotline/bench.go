@@ -33,6 +33,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	blockProfile := fs.String("blockprofile", "", "write a profile of goroutines blocked on channels, selects and locks to this file")
 	mutexProfile := fs.String("mutexprofile", "", "write a profile of contended mutexes to this file")
+	allocProfile := fs.String("allocprofile", "", "write a profile of the run's allocations to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,6 +66,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *mutexProfile != "" {
 		runtime.SetMutexProfileFraction(100) // one contention in a hundred
 		defer writeProfile("mutex", *mutexProfile, stderr)
+	}
+	if *allocProfile != "" {
+		defer writeProfile("allocs", *allocProfile, stderr)
 	}
 	rep, err := bench.Run(ctx, o)
 	if rep != nil {
