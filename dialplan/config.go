@@ -198,7 +198,7 @@ type Transfer struct {
 	Blind          BlindPolicy
 	MaxHops        int
 	MinNoteLength  int           // in characters (runes)
-	ConsultTimeout time.Duration // how long the target rings
+	ConsultTimeout time.Duration // from the target answering to accepting or declining
 	Whisper        bool          // play topic, case and note to the target before connecting
 }
 
