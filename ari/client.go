@@ -4,8 +4,9 @@
 // types it does not know, ChannelTransfer among them) and the REST calls
 // the hotline makes (our own net/http client, every request under the
 // caller's context and our request timeout, which the library's client
-// lacks). No type from the ari library leaves this package; at present the
-// package does not need any of them.
+// lacks). The library's own values are used where they fit ARI's JSON
+// (bridge and playback snapshots, ARI's date format); no type from the
+// library leaves this package.
 //
 // Errors: an ARI 404 wraps ErrCallGone (the channel, bridge or playback no
 // longer exists: the caller hung up); other ARI failures are *HTTPError;

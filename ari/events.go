@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	arilib "github.com/CyCoreSystems/ari/v5"
 	"strings"
 	"time"
 )
@@ -136,39 +137,32 @@ func (w *wireChannel) channel() (*Channel, error) {
 	}, nil
 }
 
-type wireBridge struct {
-	ID       string   `json:"id"`
-	Type     string   `json:"bridge_type"`
-	Channels []string `json:"channels"`
-}
+// Bridge and playback snapshots decode into the ari library's own values;
+// its ChannelData cannot be used the same way (its creation time is a
+// protobuf timestamp that ARI's JSON does not fit), hence wireChannel.
+type (
+	wireBridge   = arilib.BridgeData
+	wirePlayback = arilib.PlaybackData
+)
 
-func (w *wireBridge) bridge() (*Bridge, error) {
+func bridgeOf(w *wireBridge) (*Bridge, error) {
 	if w == nil {
 		return nil, nil
 	}
 	if w.ID == "" {
 		return nil, fmt.Errorf("bridge without id: %w", ErrMalformedEvent)
 	}
-	return &Bridge{ID: w.ID, Type: w.Type, Channels: w.Channels}, nil
+	return &Bridge{ID: w.ID, Type: w.Type, Channels: w.ChannelIDs}, nil
 }
 
-type wirePlayback struct {
-	ID        string `json:"id"`
-	MediaURI  string `json:"media_uri"`
-	TargetURI string `json:"target_uri"`
-	Language  string `json:"language"`
-	State     string `json:"state"`
-}
-
-func (w *wirePlayback) playback() (*Playback, error) {
+func playbackOf(w *wirePlayback) (*Playback, error) {
 	if w == nil {
 		return nil, nil
 	}
 	if w.ID == "" {
 		return nil, fmt.Errorf("playback without id: %w", ErrMalformedEvent)
 	}
-	p := Playback(*w)
-	return &p, nil
+	return &Playback{ID: w.ID, MediaURI: w.MediaURI, TargetURI: w.TargetURI, Language: w.Language, State: w.State}, nil
 }
 
 type wireTransfer struct {
@@ -296,10 +290,10 @@ func (w *wireEvent) event(need needs) (Event, error) {
 	if ev.Peer, err = w.Peer.channel(); err != nil {
 		return Event{}, err
 	}
-	if ev.Bridge, err = w.Bridge.bridge(); err != nil {
+	if ev.Bridge, err = bridgeOf(w.Bridge); err != nil {
 		return Event{}, err
 	}
-	if ev.Playback, err = w.Playback.playback(); err != nil {
+	if ev.Playback, err = playbackOf(w.Playback); err != nil {
 		return Event{}, err
 	}
 	if w.Type == "ChannelTransfer" {
@@ -357,7 +351,7 @@ func parseTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	for _, l := range [...]string{"2006-01-02T15:04:05.000-0700", "2006-01-02T15:04:05-0700", time.RFC3339Nano} {
+	for _, l := range [...]string{arilib.DateFormat, "2006-01-02T15:04:05-0700", time.RFC3339Nano} {
 		if t, err := time.Parse(l, s); err == nil {
 			return t, nil
 		}

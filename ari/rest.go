@@ -197,7 +197,7 @@ func (c *Client) play(ctx context.Context, op, kind, id, playbackID string, medi
 	if err := c.do(ctx, call{op: op, id: id, method: http.MethodPost, path: path, query: q, out: &w}); err != nil {
 		return Playback{}, err
 	}
-	return Playback(w), nil
+	return Playback{ID: w.ID, MediaURI: w.MediaURI, TargetURI: w.TargetURI, Language: w.Language, State: w.State}, nil
 }
 
 // StopPlayback stops a playback. Retry is safe (ErrCallGone once it ended).
@@ -264,7 +264,7 @@ func (c *Client) CreateBridge(ctx context.Context, bridgeID, kind, name string) 
 	if err := c.do(ctx, call{op: "create bridge", id: bridgeID, method: http.MethodPost, path: path, query: q, out: &w}); err != nil {
 		return Bridge{}, err
 	}
-	b, err := w.bridge()
+	b, err := bridgeOf(&w)
 	if err != nil {
 		return Bridge{}, fmt.Errorf("create bridge %s: decode response: %w", bridgeID, err)
 	}
@@ -408,7 +408,7 @@ func (c *Client) Bridges(ctx context.Context) ([]Bridge, error) {
 	}
 	out := make([]Bridge, 0, len(ws))
 	for i := range ws {
-		b, err := ws[i].bridge()
+		b, err := bridgeOf(&ws[i])
 		if err != nil {
 			return nil, fmt.Errorf("list bridges: decode response: %w", err)
 		}
