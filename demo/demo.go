@@ -26,7 +26,6 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/hotline-project/hotline/api"
 	"github.com/hotline-project/hotline/app"
@@ -106,7 +105,6 @@ type Demo struct {
 	simSrv  *http.Server
 	simDone chan error
 	store   *miniredis.Miniredis
-	rdb     *redis.Client
 	app     *app.App
 	phones  *phones.Driver
 	client  *apiClient
@@ -176,7 +174,6 @@ func Start(ctx context.Context, opts Options) (_ *Demo, err error) {
 	if err := d.store.StartAddr("127.0.0.1:0"); err != nil {
 		return nil, fmt.Errorf("start embedded store: %w", err)
 	}
-	d.rdb = redis.NewClient(&redis.Options{Addr: d.store.Addr(), ContextTimeoutEnabled: true})
 
 	if d.cfg, err = Config(d.simURL, d.store.Addr()); err != nil {
 		return nil, err
@@ -186,7 +183,7 @@ func Start(ctx context.Context, opts Options) (_ *Demo, err error) {
 	d.listenNote = note
 
 	d.app, err = app.New(app.Options{
-		Config: d.cfg, Logger: opts.Logger, Redis: d.rdb,
+		Config: d.cfg, Logger: opts.Logger, // Redis: the configuration names the embedded store
 		ARIPassword: &ariPassword, Listen: listen,
 		Authenticate: api.StaticTokens(d.tokens.grants()),
 		Desk:         desk.New(desk.Options{Product: "hotline demo"}),
@@ -291,9 +288,6 @@ func (d *Demo) stop(ctx context.Context) error {
 		if err := <-d.simDone; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, fmt.Errorf("serve simulated Asterisk: %w", err))
 		}
-	}
-	if d.rdb != nil {
-		_ = d.rdb.Close()
 	}
 	if d.store != nil {
 		d.store.Close()
