@@ -182,8 +182,9 @@ func Start(ctx context.Context, opts Options) (_ *Demo, err error) {
 	listen, note := freeListen(opts.Listen)
 	d.listenNote = note
 
+	// The daemon dials the embedded store itself: the configuration names it.
 	d.app, err = app.New(app.Options{
-		Config: d.cfg, Logger: opts.Logger, // Redis: the configuration names the embedded store
+		Config: d.cfg, Logger: opts.Logger,
 		ARIPassword: &ariPassword, Listen: listen,
 		Authenticate: api.StaticTokens(d.tokens.grants()),
 		Desk:         desk.New(desk.Options{Product: "hotline demo"}),
