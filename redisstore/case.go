@@ -42,29 +42,40 @@ func (s *Store) runCase(ctx context.Context, op, caseID string, now time.Time, a
 // CreateCase stores a new case with its path so far.
 func (s *Store) CreateCase(ctx context.Context, c routing.Case) error {
 	start := time.Now()
-	keys := s.caseKeys(c.ID)
 	pipe := s.rdb.Pipeline()
-	pipe.HSet(ctx, keys[0], map[string]any{
-		"id": c.ID, "number": c.CallerNumber, "topic": c.Topic, "lang": c.Lang, "note": c.Note,
-		"owner": c.Owner, "status": string(c.Status), "rating": c.Rating, "rated_by": c.RatedBy,
-		"created": ms(c.CreatedAt), "updated": ms(c.UpdatedAt),
-	})
-	for _, h := range c.Path {
-		pipe.RPush(ctx, keys[1], encodeHop(h))
-	}
-	for _, a := range c.Agents {
-		pipe.RPush(ctx, keys[2], a)
-	}
-	pipe.ZAdd(ctx, s.casesKey(), redis.Z{Score: float64(ms(c.CreatedAt)), Member: c.ID})
-	if c.Status == routing.CaseOpen && realNumber(c.CallerNumber) {
-		pipe.Set(ctx, s.caseNumKey(c.CallerNumber), c.ID, 0)
-	}
+	s.queueCreateCase(ctx, pipe, c)
 	_, err := pipe.Exec(ctx)
 	s.observe("create_case", start, err)
 	if err != nil {
 		return fmt.Errorf("create case: %w", err)
 	}
 	return nil
+}
+
+// queueCreateCase adds the commands that store a new case to pipe, so a
+// case can be written in the round trip of whatever needs it (Enqueue).
+// They are plain writes of a case nobody else knows yet, not a script: on
+// Cluster the case's keys, the case index and the number index live in
+// different slots, and the pipeline is split by slot. It returns the
+// commands, whose errors say whether the case was written.
+func (s *Store) queueCreateCase(ctx context.Context, pipe redis.Pipeliner, c routing.Case) []redis.Cmder {
+	keys := s.caseKeys(c.ID)
+	cmds := []redis.Cmder{pipe.HSet(ctx, keys[0], map[string]any{
+		"id": c.ID, "number": c.CallerNumber, "topic": c.Topic, "lang": c.Lang, "note": c.Note,
+		"owner": c.Owner, "status": string(c.Status), "rating": c.Rating, "rated_by": c.RatedBy,
+		"created": ms(c.CreatedAt), "updated": ms(c.UpdatedAt),
+	})}
+	for _, h := range c.Path {
+		cmds = append(cmds, pipe.RPush(ctx, keys[1], encodeHop(h)))
+	}
+	for _, a := range c.Agents {
+		cmds = append(cmds, pipe.RPush(ctx, keys[2], a))
+	}
+	cmds = append(cmds, pipe.ZAdd(ctx, s.casesKey(), redis.Z{Score: float64(ms(c.CreatedAt)), Member: c.ID}))
+	if c.Status == routing.CaseOpen && realNumber(c.CallerNumber) {
+		cmds = append(cmds, pipe.Set(ctx, s.caseNumKey(c.CallerNumber), c.ID, 0))
+	}
+	return cmds
 }
 
 // Case returns one case with its path and agents.

@@ -53,7 +53,7 @@ func TestTopicStatsCounts(t *testing.T) {
 		{"a and b log in", func() { change(routing.OpLogin, "a", ""); change(routing.OpLogin, "b", "") }, [2]int{2, 2}, [2]int{2, 2}},
 		{"c logs in", func() { change(routing.OpLogin, "c", "") }, [2]int{2, 2}, [2]int{3, 3}},
 		{"an audit caller rings the longest idle", func() {
-			d, _, err := st.Enqueue(ctx, routing.Call{ID: "x1", Topic: "audit", Node: "n1"}, routing.Hop{To: routing.Destination{Kind: routing.DestTopic, Name: "audit"}}, tm)
+			d, _, err := st.Enqueue(ctx, routing.Entry{Call: routing.Call{ID: "x1", Topic: "audit", Node: "n1"}, Hop: routing.Hop{To: routing.Destination{Kind: routing.DestTopic, Name: "audit"}}}, tm)
 			if err != nil || len(d.Offers) != 1 || d.Offers[0].Agent.ID != "a" {
 				t.Fatalf("enqueue: %v %+v", err, d.Offers)
 			}

@@ -386,10 +386,14 @@ func encodeHop(h routing.Hop) string {
 	return string(js)
 }
 
-// Enqueue records the call's entry hop and queues it (keeping a place it
-// already has), then dispatches its topic: one pipeline, so one round trip.
-func (s *Store) Enqueue(ctx context.Context, call routing.Call, entry routing.Hop, t routing.Timing) (routing.Decision, routing.QueueInfo, error) {
+// Enqueue records the call's entry hop, creates the entry's new case if it
+// has one, and queues the call (keeping a place it already has), then
+// dispatches its topic: one pipeline, so one round trip. The path, the
+// case and the queue have different hash tags, so they cannot share a
+// script; each script's keys stay within one slot.
+func (s *Store) Enqueue(ctx context.Context, e routing.Entry, t routing.Timing) (routing.Decision, routing.QueueInfo, error) {
 	start := time.Now()
+	call := e.Call
 	a, err := s.enqueueArgs(call)
 	if err != nil {
 		return routing.Decision{}, routing.QueueInfo{}, fmt.Errorf("enqueue: %w", err)
@@ -398,10 +402,15 @@ func (s *Store) Enqueue(ctx context.Context, call routing.Call, entry routing.Ho
 	if err != nil {
 		return routing.Decision{}, routing.QueueInfo{}, fmt.Errorf("enqueue: %w", err)
 	}
-	initArgs, _ := json.Marshal(map[string]string{"hop": encodeHop(entry), "dest": entry.To.String()})
+	initArgs, _ := json.Marshal(map[string]string{"hop": encodeHop(e.Hop), "dest": e.Hop.To.String()})
+	newCase := e.NewCase
 	var routeCmd *redis.Cmd
 	for attempt := 0; ; attempt++ {
 		pipe := s.rdb.Pipeline()
+		var caseCmds []redis.Cmder
+		if newCase != nil {
+			caseCmds = s.queueCreateCase(ctx, pipe, *newCase)
+		}
 		pathCmd := s.path.EvalSha(ctx, pipe, s.pathKeys(call.ID), "init", ms(t.Now), string(initArgs))
 		routeCmd = s.route.EvalSha(ctx, pipe, keys, argv...)
 		_, err = pipe.Exec(ctx)
@@ -410,7 +419,12 @@ func (s *Store) Enqueue(ctx context.Context, call routing.Call, entry routing.Ho
 		}
 		if (isNoScript(err) || isNoScript(routeCmd.Err())) && attempt == 0 {
 			// Redis lost its script cache (restart or failover). Neither
-			// script ran, so the pipeline is safe to repeat.
+			// script ran, so the pipeline is safe to repeat; the case's
+			// plain writes did run unless they failed, and are not sent
+			// twice (its path would get the entry hop twice).
+			if cmdsOK(caseCmds) {
+				newCase = nil
+			}
 			if lerr := s.LoadScripts(ctx); lerr != nil {
 				err = lerr
 				break
@@ -696,4 +710,14 @@ func (s *Store) Offers(ctx context.Context, node string) (<-chan routing.Offer, 
 		}
 	}()
 	return out, nil
+}
+
+// cmdsOK reports whether every command ran without error.
+func cmdsOK(cmds []redis.Cmder) bool {
+	for _, c := range cmds {
+		if c.Err() != nil {
+			return false
+		}
+	}
+	return true
 }

@@ -125,11 +125,7 @@ func TestScriptKeysShareOneSlot(t *testing.T) {
 		{"sync", func() error { return r.SyncAgents(ctx, agents) }},
 		{"login", func() error { return r.Login(ctx, "a") }},
 		{"case", func() error {
-			c, err := r.OpenCase(ctx, "+1", "audit", "en")
-			if err != nil {
-				return err
-			}
-			_, err = r.Enqueue(ctx, routing.Call{ID: "c1", CaseID: c.ID, Topic: "audit"})
+			_, _, err := r.EnqueueNewCase(ctx, routing.Call{ID: "c1", CallerNumber: "+1", Topic: "audit"})
 			return err
 		}},
 		{"answer", func() error {
@@ -206,7 +202,7 @@ func BenchmarkRoutingDecision(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		id := "c" + strconv.Itoa(i)
 		before := spy.trips.Load()
-		d, _, err := st.Enqueue(ctx, routing.Call{ID: id, Topic: "audit", Node: "n1"}, routing.Hop{To: routing.Destination{Kind: routing.DestTopic, Name: "audit"}}, tm)
+		d, _, err := st.Enqueue(ctx, routing.Entry{Call: routing.Call{ID: id, Topic: "audit", Node: "n1"}, Hop: routing.Hop{To: routing.Destination{Kind: routing.DestTopic, Name: "audit"}}}, tm)
 		trips += spy.trips.Load() - before
 		if err != nil || len(d.Offers) != 1 {
 			b.Fatalf("enqueue: %v %d offers", err, len(d.Offers))
@@ -228,7 +224,7 @@ func BenchmarkTransferCheck(b *testing.B) {
 	st, spy := newStore(b, srv.Addr, redisstore.Options{})
 	ctx := context.Background()
 	tm := routing.Timing{Now: time.Now(), Node: "n1"}
-	if _, _, err := st.Enqueue(ctx, routing.Call{ID: "c1", Topic: "audit", Node: "n1"}, routing.Hop{To: routing.Destination{Kind: routing.DestTopic, Name: "audit"}}, tm); err != nil {
+	if _, _, err := st.Enqueue(ctx, routing.Entry{Call: routing.Call{ID: "c1", Topic: "audit", Node: "n1"}, Hop: routing.Hop{To: routing.Destination{Kind: routing.DestTopic, Name: "audit"}}}, tm); err != nil {
 		b.Fatal(err)
 	}
 	if err := st.Talked(ctx, "c1", "", "a", tm.Now); err != nil {

@@ -48,7 +48,7 @@ func TestSyncRemovesAgents(t *testing.T) {
 	}
 	enqueue := func(id, topic string) []routing.Offer {
 		t.Helper()
-		d, _, err := st.Enqueue(ctx, routing.Call{ID: id, Topic: topic, Node: "n1"}, routing.Hop{To: routing.Destination{Kind: routing.DestTopic, Name: topic}}, tm)
+		d, _, err := st.Enqueue(ctx, routing.Entry{Call: routing.Call{ID: id, Topic: topic, Node: "n1"}, Hop: routing.Hop{To: routing.Destination{Kind: routing.DestTopic, Name: topic}}}, tm)
 		if err != nil {
 			t.Fatalf("enqueue %s: %v", id, err)
 		}

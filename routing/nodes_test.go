@@ -12,8 +12,8 @@ import (
 
 func TestRoundTripsPerDecision(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, []routing.Agent{agent("a", "audit"), agent("b", "audit"), agent("c", "service")}, func(o *routing.Options) { o.Policy.WrapUp = 0 })
-	e.login(t, "a", "c")
+	e := newEnv(t, []routing.Agent{agent("a", "audit"), agent("b", "audit"), agent("c", "service"), agent("d", "billing")}, func(o *routing.Options) { o.Policy.WrapUp = 0 })
+	e.login(t, "a", "c", "d")
 	measure := func(t *testing.T, name string, want int64, f func()) {
 		t.Helper()
 		before := e.trips.n.Load()
@@ -35,6 +35,16 @@ func TestRoundTripsPerDecision(t *testing.T) {
 			}
 		}},
 		{"enqueue with no free agent", 1, func(t *testing.T) { e.enqueue(t, "c2", "audit") }},
+		// A first-time caller's case is written with the enqueue.
+		{"case opened and enqueued", 1, func(t *testing.T) {
+			cs, _, err := e.r.EnqueueNewCase(ctx, routing.Call{ID: "c0", Topic: "billing", CallerNumber: "+3805"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o := e.offers.last(t); o.CallID != "c0" || o.CaseID != cs.ID || o.Agent.ID != "d" {
+				t.Errorf("offer %+v, want c0 in case %s to d", o, cs.ID)
+			}
+		}},
 		{"agent freed (login) to offer", 1, func(t *testing.T) {
 			e.login(t, "b")
 			if o := e.offers.last(t); o.CallID != "c2" || o.Agent.ID != "b" {
@@ -72,6 +82,9 @@ func TestRoundTripsPerDecision(t *testing.T) {
 	}
 	if tr.Target.ID != "c" {
 		t.Errorf("transfer target %q", tr.Target.ID)
+	}
+	if cs, ok, err := e.r.OpenCaseFor(ctx, "+3805"); err != nil || !ok || cs.Topic != "billing" || len(cs.Path) != 1 {
+		t.Errorf("case opened with the enqueue: %+v %v %v", cs, ok, err)
 	}
 }
 

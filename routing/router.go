@@ -177,16 +177,20 @@ func (r *Router) Agents(ctx context.Context) ([]AgentStatus, error) {
 
 // OpenCase opens a case for a new caller; its path starts at the topic.
 func (r *Router) OpenCase(ctx context.Context, callerNumber, topic, lang string) (Case, error) {
-	now := r.clock.Now()
-	c := Case{
-		ID: newID(), CallerNumber: callerNumber, Topic: topic, Lang: lang, Status: CaseOpen,
-		Path:      []Hop{{To: Destination{Kind: DestTopic, Name: topic}, At: now}},
-		CreatedAt: now, UpdatedAt: now,
-	}
+	c := newCase(callerNumber, topic, lang, r.clock.Now())
 	if err := r.cs.CreateCase(ctx, c); err != nil {
 		return Case{}, fmt.Errorf("open case: %w", err)
 	}
 	return c, nil
+}
+
+// newCase is a new caller's open case; its path starts at the topic.
+func newCase(callerNumber, topic, lang string, now time.Time) Case {
+	return Case{
+		ID: newID(), CallerNumber: callerNumber, Topic: topic, Lang: lang, Status: CaseOpen,
+		Path:      []Hop{{To: Destination{Kind: DestTopic, Name: topic}, At: now}},
+		CreatedAt: now, UpdatedAt: now,
+	}
 }
 
 // OpenCaseFor finds a returning caller's open case by number.
@@ -222,6 +226,26 @@ func (r *Router) CloseCase(ctx context.Context, caseID string) (agents int, err 
 // has, or the one EnqueuedAt gives it) and dispatches the topic, in one
 // store round trip. Offers for this node are delivered before it returns.
 func (r *Router) Enqueue(ctx context.Context, call Call) (QueueInfo, error) {
+	return r.enqueue(ctx, call, nil)
+}
+
+// EnqueueNewCase opens a case for a first-time caller (as OpenCase does)
+// and enqueues the call in it (as Enqueue does), still in one store round
+// trip: the case costs the caller no wait of its own before an agent is
+// rung. call.CaseID is replaced by the new case's id. If it fails the case
+// may exist without the call in the queue (as after OpenCase then a failed
+// Enqueue); retrying opens another case.
+func (r *Router) EnqueueNewCase(ctx context.Context, call Call) (Case, QueueInfo, error) {
+	c := newCase(call.CallerNumber, call.Topic, call.Lang, r.clock.Now())
+	call.CaseID = c.ID
+	info, err := r.enqueue(ctx, call, &c)
+	if err != nil {
+		return Case{}, QueueInfo{}, err
+	}
+	return c, info, nil
+}
+
+func (r *Router) enqueue(ctx context.Context, call Call, c *Case) (QueueInfo, error) {
 	if call.ID == "" || call.Topic == "" {
 		return QueueInfo{}, fmt.Errorf("enqueue %q: %w", call.ID, ErrBadCall)
 	}
@@ -230,7 +254,7 @@ func (r *Router) Enqueue(ctx context.Context, call Call) (QueueInfo, error) {
 	}
 	t := r.timing()
 	entry := Hop{To: Destination{Kind: DestTopic, Name: call.Topic}, At: t.Now}
-	d, info, err := r.q.Enqueue(ctx, call, entry, t)
+	d, info, err := r.q.Enqueue(ctx, Entry{Call: call, Hop: entry, NewCase: c}, t)
 	if err != nil {
 		return QueueInfo{}, fmt.Errorf("enqueue %s: %w", call.ID, err)
 	}

@@ -188,6 +188,18 @@ type Timing struct {
 	Node        string // the node making the decision; offers for others are published
 }
 
+// Entry is a call joining its topic's queue.
+type Entry struct {
+	Call Call
+	// Hop is the call's entry hop: the start of its transfer path unless
+	// it has one already.
+	Hop Hop
+	// NewCase, when set, is a first-time caller's case (Call.CaseID names
+	// it), created with the enqueue rather than in a round trip of its
+	// own before it: the store that holds cases and queues writes both.
+	NewCase *Case
+}
+
 // ClaimRequest asks the store to claim a transfer target for a call.
 type ClaimRequest struct {
 	CallID  string
@@ -209,9 +221,10 @@ type QueueStore interface {
 	// Change applies one agent transition; illegal ones wrap
 	// ErrIllegalTransition, unknown agents ErrNotFound.
 	Change(ctx context.Context, ch AgentChange, t Timing) (Decision, error)
-	// Enqueue adds the call to its topic's queue, keeping a place it
-	// already has, records the call's entry hop, then dispatches the topic.
-	Enqueue(ctx context.Context, call Call, entry Hop, t Timing) (Decision, QueueInfo, error)
+	// Enqueue adds the entry's call to its topic's queue, keeping a place
+	// it already has, records the call's entry hop, creates the entry's
+	// new case if it has one, then dispatches the topic: one round trip.
+	Enqueue(ctx context.Context, e Entry, t Timing) (Decision, QueueInfo, error)
 	// Dispatch pairs queue heads of the topics with free agents.
 	Dispatch(ctx context.Context, topics []string, t Timing) ([]Offer, error)
 	// Leave removes a queued or ringing caller; a ringing agent is freed.
