@@ -25,8 +25,10 @@ func (r *instantRouter) Enqueue(ctx context.Context, c Call) (QueueInfo, error) 
 	return QueueInfo{}, nil
 }
 
-func (r *instantRouter) OpenCase(ctx context.Context, number, topic, lang string) (routing.Case, error) {
-	return routing.Case{ID: "case-" + number}, nil
+func (r *instantRouter) EnqueueNewCase(ctx context.Context, c Call) (routing.Case, QueueInfo, error) {
+	c.CaseID = "case-" + c.CallerNumber
+	q, err := r.Enqueue(ctx, c)
+	return routing.Case{ID: c.CaseID}, q, err
 }
 
 // originateTel signals every originate; everything else succeeds at once.

@@ -423,13 +423,7 @@ func (c *call) inbound(number string) error {
 	if !c.e.plan.Open(c.topic, c.e.clock.Now()) {
 		return c.closed()
 	}
-	if c.caseID == "" {
-		cs, err := c.e.router.OpenCase(c.ctx, c.number, c.topic, c.lang)
-		if err != nil {
-			return fmt.Errorf("open case: %w", err)
-		}
-		c.caseID = cs.ID
-	}
+	// A first-time caller's case is opened by the enqueue itself.
 	return c.queue()
 }
 

@@ -877,3 +877,49 @@ func TestAgentFreeRingsFirst(t *testing.T) {
 	h.hangup(ch)
 	h.idle()
 }
+
+// TestCaseOpenedWithEnqueue checks which enqueue a queued caller's case
+// takes: a first-time caller's is opened by the enqueue itself (no round
+// trip of its own before the agent is rung), a returning caller who
+// confirms keeps their open case, one who does not gets a new one.
+func TestCaseOpenedWithEnqueue(t *testing.T) {
+	tests := []struct {
+		name     string
+		returner bool   // the number has an open case without owner
+		key      string // pressed at the returning-caller prompt
+		want     string // recorded enqueue, %s the channel
+	}{
+		{name: "first-time caller", want: "Enqueue %s service en agent= case=new:case1"},
+		{name: "returning caller confirms", returner: true, key: "1", want: "Enqueue %s audit en agent= case=old1"},
+		{name: "returning caller does not confirm", returner: true, key: "2", want: "Enqueue %s service en agent= case=new:case1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, func(h *harness, _ *Options) {
+				if tt.returner {
+					h.r.cases["old1"] = routing.Case{ID: "old1", CallerNumber: "5551234", Topic: "audit", Status: routing.CaseOpen}
+					h.r.openFor["5551234"] = "old1"
+				}
+			})
+			ch := h.arrive("200", "5551234")
+			h.cur.expect("answer", op("answer", ch))
+			if tt.returner {
+				h.cur.expect("returning prompt", playing(ch, "returning-caller"))
+				h.dtmf(ch, tt.key)
+			}
+			want := strings.Replace(tt.want, "%s", ch, 1)
+			h.r.waitCall(t, want)
+			h.cur.expect("moh", op("moh", ch))
+			h.hangup(ch)
+			h.r.waitCall(t, "Leave "+ch)
+			h.idle()
+			log := h.r.log()
+			if got := h.r.countPrefix("Enqueue"); got != 1 || !slices.Contains(log, want) {
+				t.Errorf("want exactly %q: %v", want, log)
+			}
+			if h.r.countPrefix("OpenCase") != 0 {
+				t.Errorf("case opened in a round trip of its own: %v", log)
+			}
+		})
+	}
+}

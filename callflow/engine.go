@@ -69,6 +69,9 @@ type Router interface {
 	Rate(ctx context.Context, caseID string, score int) (bool, error)
 	CloseCase(ctx context.Context, caseID string) (agents int, err error)
 	Enqueue(ctx context.Context, c Call) (QueueInfo, error)
+	// EnqueueNewCase opens a first-time caller's case and enqueues the
+	// call in it, in the one round trip of the enqueue.
+	EnqueueNewCase(ctx context.Context, c Call) (routing.Case, QueueInfo, error)
 	QueueInfo(ctx context.Context, callID string) (QueueInfo, error)
 	Answered(ctx context.Context, o Offer) error
 	NoAnswer(ctx context.Context, o Offer) error

@@ -443,11 +443,17 @@ func (r *fakeRouter) ClaimAgent(_ context.Context, agentID string, call Call) (r
 func (r *fakeRouter) OpenCase(_ context.Context, number, topic, lang string) (routing.Case, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	cs := r.newCase(number, topic, lang)
+	r.rec(fmt.Sprintf("OpenCase %s %s %s", number, topic, lang))
+	return cs, nil
+}
+
+// newCase stores a new open case; r.mu is held.
+func (r *fakeRouter) newCase(number, topic, lang string) routing.Case {
 	r.seq++
 	cs := routing.Case{ID: fmt.Sprintf("case%d", r.seq), CallerNumber: number, Topic: topic, Lang: lang, Status: routing.CaseOpen, Note: "router fault, red light"}
 	r.cases[cs.ID] = cs
-	r.rec(fmt.Sprintf("OpenCase %s %s %s", number, topic, lang))
-	return cs, nil
+	return cs
 }
 
 func (r *fakeRouter) OpenCaseFor(_ context.Context, number string) (routing.Case, bool, error) {
@@ -491,8 +497,17 @@ func (r *fakeRouter) CloseCase(_ context.Context, id string) (int, error) {
 func (r *fakeRouter) Enqueue(_ context.Context, c Call) (QueueInfo, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.rec(fmt.Sprintf("Enqueue %s %s %s agent=%s", c.ID, c.Topic, c.Lang, c.AgentID))
+	r.rec(fmt.Sprintf("Enqueue %s %s %s agent=%s case=%s", c.ID, c.Topic, c.Lang, c.AgentID, c.CaseID))
 	return r.queue, nil
+}
+
+// EnqueueNewCase records like Enqueue, naming the case it opened as new.
+func (r *fakeRouter) EnqueueNewCase(_ context.Context, c Call) (routing.Case, QueueInfo, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cs := r.newCase(c.CallerNumber, c.Topic, c.Lang)
+	r.rec(fmt.Sprintf("Enqueue %s %s %s agent=%s case=new:%s", c.ID, c.Topic, c.Lang, c.AgentID, cs.ID))
+	return cs, r.queue, nil
 }
 
 func (r *fakeRouter) QueueInfo(_ context.Context, id string) (QueueInfo, error) {

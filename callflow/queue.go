@@ -20,7 +20,7 @@ func (c *call) queue() error {
 	// mailbox and is read below, so nothing is lost by enqueueing first.
 	// A draining node enqueues too: the queue is the safe point a caller
 	// detaches at, and their place is kept for the next node.
-	q, err := c.e.router.Enqueue(c.ctx, c.asCall())
+	q, err := c.enqueue()
 	if err != nil {
 		return fmt.Errorf("enqueue: %w", err)
 	}
@@ -33,6 +33,21 @@ func (c *call) queue() error {
 		_, offer = routing.OfferCallback(c.e.policy, q, true)
 	}
 	return c.wait(offer)
+}
+
+// enqueue puts the caller in the queue; a caller with no case yet (not a
+// returning one) gets theirs opened in the same round trip, which spares
+// every first-time caller a Redis round trip before their agent is rung.
+func (c *call) enqueue() (QueueInfo, error) {
+	if c.caseID != "" {
+		return c.e.router.Enqueue(c.ctx, c.asCall())
+	}
+	cs, q, err := c.e.router.EnqueueNewCase(c.ctx, c.asCall())
+	if err != nil {
+		return QueueInfo{}, err
+	}
+	c.caseID = cs.ID
+	return q, nil
 }
 
 // wait keeps a queued caller waiting until an agent is connected (then the
