@@ -98,14 +98,50 @@ func errNotTalking() error {
 	return fmt.Errorf("%w: %w", ErrNotTalking, routing.ErrIllegalTransition)
 }
 
+// controlFunc runs one command on a call and waits for its answer: the
+// engine's own control reaches this node's calls, a Relay's any node's.
+type controlFunc func(ctx context.Context, callID string, cmd *command) (cmdResult, error)
+
 // Transfer starts an attended transfer of callID by the agent on it, as
 // the *2/*3 feature codes do; a blind mode is refused or converted by the
 // router's policy. It returns once the router has claimed a target (the
 // consult then runs on its own) or refused: a refusal is the router's
 // *routing.Refusal, unwrapped, and is announced to the agent too. An empty
-// note uses the case's.
+// note uses the case's. Only this node's calls: see Relay for the others.
 func (e *Engine) Transfer(ctx context.Context, callID, by string, to routing.Destination, note string, mode routing.TransferMode) (Transfer, error) {
-	r, err := e.control(ctx, callID, &command{kind: cmdTransfer, by: by, to: to, mode: mode, note: note})
+	return transfer(ctx, e.control, callID, by, to, note, mode)
+}
+
+// CompleteTransfer connects the caller with the answered target of the
+// pending transfer, as # does.
+func (e *Engine) CompleteTransfer(ctx context.Context, callID, by string) error {
+	return completeTransfer(ctx, e.control, callID, by)
+}
+
+// CancelTransfer drops the pending transfer and puts the caller back with
+// the transferring agent, as *0 does.
+func (e *Engine) CancelTransfer(ctx context.Context, callID, by string) error {
+	return cancelTransfer(ctx, e.control, callID, by)
+}
+
+// ScheduleCallback makes the agent on the call the owner of a callback due
+// at the given time (as *7 does, with the time and note chosen): the caller
+// hears that the agent will call back and roughly when, then the agent's
+// part of the call ends. An empty note uses the case's.
+func (e *Engine) ScheduleCallback(ctx context.Context, callID, by string, at time.Time, note string) (Callback, error) {
+	return scheduleCallback(ctx, e.control, callID, by, at, note)
+}
+
+// Escalate asks the senior operators to call the caller back with the
+// note ("let me speak to a manager", SPEC §1.6): the caller hears that a
+// senior will call back, then the agent's part of the call ends. An empty
+// note uses the case's.
+func (e *Engine) Escalate(ctx context.Context, callID, by, note string) (Callback, error) {
+	return escalate(ctx, e.control, callID, by, note)
+}
+
+func transfer(ctx context.Context, control controlFunc, callID, by string, to routing.Destination, note string, mode routing.TransferMode) (Transfer, error) {
+	r, err := control(ctx, callID, &command{kind: cmdTransfer, by: by, to: to, mode: mode, note: note})
 	if err != nil {
 		if _, ok := routing.AsRefusal(err); ok {
 			return Transfer{}, err
@@ -115,57 +151,59 @@ func (e *Engine) Transfer(ctx context.Context, callID, by string, to routing.Des
 	return r.tr, nil
 }
 
-// CompleteTransfer connects the caller with the answered target of the
-// pending transfer, as # does.
-func (e *Engine) CompleteTransfer(ctx context.Context, callID, by string) error {
-	if _, err := e.control(ctx, callID, &command{kind: cmdComplete, by: by}); err != nil {
+func completeTransfer(ctx context.Context, control controlFunc, callID, by string) error {
+	if _, err := control(ctx, callID, &command{kind: cmdComplete, by: by}); err != nil {
 		return fmt.Errorf("complete transfer %s: %w", callID, err)
 	}
 	return nil
 }
 
-// CancelTransfer drops the pending transfer and puts the caller back with
-// the transferring agent, as *0 does.
-func (e *Engine) CancelTransfer(ctx context.Context, callID, by string) error {
-	if _, err := e.control(ctx, callID, &command{kind: cmdCancel, by: by}); err != nil {
+func cancelTransfer(ctx context.Context, control controlFunc, callID, by string) error {
+	if _, err := control(ctx, callID, &command{kind: cmdCancel, by: by}); err != nil {
 		return fmt.Errorf("cancel transfer %s: %w", callID, err)
 	}
 	return nil
 }
 
-// ScheduleCallback makes the agent on the call the owner of a callback due
-// at the given time (as *7 does, with the time and note chosen): the caller
-// hears that the agent will call back and roughly when, then the agent's
-// part of the call ends. An empty note uses the case's.
-func (e *Engine) ScheduleCallback(ctx context.Context, callID, by string, at time.Time, note string) (Callback, error) {
-	r, err := e.control(ctx, callID, &command{kind: cmdCallback, by: by, at: at, note: note})
+func scheduleCallback(ctx context.Context, control controlFunc, callID, by string, at time.Time, note string) (Callback, error) {
+	r, err := control(ctx, callID, &command{kind: cmdCallback, by: by, at: at, note: note})
 	if err != nil {
 		return Callback{}, fmt.Errorf("schedule callback %s: %w", callID, err)
 	}
 	return r.cb, nil
 }
 
-// Escalate asks the senior operators to call the caller back with the
-// note ("let me speak to a manager", SPEC §1.6): the caller hears that a
-// senior will call back, then the agent's part of the call ends. An empty
-// note uses the case's.
-func (e *Engine) Escalate(ctx context.Context, callID, by, note string) (Callback, error) {
-	r, err := e.control(ctx, callID, &command{kind: cmdEscalate, by: by, note: note})
+func escalate(ctx context.Context, control controlFunc, callID, by, note string) (Callback, error) {
+	r, err := control(ctx, callID, &command{kind: cmdEscalate, by: by, note: note})
 	if err != nil {
 		return Callback{}, fmt.Errorf("escalate %s: %w", callID, err)
 	}
 	return r.cb, nil
 }
 
-// control posts cmd to the call and waits for its answer, the call's end
-// or ctx, whichever comes first. Nothing is started here: when ctx ends
-// first the command stays in the mailbox and its owner drops it.
+// errNotHere: the call is not one of this engine's (another node's, or
+// ended). The engine alone answers it as routing.ErrCallGone; a Relay
+// looks for the call's node first.
+var errNotHere = errors.New("call not on this node")
+
+// control runs cmd on one of this node's calls; any other is gone.
 func (e *Engine) control(ctx context.Context, callID string, cmd *command) (cmdResult, error) {
+	r, err := e.controlLocal(ctx, callID, cmd)
+	if errors.Is(err, errNotHere) {
+		return cmdResult{}, routing.ErrCallGone
+	}
+	return r, err
+}
+
+// controlLocal posts cmd to the call and waits for its answer, the call's
+// end or ctx, whichever comes first. Nothing is started here: when ctx
+// ends first the command stays in the mailbox and its owner drops it.
+func (e *Engine) controlLocal(ctx context.Context, callID string, cmd *command) (cmdResult, error) {
 	e.mu.Lock()
 	c := e.calls[callID]
 	e.mu.Unlock()
 	if c == nil {
-		return cmdResult{}, routing.ErrCallGone
+		return cmdResult{}, errNotHere
 	}
 	cmd.left = ctx.Done()
 	cmd.reply = make(chan cmdResult, 1)
