@@ -372,6 +372,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, op string, err err
 		writeError(w, http.StatusConflict, "no_transfer", op+": "+err.Error())
 	case errors.Is(err, routing.ErrIllegalTransition):
 		writeError(w, http.StatusConflict, "illegal_transition", op+": "+err.Error())
+	case errors.Is(err, routing.ErrNodeUnavailable):
+		writeError(w, http.StatusServiceUnavailable, "node_unavailable", op+": the node holding the call did not answer")
 	case errors.Is(err, context.DeadlineExceeded):
 		s.log.Warn("request timed out", "op", op, "err", err)
 		writeError(w, http.StatusGatewayTimeout, "timeout", op+": timed out")

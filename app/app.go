@@ -79,6 +79,7 @@ type App struct {
 	Requests  *routing.Requests
 	ARI       *ari.Client
 	Engine    *callflow.Engine
+	Relay     *callflow.Relay // the API's call control: any node's calls
 	Hub       *api.Hub
 	api       *api.Server
 
@@ -196,6 +197,9 @@ func New(opts Options) (_ *App, err error) {
 		Policy: callflow.Policy{RingTimeout: policy.RingTimeout, OfferWaitThreshold: policy.OfferWaitThreshold},
 	})
 	a.Engine = engine
+	a.Relay = callflow.NewRelay(engine, redisstore.NewCommands(a.rdb, cfg.Redis.KeyPrefix), callflow.RelayOptions{
+		Logger: a.log.With("component", "relay"),
+	})
 	a.metrics.SetSnapshotSource(a.snapshot, 2*time.Second)
 
 	a.listen = cfg.HTTP.Listen
@@ -204,7 +208,7 @@ func New(opts Options) (_ *App, err error) {
 	}
 	a.api = api.New(api.Options{
 		Agents: a.Router, Calls: a.Router, Cases: a.Router, Callbacks: a.Callbacks, Requests: a.Requests,
-		Control: engine, Updates: a.Hub, Publish: a.Hub.Publish, Authenticate: authenticate,
+		Control: a.Relay, Updates: a.Hub, Publish: a.Hub.Publish, Authenticate: authenticate,
 		Topics: func(context.Context) ([]api.TopicConfig, error) {
 			out := make([]api.TopicConfig, 0, len(cfg.Topics))
 			for _, name := range cfg.TopicNames() {
@@ -307,6 +311,7 @@ func (a *App) Start(ctx context.Context) error {
 	a.goLoop("routing", a.Router.Run, claimCtx)
 	a.goLoop("callbacks", a.Callbacks.Run, claimCtx)
 	a.goLoop("callflow", a.Engine.Run, runCtx)
+	a.goLoop("relay", a.Relay.Run, runCtx)
 	a.goLoop("redis-health", a.watchRedis, runCtx)
 	a.goLoop("updates", a.watchState, runCtx)
 	a.log.Info("hotline started", "node", a.node, "http", a.URL(), "ari", a.cfg.ARI.URL)
