@@ -2,8 +2,10 @@ package callflow
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -919,6 +921,82 @@ func TestCaseOpenedWithEnqueue(t *testing.T) {
 			}
 			if h.r.countPrefix("OpenCase") != 0 {
 				t.Errorf("case opened in a round trip of its own: %v", log)
+			}
+		})
+	}
+}
+
+// meetTel and meetRouter make the answer and the returning-caller lookup
+// wait for each other: they finish only if they run at the same time.
+type meetTel struct {
+	*fakeTel
+	answering, lookingUp chan struct{}
+	err                  error // what Answer returns once they met
+}
+
+func (m *meetTel) Answer(ctx context.Context, ch string) error {
+	close(m.answering)
+	select {
+	case <-m.lookingUp:
+	case <-time.After(waitLimit):
+		return errors.New("answer: the lookup did not run meanwhile")
+	}
+	if err := m.fakeTel.Answer(ctx, ch); err != nil {
+		return err
+	}
+	return m.err
+}
+
+type meetRouter struct {
+	*fakeRouter
+	answering, lookingUp chan struct{}
+	met                  atomic.Bool
+}
+
+func (m *meetRouter) OpenCaseFor(ctx context.Context, number string) (routing.Case, bool, error) {
+	close(m.lookingUp)
+	select {
+	case <-m.answering:
+		m.met.Store(true)
+	case <-time.After(waitLimit):
+	}
+	return m.fakeRouter.OpenCaseFor(ctx, number)
+}
+
+// TestAnswerWhileLookingUp checks that a direct topic's caller is answered
+// while their open case is looked up (one round trip less before the
+// agent is rung), and that a failed answer still ends the call cleanly.
+func TestAnswerWhileLookingUp(t *testing.T) {
+	tests := []struct {
+		name      string
+		answerErr error
+		queued    bool
+	}{
+		{name: "answered and queued", queued: true},
+		{name: "answer fails", answerErr: routing.ErrCallGone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			answering, lookingUp := make(chan struct{}), make(chan struct{})
+			var mr *meetRouter
+			h := newHarness(t, func(h *harness, o *Options) {
+				o.Telephony = &meetTel{fakeTel: h.tel, answering: answering, lookingUp: lookingUp, err: tt.answerErr}
+				mr = &meetRouter{fakeRouter: h.r, answering: answering, lookingUp: lookingUp}
+				o.Router = mr
+			})
+			ch := h.arrive("200", "5551234")
+			h.cur.expect("answer", op("answer", ch))
+			if tt.queued {
+				h.r.waitCall(t, "Enqueue "+ch+" service en agent= case=new:")
+				h.cur.expect("moh", op("moh", ch))
+				h.hangup(ch)
+			}
+			h.idle()
+			if !mr.met.Load() {
+				t.Error("the lookup did not run while the caller was answered")
+			}
+			if got := h.r.countPrefix("Enqueue") == 1; got != tt.queued {
+				t.Errorf("queued %v, want %v: %v", got, tt.queued, h.r.log())
 			}
 		})
 	}
