@@ -122,3 +122,37 @@ func TestCommandsNobodyListening(t *testing.T) {
 		t.Fatal("inbox not closed after ctx ended")
 	}
 }
+
+// BenchmarkCommandRoundTrip: one forwarded command and its reply through
+// Redis pub/sub, the latency a desk on another node adds to a command.
+func BenchmarkCommandRoundTrip(b *testing.B) {
+	srv := redistest.Start(b)
+	rdb := cbClient(b, srv.Addr)
+	cmds := redisstore.NewCommands(rdb, "bench:")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	inA, err := cmds.Inbox(ctx, "a")
+	if err != nil {
+		b.Fatal(err)
+	}
+	inB, err := cmds.Inbox(ctx, "b")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		for m := range inB {
+			if _, err := cmds.Send(ctx, "a", routing.NodeMessage{Reply: &routing.CallReply{ID: m.Command.ID}}); err != nil {
+				return
+			}
+		}
+	}()
+	cmd := routing.CallCommand{ID: "a-1", From: "a", Kind: "complete", CallID: "c1", By: "alice"}
+	for b.Loop() {
+		if _, err := cmds.Send(ctx, "b", routing.NodeMessage{Command: &cmd}); err != nil {
+			b.Fatal(err)
+		}
+		if m := <-inA; m.Reply == nil {
+			b.Fatal("no reply")
+		}
+	}
+}
