@@ -537,6 +537,10 @@ func TestTransferCompleteCancel(t *testing.T) {
 		{"complete with fields", "complete", tokAgent100, "application/json", `{"now":true}`, nil, 400, "bad_request", ""},
 		{"someone else's", "cancel", tokAgent200, "", "", nil, 403, "forbidden", ""},
 		{"nothing pending", "complete", tokAgent100, "", "", routing.ErrIllegalTransition, 409, "illegal_transition", ""},
+		{"no transfer", "cancel", tokAgent100, "", "", routing.ErrNoTransfer, 409, "no_transfer", ""},
+		{"not the agent on the call", "complete", tokAgent100, "", "", routing.ErrNotYourCall, 403, "forbidden", ""},
+		{"owning node silent", "complete", tokAgent100, "", "", routing.ErrNodeUnavailable, 503, "node_unavailable", ""},
+		{"call ended", "cancel", tokAgent100, "", "", routing.ErrCallGone, 410, "call_gone", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,9 +9,9 @@
 // Wiring: the ARI client's Handler is Engine.HandleEvent and its OnConnect
 // calls Engine.Reconcile with the channel and bridge lists; the router's
 // Options.Deliver is Engine.Deliver and the callbacks' Dial is Engine.Dial.
-// The Engine is the HTTP API's CallControl (Transfer, CompleteTransfer,
-// CancelTransfer, ScheduleCallback): those requests reach a call as
-// commands in its mailbox, like its events.
+// The HTTP API's CallControl is the Relay (relay.go): a command for a call
+// of this node reaches the call as a message in its mailbox, like its
+// events; one for another node's call travels to that node over Redis.
 // Channels the engine originates carry app args ["agent", callID, agentID]
 // (agent and transfer-target legs) or ["callee", callID] (a called-back
 // caller). Their ids, and the ids of the engine's bridges, are
