@@ -76,6 +76,9 @@ type Requests interface {
 	List(ctx context.Context, f RequestFilter) ([]Request, error)
 	Get(ctx context.Context, id string) (Request, error)
 	Create(ctx context.Context, r Request) (Request, error)
+	// Done marks a request handled by a senior operator; marking it again
+	// keeps the first senior and time.
+	Done(ctx context.Context, id, by string) (Request, error)
 }
 
 // CallControl is what the call-flow engine offers for a live call: every

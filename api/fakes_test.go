@@ -315,6 +315,20 @@ func (f *fakeRequests) Create(ctx context.Context, r Request) (Request, error) {
 	return r, nil
 }
 
+func (f *fakeRequests) Done(ctx context.Context, id, by string) (Request, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, r := range f.all {
+		if r.ID == id {
+			if r.State != "done" {
+				f.all[i].State, f.all[i].DoneBy = "done", by
+			}
+			return f.all[i], nil
+		}
+	}
+	return Request{}, routing.ErrNotFound
+}
+
 // fakeQueues serves fixed topic figures; err, if set, fails every read.
 type fakeQueues struct {
 	stats map[string]routing.TopicStats

@@ -533,6 +533,29 @@ func (s *Server) getRequest(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, requestView(req))
 }
 
+// requestDone marks a request or complaint handled: the seniors' list is
+// theirs to work through, so agents may not.
+func (s *Server) requestDone(w http.ResponseWriter, r *http.Request) {
+	tok := tokenFrom(r)
+	if !tok.privileged() {
+		s.fail(w, r, "request done", fmt.Errorf("only senior operators close requests: %w", errForbidden))
+		return
+	}
+	if err := s.readEmpty(w, r); err != nil {
+		s.fail(w, r, "request done", err)
+		return
+	}
+	req, err := s.opts.Requests.Done(r.Context(), r.PathValue("id"), tok.actor())
+	if err != nil {
+		s.fail(w, r, "request done", err)
+		return
+	}
+	if s.opts.Publish != nil {
+		s.opts.Publish(RequestUpdate(req))
+	}
+	writeJSON(w, http.StatusOK, requestView(req))
+}
+
 func (s *Server) createRequest(w http.ResponseWriter, r *http.Request) {
 	var b requestBody
 	if err := readJSON(w, r, s.opts.MaxBodyBytes, &b); err != nil {

@@ -180,6 +180,7 @@ func (s *Server) routes() []route {
 		{"GET " + v1 + "/requests", true, s.need(s.opts.Requests != nil, "requests", s.listRequests)},
 		{"GET " + v1 + "/requests/{id}", true, s.need(s.opts.Requests != nil, "requests", s.getRequest)},
 		{"POST " + v1 + "/requests", true, s.need(s.opts.Requests != nil, "requests", s.createRequest)},
+		{"POST " + v1 + "/requests/{id}/done", true, s.need(s.opts.Requests != nil, "requests", s.requestDone)},
 	}
 }
 

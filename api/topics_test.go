@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
@@ -184,5 +185,44 @@ func (failingRequests) Get(context.Context, string) (Request, error) {
 func (failingRequests) Create(context.Context, Request) (Request, error) {
 	return Request{}, errors.New("redis down")
 }
+func (failingRequests) Done(context.Context, string, string) (Request, error) {
+	return Request{}, errors.New("redis down")
+}
 
 var _ Queues = (*routing.Router)(nil)
+
+func TestRequestDone(t *testing.T) {
+	valid := `{"kind":"request","city":"Kyiv","organisation":"Cable Supply","position":"sales","full_name":"Andrii Savchuk","contact_phone":"+380441234567","purpose":"offers fibre"}`
+	e := newEnv(t)
+	created := e.do(t, "POST", "/api/v1/requests", tokAgent100, valid)
+	wantStatus(t, created, 201, "")
+	var rq requestJSON
+	if err := json.Unmarshal(created.Body.Bytes(), &rq); err != nil {
+		t.Fatal(err)
+	}
+	path := "/api/v1/requests/" + rq.ID + "/done"
+	tests := []struct {
+		name, token, body string
+		want              int
+		code              string
+	}{
+		{"no token", "", "", 401, "unauthorized"},
+		{"agent may not", tokAgent100, "", 403, "forbidden"},
+		{"body not allowed", tokSenior, `{"x":1}`, 400, "bad_request"},
+		{"senior marks it done", tokSenior, "", 200, ""},
+		{"again: still done", tokAdmin, "", 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantStatus(t, e.do(t, "POST", path, tt.token, tt.body), tt.want, tt.code)
+		})
+	}
+	wantStatus(t, e.do(t, "POST", "/api/v1/requests/nope/done", tokSenior, ""), 404, "not_found")
+	got, err := e.requests.Get(context.Background(), rq.ID)
+	if err != nil || got.State != "done" || got.DoneBy != "senior" {
+		t.Errorf("request after done: %+v %v", got, err)
+	}
+	if u := e.published.updates(); len(u) < 2 || u[len(u)-1].Kind != UpdateRequest {
+		t.Errorf("done not announced: %+v", u)
+	}
+}

@@ -160,6 +160,8 @@ type requestJSON struct {
 	FoundAt      string    `json:"found_at,omitempty"`
 	CreatedBy    string    `json:"created_by"`
 	CreatedAt    time.Time `json:"created_at,omitzero"`
+	DoneBy       string    `json:"done_by,omitempty"`
+	DoneAt       time.Time `json:"done_at,omitzero"`
 }
 
 func requestView(r Request) requestJSON {
@@ -168,6 +170,7 @@ func requestView(r Request) requestJSON {
 		Organisation: r.Organisation, Position: r.Position, FullName: r.FullName,
 		ContactPhone: r.Phone, Purpose: r.Purpose, FailedNumber: r.FailedNumber,
 		FoundAt: r.FoundWhere, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt,
+		DoneBy: r.DoneBy, DoneAt: r.DoneAt,
 	}
 }
 

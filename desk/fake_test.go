@@ -429,6 +429,18 @@ func (s fakeRequests) Create(ctx context.Context, r api.Request) (api.Request, e
 	return r, nil
 }
 
+func (s fakeRequests) Done(ctx context.Context, id, by string) (api.Request, error) {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	for i, r := range s.f.requests {
+		if r.ID == id {
+			s.f.requests[i].State = "done"
+			return s.f.requests[i], nil
+		}
+	}
+	return api.Request{}, routing.ErrNotFound
+}
+
 var (
 	_ api.Agents      = (*fakeHotline)(nil)
 	_ api.Calls       = (*fakeHotline)(nil)
