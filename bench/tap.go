@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"slices"
@@ -39,9 +38,6 @@ func NewTap(next http.Handler, app string, rec *Recorder) *Tap {
 
 func (t *Tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
-	if debugTap {
-		fmt.Println("TAP", now.Format("05.000"), r.Method, r.URL.String())
-	}
 	switch {
 	case r.Method == http.MethodPost && r.URL.Path == "/ari/channels":
 		q := r.URL.Query()
@@ -198,5 +194,3 @@ func (c *tapConn) message(now time.Time, b []byte) {
 	}
 	c.tap.rec.stasisStarted(now, ev.Channel.ID, number)
 }
-
-const debugTap = false
