@@ -55,35 +55,13 @@ func (c *Commands) Send(ctx context.Context, node string, msg routing.NodeMessag
 // closes when ctx is done or the subscription fails; messages that do not
 // decode are skipped.
 func (c *Commands) Inbox(ctx context.Context, node string) (<-chan routing.NodeMessage, error) {
-	ps := c.rdb.Subscribe(ctx, c.channel(node))
-	if _, err := ps.Receive(ctx); err != nil {
-		_ = ps.Close()
+	ch, err := subscribe(ctx, c.rdb, c.channel(node), func(payload string) (routing.NodeMessage, bool) {
+		var msg routing.NodeMessage
+		err := json.Unmarshal([]byte(payload), &msg)
+		return msg, err == nil && (msg.Command == nil) != (msg.Reply == nil)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("subscribe to node inbox: %w", err)
 	}
-	out := make(chan routing.NodeMessage, 64)
-	go func() {
-		defer close(out)
-		defer ps.Close()
-		msgs := ps.Channel()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case m, ok := <-msgs:
-				if !ok {
-					return
-				}
-				var msg routing.NodeMessage
-				if err := json.Unmarshal([]byte(m.Payload), &msg); err != nil || (msg.Command == nil) == (msg.Reply == nil) {
-					continue
-				}
-				select {
-				case out <- msg:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return out, nil
+	return ch, nil
 }

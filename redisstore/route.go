@@ -677,39 +677,14 @@ func (s *Store) Sweep(ctx context.Context, member string, staleBefore time.Time,
 // Offers subscribes to the offers other nodes publish for node. The
 // channel closes when ctx is done or the subscription fails.
 func (s *Store) Offers(ctx context.Context, node string) (<-chan routing.Offer, error) {
-	ps := s.rdb.Subscribe(ctx, s.offerChannel()+node)
-	// Wait for the confirmation so no offer published after we return is
-	// missed.
-	if _, err := ps.Receive(ctx); err != nil {
-		_ = ps.Close()
+	ch, err := subscribe(ctx, s.rdb, s.offerChannel()+node, func(payload string) (routing.Offer, bool) {
+		o, err := decodeOffer(payload)
+		return o, err == nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("subscribe offers: %w", err)
 	}
-	out := make(chan routing.Offer, 64)
-	go func() {
-		defer close(out)
-		defer ps.Close()
-		msgs := ps.Channel()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case m, ok := <-msgs:
-				if !ok {
-					return
-				}
-				o, err := decodeOffer(m.Payload)
-				if err != nil {
-					continue
-				}
-				select {
-				case out <- o:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return out, nil
+	return ch, nil
 }
 
 // cmdsOK reports whether every command ran without error.
