@@ -391,6 +391,30 @@ func TestBrowserDeskAndWallboard(t *testing.T) {
 	screenshot(t, ctx, "desk-request.png")
 	screenshot(t, wall, "wallboard.png")
 
+	// A senior closes the first complaint: it leaves the list, the count
+	// drops, and the board names who closed it.
+	waitFor(t, wall, "complaints counted", `document.querySelector('#rq-complaints').innerText === '2'`, "#req-list")
+	do(t, wall, "close the complaint", chromedp.Click(chromedp.CSS(`#req-list button[data-done="rq-2"]`)))
+	waitFor(t, wall, "complaint gone", `!document.querySelector('#req-list [data-request="rq-2"]') && `+
+		`document.querySelector('#rq-complaints').innerText === '1'`, "#req-list")
+	waitFor(t, wall, "closer named", textHas("#rq-closed", "Iryna Tkachenko", "senior"), "#rq-closed")
+	if got := must(fakeRequests{f}.Get(context.Background(), "rq-2")); got.State != "done" || got.DoneBy != "senior" || got.DoneAt.IsZero() {
+		t.Errorf("closed complaint %+v: want done by senior with a time", got)
+	}
+	if txt := must(chromedp.Run(wall, chromedp.Evaluate[string](`document.querySelector('#req-list').innerText`))); !strings.Contains(txt, "Taras Lysenko") {
+		t.Errorf("the other complaint left the list too: %q", txt)
+	}
+	// A board learns of a close made elsewhere from the events stream
+	// alone: the first board does not refetch here.
+	other := tab(t, ctx)
+	signIn(t, other, s, s.SeniorToken, "#wall")
+	waitFor(t, other, "second board counts", `document.querySelector('#rq-requests').innerText === '2'`, "#req-list")
+	do(t, other, "close a request from the second board", chromedp.Click(chromedp.CSS(`#req-list button[data-done="rq-1"]`)))
+	waitFor(t, wall, "first board follows", `!document.querySelector('#req-list [data-request="rq-1"]') && `+
+		`document.querySelector('#rq-requests').innerText === '1'`, "#req-list")
+	waitFor(t, wall, "first board names the other close", textHas("#rq-closed", "Andrii Savchuk", "senior"), "#rq-closed")
+	screenshot(t, wall, "wallboard-done.png")
+
 	// The stream breaks and an update is lost meanwhile: the page must
 	// reconnect by itself and refetch what it missed.
 	ts.CloseClientConnections()

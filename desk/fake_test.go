@@ -429,13 +429,20 @@ func (s fakeRequests) Create(ctx context.Context, r api.Request) (api.Request, e
 	return r, nil
 }
 
+// Done closes the request. It announces nothing: the API handler
+// publishes the update, as it does for the requests service.
 func (s fakeRequests) Done(ctx context.Context, id, by string) (api.Request, error) {
 	s.f.mu.Lock()
 	defer s.f.mu.Unlock()
 	for i, r := range s.f.requests {
 		if r.ID == id {
-			s.f.requests[i].State = "done"
-			return s.f.requests[i], nil
+			// Marking it again keeps the first senior and time, as the
+			// requests service does.
+			if r.State != "done" {
+				r.State, r.DoneBy, r.DoneAt = "done", by, s.f.now()
+				s.f.requests[i] = r
+			}
+			return r, nil
 		}
 	}
 	return api.Request{}, routing.ErrNotFound

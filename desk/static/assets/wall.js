@@ -20,6 +20,10 @@ export function mountWall({ api }) {
   const st = {
     agents: new Map(), calls: new Map(), callbacks: new Map(), requests: new Map(),
     topics: new Map(), topicsAt: 0, topicsTimer: 0, errors: {},
+    // closing holds the requests whose Done is in flight, so the render
+    // each second does not re-enable their buttons; closed is the last one
+    // done, here or on another board, named so a slip is noticed.
+    closing: new Set(), closed: null,
   };
 
   function overdue(cb, now) {
@@ -96,13 +100,48 @@ export function mountWall({ api }) {
     $('rq-requests').textContent = String(reqs.filter((r) => r.kind === 'request').length);
     $('rq-complaints').textContent = String(reqs.filter((r) => r.kind === 'complaint').length);
     const recent = [...reqs].sort((a, b) => Date.parse(b.created_at || 0) - Date.parse(a.created_at || 0)).slice(0, 6);
-    replace($('req-list'), ...recent.map((r) => h('li', { class: r.kind },
+    replace($('req-list'), ...recent.map((r) => h('li', { class: r.kind, 'data-request': r.id },
       h('span', { class: 'number' }, r.full_name || '—'),
       h('span', { class: 'when' }, [r.kind, r.organisation, r.city, clock(r.created_at)].filter(Boolean).join(' · ')),
+      h('button', {
+        type: 'button', class: 'done', 'data-done': r.id, disabled: st.closing.has(r.id),
+        'aria-label': `Mark the ${r.kind} from ${r.full_name || 'unknown caller'} done`,
+      }, 'Done'),
       h('span', { class: 'note' }, r.kind === 'complaint'
         ? `Number ${r.failed_number || '?'} did not work${r.found_at ? ` (found: ${r.found_at})` : ''}`
         : r.purpose || ''))));
+    const c = st.closed;
+    $('rq-closed').textContent = c
+      ? `Closed: ${c.kind} from ${c.full_name || '—'} by ${c.done_by || '?'} at ${clock(c.done_at)}`
+      : '';
   }
+
+  // closeRequest marks one request done. The list drops it at once; the
+  // server's request event says the same to every other board.
+  async function closeRequest(id) {
+    if (st.closing.has(id)) return;
+    st.closing.add(id);
+    render();
+    try {
+      const r = await api.post(`/requests/${encodeURIComponent(id)}/done`);
+      st.requests.delete(id);
+      st.closed = r;
+      st.errors['close request'] = '';
+    } catch (err) {
+      st.errors['close request'] = err.message;
+    } finally {
+      st.closing.delete(id);
+    }
+    render();
+  }
+
+  // One handler on the list, since its items are rebuilt on every render;
+  // assigned rather than added so that signing in again does not stack a
+  // second handler holding the old token.
+  $('req-list').onclick = (ev) => {
+    const btn = ev.target.closest('button[data-done]');
+    if (btn && !btn.disabled) closeRequest(btn.dataset.done);
+  };
 
   function renderErrors() {
     const msgs = Object.entries(st.errors).filter(([, m]) => m).map(([what, m]) => `${what}: ${m}`);
@@ -179,7 +218,12 @@ export function mountWall({ api }) {
         if (liveCallback.includes(data.state)) st.callbacks.set(data.id, data); else st.callbacks.delete(data.id);
         break;
       case 'request':
-        if (data.state === 'new') st.requests.set(data.id, data); else st.requests.delete(data.id);
+        if (data.state === 'new') {
+          st.requests.set(data.id, data);
+        } else {
+          st.requests.delete(data.id);
+          if (data.state === 'done') st.closed = data;
+        }
         break;
       case 'queue':
         // The depth itself is counted from the calls; the estimate moves.
