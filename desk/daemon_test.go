@@ -264,6 +264,26 @@ func TestBrowserAgainstDaemon(t *testing.T) {
 		t.Fatalf("hang up: %v", err)
 	}
 	waitFor(t, wall, "nobody waiting again", textHas(`[data-topic="service"] .depth .n`, "0"), "#topics")
+
+	// --- a complaint recorded on the desk is closed from the wallboard,
+	// through the requests service and its Redis store.
+	do(t, ctx, "record a complaint",
+		chromedp.Click(chromedp.CSS(`input[name="rq-kind"][value="complaint"]`)),
+		chromedp.SetValue(chromedp.CSS("#rq-failed_number"), "0 800 300 200"),
+		chromedp.SetValue(chromedp.CSS("#rq-found_at"), "old website"),
+		chromedp.SetValue(chromedp.CSS("#rq-full_name"), "Taras Lysenko"),
+		chromedp.SetValue(chromedp.CSS("#rq-contact_phone"), "+380 67 000 11 22"),
+		chromedp.Click(chromedp.CSS("#btn-request")))
+	waitFor(t, wall, "complaint on the wallboard", textHas("#req-list", "Taras Lysenko", "0 800 300 200")+
+		` && document.querySelector('#rq-complaints').innerText === '1'`, "#req-list")
+	do(t, wall, "close the complaint", chromedp.Click(chromedp.CSS(`#req-list button[data-done]`)))
+	waitFor(t, wall, "complaint closed", `document.querySelector('#rq-complaints').innerText === '0' && `+
+		`!document.querySelector('#req-list button[data-done]')`, "#req-list")
+	waitFor(t, wall, "closer named", textHas("#rq-closed", "Taras Lysenko", "senior"), "#rq-closed")
+	done, err := a.Requests.List(context.Background(), api.RequestFilter{State: "done"})
+	if err != nil || len(done) != 1 || done[0].FullName != "Taras Lysenko" || done[0].DoneBy != "senior" {
+		t.Errorf("done requests %+v (err %v), want the complaint closed by senior", done, err)
+	}
 }
 
 // agentCall is the call the agent is on, from the routing core.
