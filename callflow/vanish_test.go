@@ -62,7 +62,13 @@ func TestFirstReconcileEndsVanishedCalls(t *testing.T) {
 		h.r.waitCall(t, w)
 	}
 	for _, id := range []string{kept, other, owned, calledBack} {
-		if n := h.r.countPrefix("Leave "+id) + h.r.countPrefix("EndCall "+id) + h.r.countPrefix("ReleaseOffer "+id); n != 0 {
+		n := h.r.countPrefix("Leave "+id) + h.r.countPrefix("EndCall "+id)
+		if id != calledBack {
+			// The called-back caller is re-adopted, and adopting a ringing
+			// call releases its ring (asynchronously): not an end.
+			n += h.r.countPrefix("ReleaseOffer " + id)
+		}
+		if n != 0 {
 			t.Errorf("%s ended: %v", id, h.r.log())
 		}
 	}
