@@ -6,7 +6,16 @@ import { $, clock, crumbs, duration, h, relative, replace, since, stateLabel } f
 
 const pendingCallback = new Set(['scheduled', 'dialing']);
 
+// The page's elements outlive a sign-in: each mount takes back the
+// previous mount's listeners, so signing out and in again never leaves a
+// button with two handlers (and the old token).
+let mounted = null;
+
 export function mountDesk({ api, agentId, onWho }) {
+  mounted?.abort();
+  mounted = new AbortController();
+  const { signal } = mounted;
+  const on = (el, type, fn) => el.addEventListener(type, fn, { signal });
   const st = {
     me: null,
     agents: [],
@@ -269,17 +278,17 @@ export function mountDesk({ api, agentId, onWho }) {
     }
   }
 
-  $('btn-available').addEventListener('click', () =>
+  on($('btn-available'), 'click', () =>
     setState({ action: st.me && st.me.state === 'offline' ? 'login' : 'resume' }));
-  $('btn-pause').addEventListener('click', () => setState({ action: 'pause', reason: $('pause-reason').value }));
-  $('btn-logout').addEventListener('click', () => setState({ action: 'logout' }));
+  on($('btn-pause'), 'click', () => setState({ action: 'pause', reason: $('pause-reason').value }));
+  on($('btn-logout'), 'click', () => setState({ action: 'logout' }));
 
-  $('note').addEventListener('input', () => {
+  on($('note'), 'input', () => {
     st.noteDirty = true;
     $('note-status').textContent = 'Not saved';
   });
 
-  $('btn-note').addEventListener('click', async () => {
+  on($('btn-note'), 'click', async () => {
     if (!st.call) return;
     const note = $('note').value;
     $('btn-note').disabled = true;
@@ -295,7 +304,7 @@ export function mountDesk({ api, agentId, onWho }) {
     }
   });
 
-  $('btn-transfer').addEventListener('click', async () => {
+  on($('btn-transfer'), 'click', async () => {
     if (!st.call) return;
     showRefusal(null);
     const to = $('xfer-to').value;
@@ -328,10 +337,10 @@ export function mountDesk({ api, agentId, onWho }) {
       showRefusal(err);
     }
   }
-  $('btn-complete').addEventListener('click', () => finishTransfer('complete'));
-  $('btn-cancel').addEventListener('click', () => finishTransfer('cancel'));
+  on($('btn-complete'), 'click', () => finishTransfer('complete'));
+  on($('btn-cancel'), 'click', () => finishTransfer('cancel'));
 
-  $('btn-callback').addEventListener('click', async () => {
+  on($('btn-callback'), 'click', async () => {
     if (!st.call) return;
     const body = { in: $('cb-in').value };
     const note = $('cb-note').value.trim();
@@ -377,11 +386,11 @@ export function mountDesk({ api, agentId, onWho }) {
   }
 
   for (const radio of document.querySelectorAll('input[name="rq-kind"]')) {
-    radio.addEventListener('change', renderRequestForm);
+    on(radio, 'change', renderRequestForm);
   }
   renderRequestForm();
 
-  $('rq-form').addEventListener('submit', async (ev) => {
+  on($('rq-form'), 'submit', async (ev) => {
     ev.preventDefault();
     const kind = requestKind();
     const body = { kind };
