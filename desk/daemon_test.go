@@ -276,7 +276,7 @@ func TestBrowserAgainstDaemon(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#btn-request")))
 	waitFor(t, wall, "complaint on the wallboard", textHas("#req-list", "Taras Lysenko", "0 800 300 200")+
 		` && document.querySelector('#rq-complaints').innerText === '1'`, "#req-list")
-	do(t, wall, "close the complaint", chromedp.Click(chromedp.CSS(`#req-list button[data-done]`)))
+	clickDone(t, wall, "")
 	waitFor(t, wall, "complaint closed", `document.querySelector('#rq-complaints').innerText === '0' && `+
 		`!document.querySelector('#req-list button[data-done]')`, "#req-list")
 	waitFor(t, wall, "closer named", textHas("#rq-closed", "Taras Lysenko", "senior"), "#rq-closed")
