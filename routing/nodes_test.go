@@ -2,6 +2,7 @@ package routing_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -90,7 +91,8 @@ func TestRoundTripsPerDecision(t *testing.T) {
 
 func TestOffersReachTheOwningNode(t *testing.T) {
 	clk := newTestClock()
-	prefix := "remote:"
+	// Its own key space, so a repeated run (-count) starts from nothing.
+	prefix := fmt.Sprintf("remote-%d:", time.Now().UnixNano())
 	agents := []routing.Agent{agent("a", "audit")}
 	n1 := newEnvOn(t, sharedRedis.Addr, prefix, "n1", clk, agents)
 	n2 := newEnvOn(t, sharedRedis.Addr, prefix, "n2", clk, agents)
