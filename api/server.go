@@ -232,25 +232,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		logged = "unmatched"
 		s.noRoute(sw, r)
 	}
-	attrs := []any{
-		"method", r.Method, "pattern", logged, "status", sw.status(),
-		"duration", time.Since(start), "bytes", sw.bytes,
+	attrs := []slog.Attr{
+		slog.String("method", r.Method), slog.String("pattern", logged), slog.Int("status", sw.status()),
+		slog.Duration("duration", time.Since(start)), slog.Int64("bytes", int64(sw.bytes)),
 	}
 	if tok.Role != "" {
-		attrs = append(attrs, "role", tok.Role)
+		attrs = append(attrs, slog.String("role", tok.Role))
 		if tok.AgentID != "" {
-			attrs = append(attrs, "agent", tok.AgentID)
+			attrs = append(attrs, slog.String("agent", tok.AgentID))
 		}
 	}
-	s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request", argsToAttrs(attrs)...)
-}
-
-func argsToAttrs(args []any) []slog.Attr {
-	out := make([]slog.Attr, 0, len(args)/2)
-	for i := 0; i+1 < len(args); i += 2 {
-		out = append(out, slog.Any(args[i].(string), args[i+1]))
-	}
-	return out
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request", attrs...)
 }
 
 // noRoute tells 404 from 405 the way the mux would, in JSON.
