@@ -234,7 +234,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	attrs := []slog.Attr{
 		slog.String("method", r.Method), slog.String("pattern", logged), slog.Int("status", sw.status()),
-		slog.Duration("duration", time.Since(start)), slog.Int64("bytes", int64(sw.bytes)),
+		slog.Duration("duration", time.Since(start)), slog.Int64("bytes", sw.bytes),
 	}
 	if tok.Role != "" {
 		attrs = append(attrs, slog.String("role", tok.Role))
