@@ -15,6 +15,10 @@ import (
 	"github.com/hotline-project/hotline/routing"
 )
 
+// errNoNode means a heartbeat named no node: the liveness of "" is not
+// recorded, a caller with no node always counts as alive.
+var errNoNode = errors.New("heartbeat needs a node name")
+
 // agentWire is an agent as route.lua stores it. Times are Unix ms; they
 // are float64 because Lua numbers are doubles.
 type agentWire struct {
@@ -69,6 +73,8 @@ type callWire struct {
 	Avail  int     `json:"avail,omitempty"`
 	Queued int     `json:"queued,omitempty"`
 	AHT    float64 `json:"aht,omitempty"`
+	// Revived is the heartbeat's reply: the node had no live heartbeat.
+	Revived bool `json:"revived,omitempty"`
 }
 
 func (w callWire) call() routing.Call {
@@ -132,6 +138,7 @@ type routeArgs struct {
 	Member   string          `json:"member,omitempty"`
 	Stale    int64           `json:"stale,omitempty"`
 	XUntil   int64           `json:"xuntil,omitempty"`
+	Expires  int64           `json:"expires,omitempty"`
 	Agents   []syncAgent     `json:"agents,omitempty"`
 }
 
@@ -192,8 +199,8 @@ func (s *Store) routeCall(op string, topics []string, a routeArgs, t routing.Tim
 	if err != nil {
 		return nil, nil, err
 	}
-	keys = make([]string, 0, 6+2*len(topics))
-	keys = append(keys, s.rkey("agents"), s.rkey("calls"), s.rkey("due"), s.rkey("wrap"), s.rkey("aht"), s.rkey("agentcount"))
+	keys = make([]string, 0, 7+2*len(topics))
+	keys = append(keys, s.rkey("agents"), s.rkey("calls"), s.rkey("due"), s.rkey("wrap"), s.rkey("aht"), s.rkey("agentcount"), s.rkey("alive"))
 	for _, tp := range topics {
 		keys = append(keys, s.rkey("q:"+tp), s.rkey("avail:"+tp))
 	}
@@ -672,6 +679,24 @@ func (s *Store) Sweep(ctx context.Context, member string, staleBefore time.Time,
 		return routing.Decision{}, err
 	}
 	return rep.decision(), nil
+}
+
+// Heartbeat records that node is running until expires, as seen by
+// route.lua, which offers no caller of a node whose heartbeat lapsed.
+// revived is true when the node had no live heartbeat at now (first start,
+// or back after dying): its callers were skipped and want a dispatch.
+func (s *Store) Heartbeat(ctx context.Context, node string, now, expires time.Time) (revived bool, err error) {
+	if node == "" {
+		return false, fmt.Errorf("heartbeat: %w", errNoNode)
+	}
+	rep, err := s.runRoute(ctx, "alive", nil, routeArgs{Expires: ms(expires)}, routing.Timing{Now: now, Node: node})
+	if err != nil {
+		return false, err
+	}
+	if rep.call == nil {
+		return false, fmt.Errorf("heartbeat: %w", errScriptReply)
+	}
+	return rep.call.Revived, nil
 }
 
 // Offers subscribes to the offers other nodes publish for node. The

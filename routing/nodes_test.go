@@ -134,7 +134,12 @@ func TestSweepAfterNodeDied(t *testing.T) {
 	t.Run("queue offer", func(t *testing.T) {
 		e := newEnv(t, []routing.Agent{agent("a", "audit")})
 		e.login(t, "a")
-		// The call belongs to a node that dies right after the offer.
+		// The call belongs to a node, alive when the call is offered,
+		// that dies right after the offer.
+		now := e.clk.Now()
+		if _, err := e.st.Heartbeat(ctx, "dead", now, now.Add(15*time.Second)); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := e.r.Enqueue(ctx, routing.Call{ID: "c1", Topic: "audit", Node: "dead"}); err != nil {
 			t.Fatal(err)
 		}

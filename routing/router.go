@@ -49,6 +49,12 @@ func New(q QueueStore, cs CaseStore, opts Options) *Router {
 	if opts.MaxIdleWait <= 0 {
 		opts.MaxIdleWait = time.Second
 	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = 5 * time.Second
+	}
+	if opts.HeartbeatTTL <= 0 {
+		opts.HeartbeatTTL = 3 * opts.Heartbeat
+	}
 	return &Router{
 		q: q, cs: cs, opts: opts, log: opts.Logger, clock: opts.Clock,
 		agents:       map[string]Agent{},
@@ -639,20 +645,50 @@ func (r *Router) Tick(ctx context.Context) (time.Time, error) {
 	return next, errors.Join(errs...)
 }
 
+// Heartbeat tells the store this node is alive for Options.HeartbeatTTL,
+// so other nodes offer its waiting callers to agents. If it was not alive
+// (first start, or back after its heartbeat lapsed) its callers were
+// passed over meanwhile and nothing may free an agent for them soon:
+// every topic is dispatched at once. Run calls it every
+// Options.Heartbeat; tests call it directly.
+func (r *Router) Heartbeat(ctx context.Context) error {
+	now := r.clock.Now()
+	revived, err := r.q.Heartbeat(ctx, r.opts.Node, now, now.Add(r.opts.HeartbeatTTL))
+	if err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	if !revived {
+		return nil
+	}
+	if err := r.Dispatch(ctx); err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	return nil
+}
+
 // Run receives offers other nodes made for this node's calls, ends
-// wrap-ups and sweeps stale offers on timers from the store's due times.
-// It returns nil when ctx is done.
+// wrap-ups and sweeps stale offers on timers from the store's due times,
+// and keeps this node's heartbeat. It returns nil when ctx is done.
 func (r *Router) Run(ctx context.Context) error {
 	var offers <-chan Offer
 	resub := time.NewTimer(0)
 	defer resub.Stop()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	// The first heartbeat is at once: until it, other nodes pass over
+	// this node's callers.
+	beat := time.NewTimer(0)
+	defer beat.Stop()
 	backoff := 100 * time.Millisecond
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-beat.C:
+			if err := r.Heartbeat(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("routing heartbeat", "err", err)
+			}
+			beat.Reset(r.opts.Heartbeat)
 		case <-resub.C:
 			ch, err := r.q.Offers(ctx, r.opts.Node)
 			if err != nil {

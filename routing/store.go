@@ -53,6 +53,16 @@ type Options struct {
 	// due times, so wrap-ups ended by other nodes' calls are noticed. Zero
 	// means 1 s.
 	MaxIdleWait time.Duration
+	// Heartbeat is how often Run tells the store this node is alive.
+	// Callers of a node whose heartbeat lapsed are not offered (nobody
+	// would ring the agent for them) but keep their places until it is
+	// back. Zero means 5 s.
+	Heartbeat time.Duration
+	// HeartbeatTTL is how long one heartbeat keeps the node alive: a few
+	// intervals, so one slow or lost heartbeat does not pass the node
+	// over, and more than the clock skew between nodes. Zero means three
+	// Heartbeat intervals.
+	HeartbeatTTL time.Duration
 }
 
 // CallState is where a call is in the routing core.
@@ -258,6 +268,10 @@ type QueueStore interface {
 	Sweep(ctx context.Context, member string, staleBefore time.Time, t Timing) (Decision, error)
 	// Offers returns offers published for node until ctx is done.
 	Offers(ctx context.Context, node string) (<-chan Offer, error)
+	// Heartbeat records that node runs until expires; pairing skips the
+	// queued callers of nodes whose heartbeat lapsed. revived is true when
+	// the node had no live heartbeat at now.
+	Heartbeat(ctx context.Context, node string, now, expires time.Time) (revived bool, err error)
 }
 
 // PendingTransfer is a transfer whose path check passed, not yet accepted.

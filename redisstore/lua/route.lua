@@ -9,7 +9,9 @@
 -- KEYS[5] handle time hash (topic -> EWMA talk time ms)
 -- KEYS[6] agent counts hash ("l:"..topic -> agents logged in, "a:"..topic
 --         -> agents available, "v" -> present once the counts are built)
--- KEYS[7..] pairs (queue zset, available-agents zset) for ARGV topics
+-- KEYS[7] node liveness hash (node -> heartbeat expiry ms, from the
+--         heartbeating node's clock)
+-- KEYS[8..] pairs (queue zset, available-agents zset) for ARGV topics
 -- ARGV[1] op, ARGV[2] now ms, ARGV[3] ring timeout ms, ARGV[4] this node,
 -- ARGV[5] offer channel prefix, ARGV[6] max pairs, ARGV[7] op args JSON.
 --
@@ -20,7 +22,7 @@
 -- Replies: {"ok", agent JSON or "", call JSON or "", offer JSON...} or
 -- {"err", code, detail}.
 
-local AG, CALLS, DUE, WRAP, AHT, CNT = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local AG, CALLS, DUE, WRAP, AHT, CNT, ALIVE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
 local ring = tonumber(ARGV[3])
@@ -30,12 +32,12 @@ local maxpairs = tonumber(ARGV[6])
 local args = cjson.decode(ARGV[7])
 
 local qkey, akey, topics = {}, {}, {}
-local ntopics = (#KEYS - 6) / 2
+local ntopics = (#KEYS - 7) / 2
 for i = 1, ntopics do
   local t = args.topics[i]
   topics[i] = t
-  qkey[t] = KEYS[5 + 2 * i]
-  akey[t] = KEYS[6 + 2 * i]
+  qkey[t] = KEYS[6 + 2 * i]
+  akey[t] = KEYS[7 + 2 * i]
 end
 
 local function num(x) return string.format('%.0f', x) end
@@ -127,64 +129,101 @@ local function offer_json(c, a, deadline, kind)
     cb = c.cb, deadline = deadline, kind = kind, agent = a})
 end
 
--- pair offers the head caller of topic t to its best available agent.
--- Returns true if a pair was made, false when none is possible.
-local function pair(t)
+-- scan bounds how far past dead nodes' callers a dispatch looks for a
+-- live one, so a queue full of them costs a bounded script.
+local scan = 64
+
+-- alive tells whether node n is running: its heartbeat has not lapsed.
+-- A caller with no node recorded, and the node deciding now, count as
+-- alive. A dead node's callers keep their places and are offered again
+-- once it heartbeats; offering them meanwhile would ring an agent for a
+-- call nobody can connect, until the sweep frees them, over and over.
+local live = {}
+local function alive(n)
+  if n == nil or n == '' or n == node then return true end
+  if live[n] == nil then
+    local exp = tonumber(redis.call('HGET', ALIVE, n))
+    live[n] = exp ~= nil and exp >= now
+  end
+  return live[n]
+end
+
+-- livehead returns topic t's first queued caller whose node is alive and
+-- their queue score, looking at no more than scan entries from the head
+-- (nil if none). Entries of calls no longer queued are dropped on the way.
+local function livehead(t)
+  local qk = qkey[t]
+  local ents = redis.call('ZRANGE', qk, 0, scan - 1, 'WITHSCORES')
+  for i = 1, #ents, 2 do
+    local c = getcall(ents[i])
+    if not c or c.state ~= 'queued' then
+      redis.call('ZREM', qk, ents[i])
+    elseif alive(c.node) then
+      return c, tonumber(ents[i + 1])
+    end
+  end
+  return nil
+end
+
+-- pair offers caller c, queued in topic t, to the topic's best available
+-- agent. Returns true if a pair was made, false when no agent is free.
+local function pair(t, c)
   local qk, ak = qkey[t], akey[t]
   while true do
-    local head = redis.call('ZRANGE', qk, 0, 0)
-    if #head == 0 then return false end
-    local c = getcall(head[1])
-    if not c or c.state ~= 'queued' then
-      redis.call('ZREM', qk, head[1])
+    local cands = redis.call('ZRANGE', ak, 0, 0)
+    if #cands == 0 then return false end
+    local a = getagent(cands[1])
+    if not a or a.state ~= 'available' or a.topics[t] == nil then
+      redis.call('ZREM', ak, cands[1])
     else
-      local cands = redis.call('ZRANGE', ak, 0, 0)
-      if #cands == 0 then return false end
-      local a = getagent(cands[1])
-      if not a or a.state ~= 'available' or a.topics[t] == nil then
-        redis.call('ZREM', ak, cands[1])
-      else
-        redis.call('ZREM', qk, c.id)
-        redis.call('ZREM', ak, a.id)
-        c.state = 'ringing'
-        c.agent = a.id
-        c.deadline = now + ring
-        putcall(c)
-        a.state = 'ringing'
-        a.call = c.id
-        a.since = now
-        putagent(a)
-        redis.call('ZADD', DUE, num(c.deadline), c.id)
-        local o = offer_json(c, a, c.deadline, 'queue')
-        if c.node ~= node then redis.call('PUBLISH', chan .. c.node, o) end
-        table.insert(offers, o)
-        return true
-      end
+      redis.call('ZREM', qk, c.id)
+      redis.call('ZREM', ak, a.id)
+      c.state = 'ringing'
+      c.agent = a.id
+      c.deadline = now + ring
+      putcall(c)
+      a.state = 'ringing'
+      a.call = c.id
+      a.since = now
+      putagent(a)
+      redis.call('ZADD', DUE, num(c.deadline), c.id)
+      local o = offer_json(c, a, c.deadline, 'queue')
+      if c.node ~= node then redis.call('PUBLISH', chan .. c.node, o) end
+      table.insert(offers, o)
+      return true
     end
   end
 end
 
 -- dispatch pairs callers and agents in the given topics, oldest waiting
--- caller first, until no pair is possible or maxpairs were made.
+-- live caller first, until no pair is possible or maxpairs were made. A
+-- topic's live head is looked up again only after it was paired: nothing
+-- else in here changes that queue.
 local function dispatch(ts)
-  local active = {}
+  local active, heads, scores = {}, {}, {}
   for _, t in ipairs(ts) do if qkey[t] then active[t] = true end end
   local n = 0
   while n < maxpairs do
-    local best, bestscore = nil, nil
+    local best = nil
     for t, _ in pairs(active) do
-      local head = redis.call('ZRANGE', qkey[t], 0, 0, 'WITHSCORES')
-      if #head == 0 or redis.call('ZCARD', akey[t]) == 0 then
+      if redis.call('ZCARD', akey[t]) == 0 then
         active[t] = nil
       else
-        local s = tonumber(head[2])
-        if not best or s < bestscore or (s == bestscore and t < best) then
-          best, bestscore = t, s
+        if heads[t] == nil then heads[t], scores[t] = livehead(t) end
+        if heads[t] == nil then
+          active[t] = nil
+        elseif not best or scores[t] < scores[best] or (scores[t] == scores[best] and t < best) then
+          best = t
         end
       end
     end
     if not best then return end
-    if pair(best) then n = n + 1 else active[best] = nil end
+    if pair(best, heads[best]) then
+      n = n + 1
+      heads[best] = nil
+    else
+      active[best] = nil
+    end
   end
 end
 
@@ -396,6 +435,15 @@ end
 
 if op == 'stats' then
   return reply(nil, stats({id = ''}, args.topic))
+end
+
+-- alive records this node's heartbeat: it is running until args.expires.
+-- The reply's call field says whether it was dead before ("revived"),
+-- so the node dispatches its callers who were skipped meanwhile.
+if op == 'alive' then
+  local exp = tonumber(redis.call('HGET', ALIVE, node))
+  redis.call('HSET', ALIVE, node, num(args.expires))
+  return reply(nil, {id = '', revived = exp == nil or exp < now})
 end
 
 if op == 'dispatch' then

@@ -1,0 +1,100 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hotline-project/hotline/internal/redistest"
+	"github.com/hotline-project/hotline/redisstore"
+	"github.com/hotline-project/hotline/routing"
+)
+
+// TestHeartbeatRevived checks what a heartbeat reports: revived when the
+// node had no live heartbeat (first one, or after it lapsed), not when it
+// refreshes a live one.
+func TestHeartbeatRevived(t *testing.T) {
+	srv := redistest.Start(t)
+	st, _ := newStore(t, srv.Addr, redisstore.Options{})
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	ttl := 15 * time.Second
+	steps := []struct {
+		name string
+		node string
+		at   time.Duration // since t0
+		want bool
+	}{
+		{"first heartbeat", "n1", 0, true},
+		{"refreshed before it lapsed", "n1", 5 * time.Second, false},
+		{"on its expiry still alive", "n1", 20 * time.Second, false},
+		{"after it lapsed", "n1", 36 * time.Second, true},
+		{"another node's first", "n2", 36 * time.Second, true},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			now := t0.Add(s.at)
+			got, err := st.Heartbeat(ctx, s.node, now, now.Add(ttl))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != s.want {
+				t.Errorf("revived = %v, want %v", got, s.want)
+			}
+		})
+	}
+	if _, err := st.Heartbeat(ctx, "", t0, t0.Add(ttl)); err == nil {
+		t.Error("heartbeat with no node accepted")
+	}
+}
+
+// TestDeadCallersScanIsBounded checks how far pairing looks past a dead
+// node's callers for a live one: a live caller within the first 64 queue
+// entries is offered, one further back waits (a dispatch must stay short
+// however many callers a dead node left).
+func TestDeadCallersScanIsBounded(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	tests := []struct {
+		dead      int
+		wantOffer bool
+	}{
+		{dead: 63, wantOffer: true},
+		{dead: 64, wantOffer: false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d dead ahead", tt.dead), func(t *testing.T) {
+			st, _ := newStore(t, srv.Addr, redisstore.Options{Prefix: fmt.Sprintf("scan%d:", tt.dead)})
+			now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+			tm := routing.Timing{Now: now, RingTimeout: 15 * time.Second, Node: "n1"}
+			if err := st.SyncAgents(ctx, []routing.Agent{{ID: "a", Topics: map[string]int{"audit": 0}}}, now); err != nil {
+				t.Fatal(err)
+			}
+			enqueue := func(id, node string, at time.Time) {
+				t.Helper()
+				call := routing.Call{ID: id, Topic: "audit", Node: node, EnqueuedAt: at}
+				hop := routing.Hop{To: routing.Destination{Kind: routing.DestTopic, Name: "audit"}, At: at}
+				if _, _, err := st.Enqueue(ctx, routing.Entry{Call: call, Hop: hop}, tm); err != nil {
+					t.Fatalf("enqueue %s: %v", id, err)
+				}
+			}
+			for i := range tt.dead {
+				enqueue(fmt.Sprintf("dead%02d", i), "gone", now.Add(time.Duration(i)*time.Millisecond))
+			}
+			enqueue("live", "n1", now.Add(time.Second))
+			d, err := st.Change(ctx, routing.AgentChange{Op: routing.OpLogin, AgentID: "a", Topics: []string{"audit"}}, tm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			offered := len(d.Offers) == 1 && d.Offers[0].CallID == "live"
+			if offered != tt.wantOffer || len(d.Offers) > 1 {
+				t.Errorf("offers %+v, want live offered: %v", d.Offers, tt.wantOffer)
+			}
+			if _, err := st.Call(ctx, "dead00"); errors.Is(err, routing.ErrNotFound) {
+				t.Error("a dead node's caller was dropped from the queue")
+			}
+		})
+	}
+}
