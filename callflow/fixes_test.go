@@ -378,7 +378,8 @@ func (r *fakeRouter) ConsultAnswered(_ context.Context, callID, target string, u
 
 // TestConsultTimeout: an answered target who does not accept within
 // transfer.consult_timeout is hung up and the caller goes back to the
-// transferring agent (no_answer); the router's claim deadline moves to
+// transferring agent; the target was there, so it counts as a decline and
+// they are not paused as "no answer". The router's claim deadline moves to
 // that limit when the target answers.
 func TestConsultTimeout(t *testing.T) {
 	const limit = 90 * time.Second
@@ -394,9 +395,9 @@ func TestConsultTimeout(t *testing.T) {
 	h.clk.waitTimer(t, limit)
 	h.clk.Advance(limit)
 	h.cur.expect("target hung up", op("hangup", target))
-	h.r.waitCall(t, "CancelTransfer "+ch+" tr1 true")
+	h.r.waitCall(t, "CancelTransfer "+ch+" tr1 false")
 	h.cur.expect("caller back", func(a action) bool { return a.Op == "add" && slices.Equal(a.Chans, []string{ch}) })
-	if !h.obs.has("transfer no_answer") {
+	if !h.obs.has("transfer declined") || h.obs.has("transfer no_answer") {
 		t.Errorf("metrics %v", h.obs.log)
 	}
 	h.hangup(ch)

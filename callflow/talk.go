@@ -318,10 +318,15 @@ func (c *call) consult(tr Transfer, note string, phone bool) error {
 		}
 		switch {
 		case timedOut && t == ring:
-			// The target did not answer, or answered and did not accept
-			// within the consult limit.
+			// The target did not answer (no answer: they are paused like
+			// any agent who lets a call ring out), or answered and did not
+			// accept within the consult limit (a decline: they were there).
 			c.hangupLeg(target)
-			return c.consultEnd(tr, target, false, start, phone, errNoAnswer)
+			var why error
+			if !answered {
+				why = errNoAnswer
+			}
+			return c.consultEnd(tr, target, false, start, phone, why)
 		case timedOut:
 			d.reset()
 			c.errorTone()
