@@ -351,6 +351,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, op string, err err
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: "bad_request", Message: fe.Error(), Field: fe.Field})
 	case errors.As(err, &ve):
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: "bad_request", Message: ve.Error(), Field: ve.Field})
+	case errors.Is(err, routing.ErrInvalid):
+		// A validation error that came back from another node: its text
+		// names the field.
+		writeError(w, http.StatusBadRequest, "bad_request", op+": "+err.Error())
 	case errors.Is(err, ErrBadRequest):
 		writeError(w, http.StatusBadRequest, "bad_request", strings.TrimSuffix(err.Error(), ": "+ErrBadRequest.Error()))
 	case errors.Is(err, errForbidden):

@@ -284,6 +284,9 @@ var remoteErrors = []struct {
 	{"illegal_transition", []error{routing.ErrIllegalTransition}},
 	{"mailbox_overflow", []error{ErrMailboxOverflow}},
 	{"node_unavailable", []error{routing.ErrNodeUnavailable}},
+	{"not_found", []error{routing.ErrNotFound}},
+	{"invalid", []error{routing.ErrInvalid}},
+	{"timeout", []error{context.DeadlineExceeded}},
 }
 
 func encodeCommandError(err error) *routing.CommandError {

@@ -228,6 +228,9 @@ func TestCommandErrorRoundTrip(t *testing.T) {
 		{"not answered", errors.Join(ErrNotAnswered, routing.ErrIllegalTransition), []error{ErrNotAnswered, routing.ErrIllegalTransition}},
 		{"not accepted", fmt.Errorf("transfer not accepted: %w", routing.ErrIllegalTransition), []error{routing.ErrIllegalTransition}},
 		{"overflow", ErrMailboxOverflow, []error{ErrMailboxOverflow}},
+		{"case not found", fmt.Errorf("schedule owner callback: case k1: %w", routing.ErrNotFound), []error{routing.ErrNotFound}},
+		{"invalid", &routing.ValidationError{Field: "owner", Reason: "missing"}, []error{routing.ErrInvalid}},
+		{"store timed out", fmt.Errorf("escalate: %w", context.DeadlineExceeded), []error{context.DeadlineExceeded}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
