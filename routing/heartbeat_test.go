@@ -135,3 +135,34 @@ func TestLiveCallersKeepTheirOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestStoppedNodeIsDeadAtOnce: when a node's Run returns (the node is
+// stopping) its heartbeat ends then, not when it would lapse: a peer
+// passes over its waiting caller at once instead of ringing an agent for
+// a call nobody would connect.
+func TestStoppedNodeIsDeadAtOnce(t *testing.T) {
+	ctx := context.Background()
+	clk := newTestClock()
+	prefix := fmt.Sprintf("stop%d:", prefixSeq.Add(1))
+	agents := []routing.Agent{agent("a", "audit")}
+	opt := func(o *routing.Options) { o.HeartbeatTTL = time.Hour }
+	n1 := newEnvOn(t, sharedRedis.Addr, prefix, "n1", clk, agents, opt)
+	n2 := newEnvOn(t, sharedRedis.Addr, prefix, "n2", clk, agents, opt)
+	// n2 is alive (for an hour) and has a caller waiting.
+	if err := n2.r.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n2.enqueue(t, "c2", "audit")
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n2.r.Run(runCtx) }()
+	cancel()
+	<-done
+	n1.login(t, "a")
+	if a := n1.state(t, "a"); a.State != routing.StateAvailable {
+		t.Fatalf("agent a %s for %q: a stopped node's caller was offered", a.State, a.CallID)
+	}
+	if info, err := n1.r.QueueInfo(ctx, "c2"); err != nil || info.Position != 1 {
+		t.Errorf("c2: %+v %v, want still queued first", info, err)
+	}
+}

@@ -680,6 +680,10 @@ func (r *Router) Run(ctx context.Context) error {
 	beat := time.NewTimer(0)
 	defer beat.Stop()
 	backoff := 100 * time.Millisecond
+	// A node that stops listening for offers says so at once, so peers do
+	// not pair its callers with agents for the rest of the heartbeat's
+	// lifetime (the offers would ring for nobody until swept).
+	defer r.markStopped()
 	for {
 		select {
 		case <-ctx.Done():
@@ -721,6 +725,16 @@ func (r *Router) Run(ctx context.Context) error {
 			}
 			timer.Reset(wait)
 		}
+	}
+}
+
+// markStopped ends this node's heartbeat now rather than when it lapses.
+func (r *Router) markStopped() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	now := r.clock.Now()
+	if _, err := r.q.Heartbeat(ctx, r.opts.Node, now, now.Add(-time.Millisecond)); err != nil {
+		r.log.Warn("routing: end heartbeat", "err", err)
 	}
 }
 
