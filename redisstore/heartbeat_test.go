@@ -50,19 +50,20 @@ func TestHeartbeatRevived(t *testing.T) {
 	}
 }
 
-// TestDeadCallersScanIsBounded checks how far pairing looks past a dead
-// node's callers for a live one: a live caller within the first 64 queue
-// entries is offered, one further back waits (a dispatch must stay short
-// however many callers a dead node left).
-func TestDeadCallersScanIsBounded(t *testing.T) {
+// TestDeadCallersAreLookedPast checks that pairing finds a live caller
+// behind a dead node's callers however many there are (the script reads
+// the queue a page at a time), and leaves the dead node's callers queued.
+func TestDeadCallersAreLookedPast(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
 	tests := []struct {
 		dead      int
 		wantOffer bool
 	}{
+		{dead: 0, wantOffer: true},
 		{dead: 63, wantOffer: true},
-		{dead: 64, wantOffer: false},
+		{dead: 64, wantOffer: true},
+		{dead: 200, wantOffer: true},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%d dead ahead", tt.dead), func(t *testing.T) {
@@ -81,7 +82,7 @@ func TestDeadCallersScanIsBounded(t *testing.T) {
 				}
 			}
 			for i := range tt.dead {
-				enqueue(fmt.Sprintf("dead%02d", i), "gone", now.Add(time.Duration(i)*time.Millisecond))
+				enqueue(fmt.Sprintf("dead%03d", i), "gone", now.Add(time.Duration(i)*time.Millisecond))
 			}
 			enqueue("live", "n1", now.Add(time.Second))
 			d, err := st.Change(ctx, routing.AgentChange{Op: routing.OpLogin, AgentID: "a", Topics: []string{"audit"}}, tm)
@@ -92,8 +93,10 @@ func TestDeadCallersScanIsBounded(t *testing.T) {
 			if offered != tt.wantOffer || len(d.Offers) > 1 {
 				t.Errorf("offers %+v, want live offered: %v", d.Offers, tt.wantOffer)
 			}
-			if _, err := st.Call(ctx, "dead00"); errors.Is(err, routing.ErrNotFound) {
-				t.Error("a dead node's caller was dropped from the queue")
+			if tt.dead > 0 {
+				if _, err := st.Call(ctx, "dead000"); errors.Is(err, routing.ErrNotFound) {
+					t.Error("a dead node's caller was dropped from the queue")
+				}
 			}
 		})
 	}

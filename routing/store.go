@@ -235,8 +235,8 @@ type QueueStore interface {
 	// it already has, records the call's entry hop, creates the entry's
 	// new case if it has one, then dispatches the topic: one round trip.
 	Enqueue(ctx context.Context, e Entry, t Timing) (Decision, QueueInfo, error)
-	// Dispatch pairs the topics' first callers of live nodes (within the
-	// first 64 of each queue) with free agents.
+	// Dispatch pairs the topics' first callers of live nodes with free
+	// agents.
 	Dispatch(ctx context.Context, topics []string, t Timing) ([]Offer, error)
 	// Leave removes a queued or ringing caller; a ringing agent is freed.
 	Leave(ctx context.Context, callID string, t Timing) (Decision, error)

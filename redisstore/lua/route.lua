@@ -129,8 +129,10 @@ local function offer_json(c, a, deadline, kind)
     cb = c.cb, deadline = deadline, kind = kind, agent = a})
 end
 
--- scan bounds how far past dead nodes' callers a dispatch looks for a
--- live one, so a queue full of them costs a bounded script.
+-- scan is how many queue entries a dispatch reads at a time looking past
+-- dead nodes' callers for a live one. It reads on to the end of the
+-- queue if it must: a dead node's callers cost a longer script, never a
+-- live caller's turn.
 local scan = 64
 
 -- alive tells whether node n is running: its heartbeat has not lapsed.
@@ -149,20 +151,26 @@ local function alive(n)
 end
 
 -- livehead returns topic t's first queued caller whose node is alive and
--- their queue score, looking at no more than scan entries from the head
--- (nil if none). Entries of calls no longer queued are dropped on the way.
+-- their queue score (nil if none). Entries of calls no longer queued are
+-- dropped on the way.
 local function livehead(t)
   local qk = qkey[t]
-  local ents = redis.call('ZRANGE', qk, 0, scan - 1, 'WITHSCORES')
-  for i = 1, #ents, 2 do
-    local c = getcall(ents[i])
-    if not c or c.state ~= 'queued' then
-      redis.call('ZREM', qk, ents[i])
-    elseif alive(c.node) then
-      return c, tonumber(ents[i + 1])
+  local from = 0
+  while true do
+    local ents = redis.call('ZRANGE', qk, from, from + scan - 1, 'WITHSCORES')
+    if #ents == 0 then return nil end
+    local dropped = 0
+    for i = 1, #ents, 2 do
+      local c = getcall(ents[i])
+      if not c or c.state ~= 'queued' then
+        redis.call('ZREM', qk, ents[i])
+        dropped = dropped + 1
+      elseif alive(c.node) then
+        return c, tonumber(ents[i + 1])
+      end
     end
+    from = from + #ents / 2 - dropped
   end
-  return nil
 end
 
 -- pair offers caller c, queued in topic t, to the topic's best available
