@@ -68,7 +68,11 @@ func NewRelay(engine *Engine, t CommandTransport, opts RelayOptions) *Relay {
 	if opts.Logger == nil {
 		opts.Logger = engine.log
 	}
-	return &Relay{e: engine, t: t, timeout: opts.Timeout, log: opts.Logger, pending: map[string]chan routing.CallReply{}}
+	r := &Relay{e: engine, t: t, timeout: opts.Timeout, log: opts.Logger, pending: map[string]chan routing.CallReply{}}
+	// Command ids start at the wall clock, so a late reply meant for this
+	// node's previous process never matches a command of this one.
+	r.seq.Store(uint64(time.Now().UnixNano()))
+	return r
 }
 
 // Transfer is Engine.Transfer on any node's call.
