@@ -321,7 +321,7 @@ func (f *fakeRequests) Done(ctx context.Context, id, by string) (Request, error)
 	for i, r := range f.all {
 		if r.ID == id {
 			if r.State != "done" {
-				f.all[i].State, f.all[i].DoneBy = "done", by
+				f.all[i].State, f.all[i].DoneBy, f.all[i].DoneAt = "done", by, testNow
 			}
 			return f.all[i], nil
 		}

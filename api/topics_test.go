@@ -219,7 +219,7 @@ func TestRequestDone(t *testing.T) {
 	}
 	wantStatus(t, e.do(t, "POST", "/api/v1/requests/nope/done", tokSenior, ""), 404, "not_found")
 	got, err := e.requests.Get(context.Background(), rq.ID)
-	if err != nil || got.State != "done" || got.DoneBy != "senior" {
+	if err != nil || got.State != "done" || got.DoneBy != "senior" || got.DoneAt.IsZero() {
 		t.Errorf("request after done: %+v %v", got, err)
 	}
 	if u := e.published.updates(); len(u) < 2 || u[len(u)-1].Kind != UpdateRequest {
