@@ -181,7 +181,7 @@ func New(opts Options) (_ *App, err error) {
 		URL: cfg.ARI.URL, WebsocketURL: cfg.ARI.WebsocketURL, Application: cfg.ARI.Application,
 		Username: cfg.ARI.Username, Password: ariPassword,
 		RequestTimeout: cfg.ARI.RequestTimeout, BackoffMin: cfg.ARI.ReconnectMin, BackoffMax: cfg.ARI.ReconnectMax,
-		Logger:         a.log.With("component", "ari"),
+		Logger:         a.log, // the adapter names itself (component=ari, app)
 		Handler:        func(ev ari.Event) { engine.HandleEvent(ev) },
 		OnConnect:      a.reconcile,
 		OnState:        a.ariState,
