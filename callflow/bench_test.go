@@ -97,15 +97,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 			t.Fatal(err)
 		}
 	}()
-	deadline := time.Now().Add(waitLimit)
-	for runtime.NumGoroutine() > before+1 { // +1: the harness's Run until cleanup
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			n := runtime.Stack(buf, true)
-			t.Fatalf("goroutines %d > %d:\n%s", runtime.NumGoroutine(), before+1, buf[:n])
-		}
-		time.Sleep(time.Millisecond) // polling for exits, not for logic
-	}
+	waitGoroutines(t, before+1) // +1: the harness's Run until cleanup
 }
 
 // quietPlan has no whisper, so an answered agent is connected at once.

@@ -3,6 +3,7 @@ package callflow
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -181,4 +182,19 @@ func (h *harness) connected(ch, agentID string) (leg, bridge string) {
 		return a.Op == "add" && a.Chan == br.ID && slices.Equal(a.Chans, []string{ch, leg})
 	})
 	return leg, br.ID
+}
+
+// waitGoroutines waits until no more than max goroutines run, and fails
+// with every goroutine's stack if they do not exit within waitLimit.
+func waitGoroutines(t *testing.T, max int) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for runtime.NumGoroutine() > max {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			n := runtime.Stack(buf, true)
+			t.Fatalf("goroutines %d > %d:\n%s", runtime.NumGoroutine(), max, buf[:n])
+		}
+		time.Sleep(time.Millisecond) // polling for exits, not for logic
+	}
 }
