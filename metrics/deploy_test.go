@@ -376,9 +376,9 @@ func TestComposeWiring(t *testing.T) {
 
 // asteriskSections returns the [section] names of an Asterisk .conf file
 // with the text of their header line (templates and options included).
-func asteriskSections(t *testing.T, name string) map[string]string {
+func asteriskSections(t *testing.T, path string) map[string]string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(deployDir, "asterisk", name))
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +390,7 @@ func asteriskSections(t *testing.T, name string) map[string]string {
 		}
 		end := strings.Index(line, "]")
 		if end < 0 {
-			t.Errorf("%s: bad section line %q", name, line)
+			t.Errorf("%s: bad section line %q", path, line)
 			continue
 		}
 		sections[line[1:end]] += line[end+1:]
@@ -398,23 +398,97 @@ func asteriskSections(t *testing.T, name string) map[string]string {
 	return sections
 }
 
-func TestAsteriskConfiguration(t *testing.T) {
-	ext := asteriskSections(t, "extensions.conf")
-	for _, ctx := range []string{"hotline", "agents-ari", "phones", "agents", "ringing", "busy", "congested"} {
-		if _, ok := ext[ctx]; !ok {
-			t.Errorf("extensions.conf has no context [%s]", ctx)
+// installAsterisk runs deploy/asterisk/install.sh as the deployment guide
+// does, into a fresh configuration directory, and returns it with the
+// secrets directory.
+func installAsterisk(t *testing.T, etc, secrets string, env ...string) {
+	t.Helper()
+	cmd := exec.Command("sh", filepath.Join(deployDir, "asterisk/install.sh"), etc)
+	cmd.Env = append(os.Environ(), append([]string{"SECRETS_DIR=" + secrets}, env...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("install.sh: %v\n%s", err, out)
+	}
+}
+
+// TestAsteriskInstall checks what install.sh writes: the hotline's
+// contexts included into the dialplan, an ARI user with a generated
+// password (the one hotline.yaml's password file holds), loopback
+// addresses by default, and an endpoint with its own generated password
+// for every PJSIP agent of the reference configuration. Whether Asterisk
+// accepts the files is the real-Asterisk stage's test
+// (scripts/e2e-asterisk.sh installs with this script).
+func TestAsteriskInstall(t *testing.T) {
+	etc, secrets := t.TempDir(), filepath.Join(t.TempDir(), "hotline")
+	if err := os.WriteFile(filepath.Join(etc, "extensions.conf"), []byte("[general]\n[from-trunk]\nexten => 1,1,Goto(hotline,100,1)\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	installAsterisk(t, etc, secrets)
+
+	ext, err := os.ReadFile(filepath.Join(etc, "extensions.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(ext), "[from-trunk]") || strings.Count(string(ext), "#include extensions_hotline.conf") != 1 {
+		t.Errorf("extensions.conf: the administrator's contexts kept and the hotline's included once:\n%s", ext)
+	}
+	contexts := asteriskSections(t, filepath.Join(etc, "extensions_hotline.conf"))
+	for _, ctx := range []string{"hotline", "agents-ari"} {
+		if _, ok := contexts[ctx]; !ok {
+			t.Errorf("extensions_hotline.conf has no context [%s]", ctx)
 		}
 	}
-	if _, ok := asteriskSections(t, "ari.conf")["hotline"]; !ok {
-		t.Error("ari.conf has no [hotline] user")
-	}
-	if _, ok := asteriskSections(t, "musiconhold.conf")["default"]; !ok {
+	if _, ok := asteriskSections(t, filepath.Join(etc, "musiconhold.conf"))["default"]; !ok {
 		t.Error("musiconhold.conf has no class [default]")
 	}
 
+	password, err := os.ReadFile(filepath.Join(secrets, "ari-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := strings.TrimSpace(string(password))
+	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(pw) {
+		t.Errorf("ari-password %q is not 32 random hex digits", pw)
+	}
+	if fi, err := os.Stat(filepath.Join(secrets, "ari-password")); err != nil || fi.Mode().Perm()&0o007 != 0 {
+		t.Errorf("ari-password readable by others: %v %v", fi.Mode(), err)
+	}
+	ari, err := os.ReadFile(filepath.Join(etc, "ari.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(ari), "[hotline]") || !strings.Contains(string(ari), "password = "+pw+"\n") {
+		t.Errorf("ari.conf has no [hotline] user with the generated password:\n%s", ari)
+	}
+	http, err := os.ReadFile(filepath.Join(etc, "http.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(http), "bindaddr = 127.0.0.1\n") || !strings.Contains(string(http), "bindport = 8088\n") {
+		t.Errorf("http.conf does not bind 127.0.0.1:8088 by default:\n%s", http)
+	}
+	transport, err := os.ReadFile(filepath.Join(etc, "pjsip_hotline.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(transport), "bind = 127.0.0.1:5060\n") || strings.Contains(string(transport), "0.0.0.0") {
+		t.Errorf("the SIP transport does not bind 127.0.0.1:5060 by default")
+	}
+
 	// Every PJSIP agent of the example configuration has an endpoint built
-	// on the agent template, so the stack answers the agents it routes to.
-	pjsip := asteriskSections(t, "pjsip.conf")
+	// on the agent template, each with a password of its own.
+	phonesFile := filepath.Join(etc, "pjsip_hotline_phones.conf")
+	phones := asteriskSections(t, phonesFile)
+	raw, err := os.ReadFile(phonesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	passwords := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^password = (\S+)$`).FindAllStringSubmatch(string(raw), -1) {
+		if passwords[m[1]] || !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(m[1]) {
+			t.Errorf("password %q repeated or not random", m[1])
+		}
+		passwords[m[1]] = true
+	}
 	var cfg struct {
 		Agents []struct {
 			ID       string `yaml:"id"`
@@ -427,12 +501,36 @@ func TestAsteriskConfiguration(t *testing.T) {
 		if !ok {
 			continue
 		}
-		if !strings.Contains(pjsip[name], "agent-endpoint") {
-			t.Errorf("agent %s: pjsip.conf has no [%s](agent-endpoint)", a.ID, name)
+		if !strings.Contains(phones[name], "hotline-agent") {
+			t.Errorf("agent %s: no [%s](hotline-agent) endpoint", a.ID, name)
 		}
 	}
-	if len(cfg.Agents) == 0 {
-		t.Error("hotline.yaml lists no agents")
+	if len(cfg.Agents) == 0 || len(passwords) < len(cfg.Agents) {
+		t.Errorf("%d agents, %d passwords", len(cfg.Agents), len(passwords))
+	}
+
+	// Running it again, with other addresses, changes no password and
+	// includes nothing twice.
+	installAsterisk(t, etc, secrets, "SIP_BIND=192.0.2.10:5070", "HTTP_BIND=127.0.0.1:8090")
+	again, err := os.ReadFile(phonesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(again) != string(raw) {
+		t.Error("a second install changed the phones' passwords")
+	}
+	pjsip, err := os.ReadFile(filepath.Join(etc, "pjsip.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(string(pjsip), "#include pjsip_hotline.conf") != 1 || strings.Count(string(pjsip), "#include pjsip_hotline_phones.conf") != 1 {
+		t.Errorf("pjsip.conf includes:\n%s", pjsip)
+	}
+	if transport, _ := os.ReadFile(filepath.Join(etc, "pjsip_hotline.conf")); !strings.Contains(string(transport), "bind = 192.0.2.10:5070\n") {
+		t.Error("SIP_BIND not applied")
+	}
+	if http, _ := os.ReadFile(filepath.Join(etc, "http.conf")); !strings.Contains(string(http), "bindport = 8090\n") {
+		t.Error("HTTP_BIND not applied")
 	}
 }
 
