@@ -101,8 +101,9 @@ type CallControl interface {
 type TopicConfig struct {
 	Name        string
 	Description string
-	// WrapUp follows each call; it counts in the wait estimate.
-	WrapUp time.Duration
+	// WrapUp follows each call; it counts in the wait estimate, as does
+	// HandleTime, the starting mean handle time until calls measure one.
+	WrapUp, HandleTime time.Duration
 }
 
 // Queues reads a topic's live figures; *routing.Router implements it.

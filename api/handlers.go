@@ -117,7 +117,7 @@ func (s *Server) listTopics(w http.ResponseWriter, r *http.Request) {
 		out = append(out, topicJSON{
 			Name: tc.Name, Description: tc.Description, Waiting: st.Queued,
 			LongestWait:    seconds(longest[tc.Name]),
-			EstimatedWait:  seconds(routing.EstimateWait(st.Queued+1, st, tc.WrapUp)),
+			EstimatedWait:  seconds(routing.Policy{WrapUp: tc.WrapUp, DefaultHandleTime: tc.HandleTime}.EstimateWait(tc.Name, st.Queued+1, st)),
 			AgentsLoggedIn: st.AgentsLoggedIn, AgentsAvailable: st.AgentsAvailable,
 		})
 	}

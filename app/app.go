@@ -212,7 +212,8 @@ func New(opts Options) (_ *App, err error) {
 		Topics: func(context.Context) ([]api.TopicConfig, error) {
 			out := make([]api.TopicConfig, 0, len(cfg.Topics))
 			for _, name := range cfg.TopicNames() {
-				out = append(out, api.TopicConfig{Name: name, Description: cfg.Topics[name].Description, WrapUp: policy.WrapUp})
+				out = append(out, api.TopicConfig{Name: name, Description: cfg.Topics[name].Description,
+					WrapUp: policy.WrapUp, HandleTime: policy.HandleTime(name)})
 			}
 			return out, nil
 		},
@@ -235,6 +236,12 @@ func (a *App) authenticate(secret string) (api.Token, bool) {
 
 // Policy maps the configuration's policies onto the routing core's.
 func Policy(cfg *dialplan.Config) routing.Policy {
+	handleTimes := map[string]time.Duration{}
+	for name, t := range cfg.Topics {
+		if t.HandleTime > 0 {
+			handleTimes[name] = t.HandleTime
+		}
+	}
 	return routing.Policy{
 		RingTimeout:        cfg.Queue.RingTimeout,
 		WrapUp:             cfg.Queue.WrapUp,
@@ -246,6 +253,8 @@ func Policy(cfg *dialplan.Config) routing.Policy {
 		CallbackSpacing:    cfg.Callback.Spacing,
 		OwnerDeadline:      cfg.Callback.OwnerDeadline,
 		KeepPosition:       cfg.Callback.KeepPosition,
+		HandleTimes:        handleTimes,
+		DefaultHandleTime:  cfg.Queue.HandleTime,
 	}
 }
 

@@ -130,14 +130,14 @@ func (a *App) snapshot(ctx context.Context) (metrics.Snapshot, error) {
 			s.LongestWait[c.Topic] = w
 		}
 	}
-	wrapUp := a.cfg.Queue.WrapUp
+	policy := Policy(a.cfg)
 	for _, topic := range a.cfg.TopicNames() {
 		st, err := a.store.TopicStats(ctx, topic)
 		if err != nil {
 			return s, err
 		}
 		// What a caller joining now would be told.
-		s.EstimatedWait[topic] = routing.EstimateWait(st.Queued+1, st, wrapUp)
+		s.EstimatedWait[topic] = policy.EstimateWait(topic, st.Queued+1, st)
 	}
 	cbs, err := a.Callbacks.List(ctx, routing.CallbackFilter{State: string(routing.CallbackScheduled)})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hotline-project/hotline/callflow"
 	"github.com/hotline-project/hotline/dialplan"
+	"github.com/hotline-project/hotline/routing"
 )
 
 // plan is the call flow's view of the configuration (callflow.Plan).
@@ -63,6 +64,7 @@ func NewPlan(cfg *dialplan.Config) callflow.Plan {
 	}
 	s.ConsultTimeout = cfg.Transfer.ConsultTimeout
 	s.NoWhisper = !cfg.Transfer.Whisper
+	s.NoAnswerWhisper = !cfg.Queue.Whisper
 	s.CallbackCallerID = cfg.Callback.CallerID
 	s.Features.TopicDigits = topicDigits(cfg)
 	s.Survey = callflow.Survey{
@@ -154,18 +156,58 @@ func (p *plan) Prompt(name, lang string) string {
 	return ""
 }
 
-// Whisper is what a target hears before being connected: the topic, then
-// the case id spelled out. The note itself is on the agent desk; there is
-// no speech synthesis for free text.
-func (p *plan) Whisper(topic, caseID, note, lang string) []string {
+// whisperSounds tell an agent what kind of call is about to connect; a
+// queued caller needs no word beyond the topic.
+var whisperSounds = map[callflow.WhisperKind]string{
+	callflow.WhisperReturning: "hotline-whisper-returning",
+	callflow.WhisperCallback:  "hotline-whisper-callback",
+	callflow.WhisperTransfer:  "hotline-whisper-transfer",
+}
+
+// Whisper is what an agent hears before being connected: the topic, then
+// the kind of call. A second or two: the case id and the note are on the
+// agent desk before the agent answers.
+func (p *plan) Whisper(topic string, kind callflow.WhisperKind) []string {
 	var media []string
-	if s := p.Prompt(callflow.PromptTopicPrefix+topic, lang); s != "" {
+	if s := p.Prompt(callflow.PromptTopicPrefix+topic, ""); s != "" {
 		media = append(media, s)
 	}
-	if caseID != "" {
-		media = append(media, "sound:hotline-case", "characters:"+caseID)
+	if s := whisperSounds[kind]; s != "" {
+		media = append(media, "sound:"+s)
 	}
 	return media
+}
+
+// Sounds lists, sorted, every sound name (played as sound:NAME) the daemon
+// may play with cfg, in each of its languages: what `hotline prompts`
+// generates and `hotline check --ari` looks for. Numbers (number:N) need
+// Asterisk's digits/ sounds besides.
+func Sounds(cfg *dialplan.Config) []string {
+	p := NewPlan(cfg).(*plan)
+	set := map[string]bool{}
+	add := func(media string) {
+		if name, ok := strings.CutPrefix(media, "sound:"); ok && name != "" {
+			set[name] = true
+		}
+	}
+	for name := range p.prompts {
+		add(p.Prompt(name, ""))
+	}
+	for name := range cfg.Menus {
+		add(p.Prompt("menu."+name, ""))
+	}
+	for _, code := range routing.RefusalCodes() {
+		add(p.Prompt(callflow.PromptRefusedPrefix+string(code), ""))
+	}
+	for _, s := range whisperSounds {
+		set[s] = true
+	}
+	out := make([]string, 0, len(set))
+	for name := range set {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (p *plan) CallbackEndpoint(number string) string {

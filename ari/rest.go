@@ -15,7 +15,8 @@ import (
 // OriginateRequest describes a new outgoing channel. Either App (the
 // channel enters Stasis with AppArgs when answered) or Context/Extension
 // (it runs dialplan) is required. A zero Timeout means Asterisk's default
-// of 30 s. Formats defaults to DefaultFormats. Variables are set on the
+// of 30 s. Formats defaults to DefaultFormats and is not sent with an
+// Originator, whose formats the new channel takes. Variables are set on the
 // channel before it dials and may be functions, e.g.
 // "PJSIP_TRANSFER_HANDLING()": "ari-only".
 type OriginateRequest struct {
@@ -47,12 +48,18 @@ func (r OriginateRequest) query(create bool) url.Values {
 	}
 	add("channelId", r.ChannelID)
 	add("otherChannelId", r.OtherChannelID)
-	add("originator", r.Originator)
-	formats := r.Formats
-	if formats == "" {
-		formats = DefaultFormats
+	if r.Originator != "" {
+		// Asterisk refuses originator together with formats (400
+		// "Originator and formats can't both be specified"): the new
+		// channel takes the originator's formats.
+		q.Set("originator", r.Originator)
+	} else {
+		formats := r.Formats
+		if formats == "" {
+			formats = DefaultFormats
+		}
+		q.Set("formats", formats)
 	}
-	q.Set("formats", formats)
 	if create { // /channels/create takes none of the dialplan or dial parameters
 		return q
 	}

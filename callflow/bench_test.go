@@ -103,7 +103,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 // quietPlan has no whisper, so an answered agent is connected at once.
 type quietPlan struct{ *fakePlan }
 
-func (quietPlan) Whisper(topic, caseID, note, lang string) []string { return nil }
+func (quietPlan) Whisper(string, WhisperKind) []string { return nil }
 
 // BenchmarkCommandRoundTrip measures an API command's trip through a
 // talking call's mailbox and back (a complete with nothing pending: the

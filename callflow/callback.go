@@ -82,7 +82,7 @@ func (c *call) dialBack(o Offer) error {
 		return nil
 	}
 	c.answered, c.agentLeg, c.agentID = true, leg, agent.ID
-	if err := c.playWait(leg, nonEmpty(c.e.plan.Whisper(c.topic, c.caseID, c.cb.Note, c.e.settings.AgentLang)...), c.e.settings.AgentLang); err != nil {
+	if err := c.playWait(leg, nonEmpty(c.e.plan.Whisper(c.topic, WhisperCallback)...), c.e.settings.AgentLang); err != nil {
 		return err
 	}
 	if !c.legs[leg] {

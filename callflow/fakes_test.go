@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -700,8 +701,8 @@ func (p *fakePlan) CallbackEndpoint(number string) string {
 }
 func (p *fakePlan) Settings() Settings               { return p.settings }
 func (p *fakePlan) AgentFor(n string) (string, bool) { a, ok := p.agents[n]; return a, ok }
-func (p *fakePlan) Whisper(topic, caseID, note, lang string) []string {
-	return []string{"sound:" + lang + "/whisper-" + topic, "characters:" + caseID}
+func (p *fakePlan) Whisper(topic string, kind WhisperKind) []string {
+	return []string{"sound:whisper-" + topic, "sound:whisper-kind-" + strconv.Itoa(int(kind))}
 }
 
 // ---- observer ----

@@ -17,10 +17,11 @@ type Plan interface {
 	// "sound:hotline/closed". Empty means the prompt is not configured and
 	// is skipped.
 	Prompt(name, lang string) string
-	// Whisper gives the media played to an agent before they are connected:
-	// topic, case and, where the configuration can say it (a recorded note,
-	// a spelled case id), the first words of the note.
-	Whisper(topic, caseID, note, lang string) []string
+	// Whisper gives the media played to an agent before they are
+	// connected: the topic and what kind of call it is. It is short by
+	// design, since every answer waits for it: the case, the note and the
+	// path are on the agent desk.
+	Whisper(topic string, kind WhisperKind) []string
 	// CallbackEndpoint is the dial string of a caller's number for
 	// callbacks (the dial template applied), e.g. "PJSIP/5551234@trunk".
 	CallbackEndpoint(number string) string
@@ -33,6 +34,17 @@ type Plan interface {
 	// Settings are the timings, feature codes and survey of the call flow.
 	Settings() Settings
 }
+
+// WhisperKind is what an agent is told about a call before it connects.
+type WhisperKind int
+
+// Whisper kinds.
+const (
+	WhisperQueued    WhisperKind = iota // a caller from the queue
+	WhisperReturning                    // a caller back about their open case
+	WhisperCallback                     // a callback the agent is making
+	WhisperTransfer                     // an attended transfer being consulted
+)
 
 // RouteAction is what a service number does.
 type RouteAction string
@@ -112,8 +124,11 @@ type Settings struct {
 	// transferring agent as a no-answer.
 	ConsultTimeout time.Duration
 	// NoWhisper skips the whisper to transfer targets (transfer.whisper
-	// off). A negative switch so that the zero Settings whisper.
-	NoWhisper bool
+	// off), NoAnswerWhisper the one to an agent answering a queued caller
+	// (queue.whisper off). Negative switches so that the zero Settings
+	// whisper.
+	NoWhisper       bool
+	NoAnswerWhisper bool
 	// CallbackCallerID is the caller id a called-back caller sees; empty
 	// leaves it to Asterisk.
 	CallbackCallerID string

@@ -176,9 +176,9 @@ func (c *call) originateAgent(endpoint, agentID string, timeout time.Duration) (
 		AppArgs:  []string{"agent", c.id, agentID},
 		CallerID: c.number, Timeout: timeout,
 		// Left to itself Asterisk negotiates slin192 on Local channels and
-		// resamples hold music for every waiting caller.
-		Formats:    "ulaw",
-		Originator: c.caller,
+		// resamples hold music for every waiting caller. (No originator:
+		// Asterisk refuses it together with formats.)
+		Formats: "ulaw",
 	}
 	if strings.HasPrefix(endpoint, "PJSIP/") {
 		// The phone's own transfer button reaches us as ChannelTransfer
@@ -324,13 +324,17 @@ func (c *call) whileWaiting(m message) {
 	}
 }
 
-// whisper plays the case to an agent leg before they are connected.
+// whisper tells an answering agent the topic, and whether the caller is
+// back about an open case, before they are connected.
 func (c *call) whisper(leg string) error {
-	note := ""
-	if cs, err := c.e.router.Case(c.ctx, c.caseID); err == nil {
-		note = cs.Note
+	if c.e.settings.NoAnswerWhisper {
+		return nil
 	}
-	return c.playWait(leg, nonEmpty(c.e.plan.Whisper(c.topic, c.caseID, note, c.e.settings.AgentLang)...), c.e.settings.AgentLang)
+	kind := WhisperQueued
+	if c.resumed {
+		kind = WhisperReturning
+	}
+	return c.playWait(leg, nonEmpty(c.e.plan.Whisper(c.topic, kind)...), c.e.settings.AgentLang)
 }
 
 // agentDropped ends the agent's part after they hung up before talking and

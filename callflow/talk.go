@@ -343,7 +343,7 @@ func (c *call) consult(tr Transfer, note string, phone bool) error {
 				log.Warn("consult answered", logErr, err)
 			}
 			if !c.e.settings.NoWhisper {
-				whisperPB = c.play(target, nonEmpty(c.e.plan.Whisper(c.topic, c.caseID, note, c.e.settings.AgentLang)...), c.e.settings.AgentLang)
+				whisperPB = c.play(target, nonEmpty(c.e.plan.Whisper(c.topic, WhisperTransfer)...), c.e.settings.AgentLang)
 			}
 			if whisperPB == "" {
 				acceptPB = c.joinTarget(target)

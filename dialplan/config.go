@@ -129,6 +129,9 @@ type Topic struct {
 	// DefaultPriority is the priority of agents who list the topic without
 	// one. Lower is offered first.
 	DefaultPriority int
+	// HandleTime is the mean handle time wait estimates start from until
+	// the topic's calls have measured one; zero takes queue.handle_time.
+	HandleTime time.Duration
 }
 
 // Number is one service number and where it leads.
@@ -235,6 +238,12 @@ type Queue struct {
 	WrapUp        time.Duration // after each call; zero for none
 	AnnounceEvery time.Duration // position and wait announcements; zero for never
 	MOHClass      string
+	// HandleTime is the starting mean handle time of topics without their
+	// own (topics.NAME.handle_time).
+	HandleTime time.Duration
+	// Whisper tells an agent answering a queued caller the topic (and that
+	// the caller is back about an open case) before they are connected.
+	Whisper bool
 }
 
 // Survey is the after-call rating.

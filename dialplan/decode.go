@@ -91,6 +91,8 @@ func defaults() *Config {
 			WrapUp:        30 * time.Second,
 			AnnounceEvery: 45 * time.Second,
 			MOHClass:      "default",
+			HandleTime:    3 * time.Minute,
+			Whisper:       true,
 		},
 		Survey: Survey{
 			Prompt:  "hotline-survey",
@@ -729,6 +731,7 @@ func (d *decoder) topics(c *Config, path string, v *yaml.Node) {
 			"prompt":           d.sound(&t.Prompt),
 			"hours":            d.str(&t.Hours),
 			"default_priority": d.integer(&t.DefaultPriority, 0),
+			"handle_time":      d.duration(&t.HandleTime, false),
 		})
 		c.Topics[name] = t
 	}
@@ -914,6 +917,8 @@ func (d *decoder) queue(q *Queue, path string, v *yaml.Node) {
 		"wrap_up":        d.duration(&q.WrapUp, true),
 		"announce_every": d.duration(&q.AnnounceEvery, true),
 		"moh_class":      d.ident(&q.MOHClass, appRe, "letters, digits, _ . or -"),
+		"whisper":        d.boolean(&q.Whisper),
+		"handle_time":    d.duration(&q.HandleTime, false),
 	})
 }
 

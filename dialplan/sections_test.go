@@ -62,7 +62,7 @@ func TestDefaults(t *testing.T) {
 		{"callback.attempts", c.Callback.Attempts, 3},
 		{"callback.spacing", c.Callback.Spacing, 10 * time.Minute},
 		{"callback.owner_deadline", c.Callback.OwnerDeadline, 4 * time.Hour},
-		{"queue", c.Queue, Queue{RingTimeout: 20 * time.Second, WrapUp: 30 * time.Second, AnnounceEvery: 45 * time.Second, MOHClass: "default"}},
+		{"queue", c.Queue, Queue{RingTimeout: 20 * time.Second, WrapUp: 30 * time.Second, AnnounceEvery: 45 * time.Second, MOHClass: "default", HandleTime: 3 * time.Minute, Whisper: true}},
 		{"survey.enabled", c.Survey.Enabled, false},
 		{"survey.digits", c.Survey.Digits, map[string]int{"1": 1, "2": 2}},
 		{"prompts.closed", c.Prompts.Closed, "hotline-closed"},
@@ -160,7 +160,7 @@ languages: {default: pl}
 		{"topic and agent priorities", `
 topics:
   sales: {}
-  audit: {description: Billing, prompt: topic-audit, default_priority: 3}
+  audit: {description: Billing, prompt: topic-audit, default_priority: 3, handle_time: 6m}
 agents:
   - id: "2"
     endpoint: SIP/agent-2
@@ -179,7 +179,7 @@ agents:
 			if a3.Senior || a3.Name != "Third" || !reflect.DeepEqual(a3.Topics, map[string]int{"audit": 1, "sales": 0}) {
 				t.Errorf("agent 3 = %+v", a3)
 			}
-			if got := c.Topics["audit"]; got.Description != "Billing" || got.Prompt != "topic-audit" {
+			if got := c.Topics["audit"]; got.Description != "Billing" || got.Prompt != "topic-audit" || got.HandleTime != 6*time.Minute {
 				t.Errorf("topic = %+v", got)
 			}
 			if got := c.TopicNames(); !reflect.DeepEqual(got, []string{"audit", "sales"}) {
@@ -230,7 +230,7 @@ callback:
   owner_deadline: 1h
   dial_template: Local/${NUMBER}@outbound
   caller_id: "0800300100"
-queue: {ring_timeout: 15s, wrap_up: 0s, announce_every: 0s, moh_class: calm}
+queue: {ring_timeout: 15s, wrap_up: 0s, announce_every: 0s, moh_class: calm, whisper: off, handle_time: 4m}
 survey:
   enabled: true
   prompt: rate-us
@@ -246,7 +246,7 @@ prompts: {closed: we-are-closed, position: your-position}
 			if c.Callback != want {
 				t.Errorf("Callback = %+v", c.Callback)
 			}
-			if want := (Queue{RingTimeout: 15 * time.Second, MOHClass: "calm"}); c.Queue != want {
+			if want := (Queue{RingTimeout: 15 * time.Second, MOHClass: "calm", HandleTime: 4 * time.Minute}); c.Queue != want {
 				t.Errorf("Queue = %+v", c.Queue)
 			}
 			if !c.Survey.Enabled || c.Survey.Prompt != "rate-us" || c.Survey.Timeout != 4*time.Second ||

@@ -450,8 +450,9 @@ func (s *Store) Enqueue(ctx context.Context, e routing.Entry, t routing.Timing) 
 	}
 	var info routing.QueueInfo
 	if rep.call != nil {
-		info = routing.QueueInfo{Position: rep.call.Pos, AgentsLoggedIn: rep.call.Logged, AgentsAvailable: rep.call.Avail}
-		info.EstimatedWait = routing.EstimateWait(rep.call.Pos, rep.call.stats(), t.WrapUp)
+		st := rep.call.stats()
+		info = routing.QueueInfo{Position: rep.call.Pos, AgentsLoggedIn: st.AgentsLoggedIn,
+			AgentsAvailable: st.AgentsAvailable, HandleTime: st.HandleTime}
 	}
 	return rep.decision(), info, nil
 }
@@ -554,7 +555,9 @@ func (s *Store) QueuePosition(ctx context.Context, callID string) (int, routing.
 	if rep.call == nil {
 		return 0, routing.TopicStats{}, errScriptReply
 	}
-	return rep.call.Pos, rep.call.stats(), nil
+	st := rep.call.stats()
+	st.Topic = w.Topic
+	return rep.call.Pos, st, nil
 }
 
 // TopicStats returns the live picture of one topic.
@@ -566,7 +569,9 @@ func (s *Store) TopicStats(ctx context.Context, topic string) (routing.TopicStat
 	if rep.call == nil {
 		return routing.TopicStats{}, errScriptReply
 	}
-	return rep.call.stats(), nil
+	st := rep.call.stats()
+	st.Topic = topic
+	return st, nil
 }
 
 // Claim rings a transfer target for a connected call in one round trip.

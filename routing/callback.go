@@ -271,14 +271,14 @@ const (
 
 // OfferCallback decides whether a caller is offered a callback, and why:
 // the topic is closed, no agent for it is logged in, or the estimated wait
-// is above the policy's threshold (a zero threshold never offers for wait).
+// is above the policy's threshold (a zero threshold: any wait at all).
 func OfferCallback(p Policy, q QueueInfo, open bool) (reason string, ok bool) {
 	switch {
 	case !open:
 		return OfferReasonClosed, true
 	case q.AgentsLoggedIn == 0:
 		return OfferReasonNoAgents, true
-	case p.OfferWaitThreshold > 0 && q.EstimatedWait > p.OfferWaitThreshold:
+	case q.EstimatedWait > p.OfferWaitThreshold:
 		return OfferReasonLongWait, true
 	}
 	return "", false

@@ -46,7 +46,8 @@ func TestOfferCallback(t *testing.T) {
 		{"long wait", p, routing.QueueInfo{AgentsLoggedIn: 2, EstimatedWait: 2*time.Minute + time.Second}, true, "long_wait", true},
 		{"wait at the threshold is not long", p, routing.QueueInfo{AgentsLoggedIn: 2, EstimatedWait: 2 * time.Minute}, true, "", false},
 		{"short wait", p, routing.QueueInfo{AgentsLoggedIn: 2, EstimatedWait: 10 * time.Second}, true, "", false},
-		{"zero threshold never offers for wait", routing.Policy{}, routing.QueueInfo{AgentsLoggedIn: 1, EstimatedWait: time.Hour}, true, "", false},
+		{"zero threshold offers for any wait", routing.Policy{}, routing.QueueInfo{AgentsLoggedIn: 1, EstimatedWait: time.Second}, true, "long_wait", true},
+		{"zero threshold, no wait, no offer", routing.Policy{}, routing.QueueInfo{AgentsLoggedIn: 1}, true, "", false},
 		{"logged in but none available is a wait question", p, routing.QueueInfo{AgentsLoggedIn: 3, EstimatedWait: time.Second}, true, "", false},
 	}
 	for _, tc := range cases {

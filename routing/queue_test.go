@@ -377,7 +377,9 @@ func TestEnqueueKeepsPlaceAndCallback(t *testing.T) {
 
 func TestQueueInfo(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, []routing.Agent{agent("a", "audit"), agent("b", "audit"), agent("c", "service")})
+	// Until a call ends, estimates start from the configured handle time.
+	e := newEnv(t, []routing.Agent{agent("a", "audit"), agent("b", "audit"), agent("c", "service")},
+		func(o *routing.Options) { o.Policy.HandleTimes = map[string]time.Duration{"audit": 4 * time.Minute} })
 	e.login(t, "a", "c")
 	e.connect(t, "c0", "audit") // a busy
 	for _, id := range []string{"c1", "c2", "c3"} {
@@ -387,9 +389,18 @@ func TestQueueInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := routing.QueueInfo{Position: 2, AgentsLoggedIn: 1, AgentsAvailable: 0}
+	// Position 2 behind one busy agent: two calls of 4 min + 10 s wrap-up.
+	want := routing.QueueInfo{Position: 2, AgentsLoggedIn: 1, AgentsAvailable: 0, EstimatedWait: 2 * (4*time.Minute + 10*time.Second)}
 	if info != want {
 		t.Errorf("before any call ended: %+v, want %+v", info, want)
+	}
+	// The enqueue tells the caller the same.
+	q, err := e.r.Enqueue(ctx, routing.Call{ID: "c4", CaseID: "case-c4", Topic: "audit", CallerNumber: "555"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 4 * (4*time.Minute + 10*time.Second); q.Position != 4 || q.EstimatedWait != want {
+		t.Errorf("enqueue: %+v, want position 4 and %v", q, want)
 	}
 	// One call of 5 minutes ended: the topic now has a handle time.
 	e.clk.Advance(5 * time.Minute)
@@ -416,18 +427,18 @@ func TestTopicStats(t *testing.T) {
 		topic string
 		want  routing.TopicStats
 	}{
-		{"nobody logged in", func(*testing.T) {}, "audit", routing.TopicStats{}},
+		{"nobody logged in", func(*testing.T) {}, "audit", routing.TopicStats{Topic: "audit"}},
 		{"two logged in, both free", func(t *testing.T) { e.login(t, "a", "c") }, "audit",
-			routing.TopicStats{AgentsLoggedIn: 2, AgentsAvailable: 2}},
+			routing.TopicStats{Topic: "audit", AgentsLoggedIn: 2, AgentsAvailable: 2}},
 		{"the other topic sees its own agent", func(*testing.T) {}, "service",
-			routing.TopicStats{AgentsLoggedIn: 1, AgentsAvailable: 1}},
+			routing.TopicStats{Topic: "service", AgentsLoggedIn: 1, AgentsAvailable: 1}},
 		{"one busy, two waiting", func(t *testing.T) {
 			e.connect(t, "c0", "audit")
 			e.connect(t, "c1", "audit")
 			e.enqueue(t, "c2", "audit")
 			e.enqueue(t, "c3", "audit")
-		}, "audit", routing.TopicStats{Queued: 2, AgentsLoggedIn: 2}},
-		{"unknown topic is empty", func(*testing.T) {}, "nope", routing.TopicStats{}},
+		}, "audit", routing.TopicStats{Topic: "audit", Queued: 2, AgentsLoggedIn: 2}},
+		{"unknown topic is empty", func(*testing.T) {}, "nope", routing.TopicStats{Topic: "nope"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -265,6 +265,9 @@ func (r *Router) enqueue(ctx context.Context, call Call, c *Case) (QueueInfo, er
 		return QueueInfo{}, fmt.Errorf("enqueue %s: %w", call.ID, err)
 	}
 	r.deliver(d.Offers)
+	info.EstimatedWait = r.opts.Policy.EstimateWait(call.Topic, info.Position, TopicStats{
+		AgentsLoggedIn: info.AgentsLoggedIn, AgentsAvailable: info.AgentsAvailable, HandleTime: info.HandleTime,
+	})
 	return info, nil
 }
 
@@ -275,8 +278,8 @@ func (r *Router) QueueInfo(ctx context.Context, callID string) (QueueInfo, error
 		return QueueInfo{}, fmt.Errorf("queue info: %w", err)
 	}
 	return QueueInfo{
-		Position: pos, EstimatedWait: EstimateWait(pos, s, r.opts.Policy.WrapUp),
-		AgentsLoggedIn: s.AgentsLoggedIn, AgentsAvailable: s.AgentsAvailable,
+		Position: pos, EstimatedWait: r.opts.Policy.EstimateWait(s.Topic, pos, s),
+		AgentsLoggedIn: s.AgentsLoggedIn, AgentsAvailable: s.AgentsAvailable, HandleTime: s.HandleTime,
 	}, nil
 }
 

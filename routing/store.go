@@ -24,8 +24,13 @@ type Policy struct {
 	MinNoteLength int
 	Blind         BlindPolicy
 	// OfferWaitThreshold is the estimated wait above which a callback is
-	// offered.
+	// offered; zero offers one to every caller told a wait at all.
 	OfferWaitThreshold time.Duration
+	// HandleTimes are the topics' starting mean handle times, used in wait
+	// estimates until calls have measured one (a fresh install, a new
+	// topic, an emptied Redis); DefaultHandleTime serves topics not listed.
+	HandleTimes       map[string]time.Duration
+	DefaultHandleTime time.Duration
 
 	CallbackAttempts int
 	CallbackSpacing  time.Duration
@@ -101,6 +106,9 @@ type QueueInfo struct {
 	EstimatedWait   time.Duration
 	AgentsLoggedIn  int
 	AgentsAvailable int
+	// HandleTime is the topic's measured mean handle time (0 until a call
+	// has ended): the store reports it, the Router estimates from it.
+	HandleTime time.Duration
 }
 
 // Offer is a caller paired with an agent that must now be rung.
@@ -146,6 +154,7 @@ type CaseFilter struct {
 
 // TopicStats is the live picture of one topic, for wait estimates.
 type TopicStats struct {
+	Topic           string
 	Queued          int
 	AgentsLoggedIn  int
 	AgentsAvailable int

@@ -36,6 +36,30 @@ func TestEstimateWait(t *testing.T) {
 	}
 }
 
+func TestPolicyEstimateWait(t *testing.T) {
+	p := routing.Policy{WrapUp: 30 * time.Second, DefaultHandleTime: 3 * time.Minute,
+		HandleTimes: map[string]time.Duration{"audit": 5 * time.Minute}}
+	tests := []struct {
+		name  string
+		topic string
+		s     routing.TopicStats
+		want  time.Duration
+	}{
+		{"a measured handle time wins", "audit", routing.TopicStats{AgentsLoggedIn: 1, HandleTime: time.Minute}, 2 * (time.Minute + 30*time.Second)},
+		{"the topic's starting handle time", "audit", routing.TopicStats{AgentsLoggedIn: 1}, 2 * (5*time.Minute + 30*time.Second)},
+		{"the default for other topics", "service", routing.TopicStats{AgentsLoggedIn: 2}, 2 * (3*time.Minute + 30*time.Second) / 2},
+		{"nobody logged in: no estimate", "audit", routing.TopicStats{}, 0},
+		{"a free agent: no wait", "audit", routing.TopicStats{AgentsLoggedIn: 2, AgentsAvailable: 2}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := p.EstimateWait(tc.topic, 2, tc.s); got != tc.want {
+				t.Errorf("EstimateWait = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 type callEnd struct{ at, handle time.Duration }
 
 type endHeap []callEnd
