@@ -577,11 +577,17 @@ func (e *Engine) reconcileLost(channels []Channel) {
 }
 
 // hangupOrphans hangs up channels and destroys bridges this node made
-// that no call owns.
+// that no call owns. The far half of a Local channel we originated is
+// listed too, as "<our id>;2" (Asterisk's name for it), but it is not ours
+// to judge: it belongs to whoever plays the phone (an agent's dialplan,
+// another application) and goes with our half when that is hung up.
 func (e *Engine) hangupOrphans(ctx context.Context, channels []Channel, bridges []Bridge) {
 	var orphanChans, orphanBridges []string
 	e.mu.Lock()
 	for _, ch := range channels {
+		if strings.HasSuffix(ch.ID, ";2") {
+			continue
+		}
 		if _, ok := e.owners[ch.ID]; !ok && strings.HasPrefix(ch.ID, idPrefix+e.node+"-") {
 			orphanChans = append(orphanChans, ch.ID)
 		}

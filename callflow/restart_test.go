@@ -148,9 +148,11 @@ func TestReconcileAdopts(t *testing.T) {
 	// The router dispatched the waiting caller while this node started.
 	h.e.Deliver(Offer{CallID: waiting, CaseID: "case-" + waiting, Topic: "service", Node: "n1", Agent: agent("101"), RingDeadline: h.clk.Now().Add(ringTimeout)})
 
+	// Asterisk lists the far halves of our Local legs too, as "<id>;2":
+	// the agents' phones. They are not ours to hang up.
 	h.e.Reconcile(context.Background(),
-		[]Channel{{ID: waiting}, {ID: talking}, {ID: talkLeg}, {ID: ringing}, {ID: other}, {ID: unknown},
-			{ID: callee}, {ID: cbLeg}, {ID: orphanLeg}},
+		[]Channel{{ID: waiting}, {ID: talking}, {ID: talkLeg}, {ID: talkLeg + ";2"}, {ID: ringing}, {ID: other}, {ID: unknown},
+			{ID: callee}, {ID: callee + ";2"}, {ID: cbLeg}, {ID: cbLeg + ";2"}, {ID: orphanLeg}, {ID: orphanLeg + ";2"}},
 		[]Bridge{{ID: talkBr, Channels: []string{talking, talkLeg}}, {ID: cbBr, Channels: []string{cbLeg, callee}}, {ID: orphanBr}})
 
 	if n := h.e.Active(); n != 4 {
@@ -164,7 +166,7 @@ func TestReconcileAdopts(t *testing.T) {
 	if h.tel.count(op("destroy", orphanBr)) != 1 {
 		t.Errorf("orphan bridge kept:\n%s", h.tel.dump())
 	}
-	for _, ch := range []string{waiting, talking, talkLeg, ringing, other, unknown, callee, cbLeg} {
+	for _, ch := range []string{waiting, talking, talkLeg, talkLeg + ";2", ringing, other, unknown, callee, callee + ";2", cbLeg, cbLeg + ";2", orphanLeg + ";2"} {
 		if h.tel.count(op("hangup", ch)) != 0 {
 			t.Errorf("%s hung up by Reconcile:\n%s", ch, h.tel.dump())
 		}
