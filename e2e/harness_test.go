@@ -28,6 +28,7 @@ import (
 
 	"github.com/hotline-project/hotline/api"
 	"github.com/hotline-project/hotline/app"
+	"github.com/hotline-project/hotline/ari"
 	"github.com/hotline-project/hotline/asterisksim"
 	"github.com/hotline-project/hotline/dialplan"
 	"github.com/hotline-project/hotline/internal/redistest"
@@ -86,6 +87,7 @@ type env struct {
 	t       *testing.T
 	tg      target
 	sim     *asterisksim.Server // nil against a real Asterisk
+	ast     *ari.Client         // a real Asterisk's REST, to look at what is left; nil on the simulator
 	redis   *redistest.Server
 	rdb     *redis.Client
 	cfg     *dialplan.Config
@@ -124,6 +126,13 @@ func scenario(t *testing.T) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*waitLimit)
 	t.Cleanup(cancel)
 	e.ctx = ctx
+	if tg.real() {
+		// Registered first, so it runs last: after the daemon and the
+		// phones have stopped, nothing of this scenario may be left in
+		// Asterisk, and nothing it left may reach the next scenario.
+		e.ast = realClient(t, tg)
+		t.Cleanup(e.clearAsterisk)
+	}
 	e.redis = redistest.Start(t)
 	e.rdb = redis.NewClient(&redis.Options{Addr: e.redis.Addr, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = e.rdb.Close() })
@@ -445,8 +454,8 @@ func (e *env) hangupAll(ps ...*phones.Phone) {
 }
 
 // noLeaks asserts the world is back to where it started: no channel or
-// bridge left on the simulator, no call the daemon thinks is active, no
-// phone the driver thinks is up.
+// bridge left in Asterisk (simulated or real), no call the daemon thinks
+// is active, no phone the driver thinks is up.
 func (e *env) noLeaks() {
 	e.t.Helper()
 	e.eventually("no calls left", func() bool {
@@ -455,15 +464,77 @@ func (e *env) noLeaks() {
 				return false
 			}
 		}
+		if e.ast != nil {
+			if chans, bridges := e.leftInAsterisk(); len(chans)+len(bridges) != 0 {
+				return false
+			}
+		}
 		return len(e.calls()) == 0 && e.phones.Active() == 0
 	})
 }
 
-// needSim skips a scenario that needs a simulator-only control hook.
-func (e *env) needSim(hook string) {
-	e.t.Helper()
+// needSim skips t, a scenario or one of its subtests, when it needs a
+// simulator-only control hook. Each such skip against a real Asterisk is
+// declared, with the reason, in testdata/asterisk/skips.
+func (e *env) needSim(t *testing.T, hook string) {
+	t.Helper()
 	if e.sim == nil {
-		e.t.Skipf("needs the simulated Asterisk's %s; not available against a real Asterisk", hook)
+		t.Skipf("needs the simulated Asterisk's %s; not available against a real Asterisk", hook)
+	}
+}
+
+// realClient is a REST client of the real Asterisk for the harness's own
+// looks at its channels and bridges.
+func realClient(t *testing.T, tg target) *ari.Client {
+	t.Helper()
+	c, err := ari.New(ari.Options{URL: tg.url, Application: "e2e-harness", Username: tg.user, Password: tg.password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// leftInAsterisk lists the real Asterisk's channels and bridges. The
+// scenarios run one at a time against it, so anything there is theirs.
+func (e *env) leftInAsterisk() (chans, bridges []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cs, err := e.ast.Channels(ctx)
+	if err != nil {
+		e.t.Errorf("list channels: %v", err)
+	}
+	for _, c := range cs {
+		chans = append(chans, c.ID+" "+c.Name)
+	}
+	bs, err := e.ast.Bridges(ctx)
+	if err != nil {
+		e.t.Errorf("list bridges: %v", err)
+	}
+	for _, b := range bs {
+		bridges = append(bridges, b.ID)
+	}
+	return chans, bridges
+}
+
+// clearAsterisk ends the scenario on a real Asterisk: whatever is still
+// there is hung up and destroyed, so the next scenario starts clean, and
+// a scenario that passed fails for having left it.
+func (e *env) clearAsterisk() {
+	chans, bridges := e.leftInAsterisk()
+	if len(chans)+len(bridges) == 0 {
+		return
+	}
+	if !e.t.Failed() {
+		e.t.Errorf("left in Asterisk: channels %q, bridges %q", chans, bridges)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, c := range chans {
+		id, _, _ := strings.Cut(c, " ")
+		_ = e.ast.Hangup(ctx, id, "normal") // gone already is fine
+	}
+	for _, id := range bridges {
+		_ = e.ast.DestroyBridge(ctx, id)
 	}
 }
 

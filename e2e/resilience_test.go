@@ -16,7 +16,7 @@ const restartStop = 5 * time.Second
 // call goes on, both applications reconnect, and new calls are served.
 func TestWebsocketDropped(t *testing.T) {
 	e := scenario(t)
-	e.needSim("DropWebsockets")
+	e.needSim(t, "DropWebsockets")
 	e.login("301", "304")
 	caller, a1 := e.connect("200", "5550701", "301")
 	phConnects := e.phones.Connects()

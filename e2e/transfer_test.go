@@ -97,7 +97,7 @@ func TestBlindTransferRefused(t *testing.T) {
 		t.Errorf("blind transfer: %d %+v, want 409 blind_transfer_forbidden", st, r)
 	}
 	t.Run("phone REFER", func(t *testing.T) {
-		e.needSim("Refer")
+		e.needSim(t, "Refer")
 		before := e.metric("hotline_transfers_total", "result", "blind_transfer_forbidden")
 		e.must(e.sim.Refer(a1.PeerID(), "302", ""))
 		e.eventually("REFER refused", func() bool {

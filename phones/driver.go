@@ -366,6 +366,10 @@ func (d *Driver) handle(ev ari.Event) {
 	switch ev.Type {
 	case "StasisStart":
 		if p := d.lookup(ev.Channel.ID); p != nil {
+			// A caller's phone is answered when its half enters this
+			// application: it is Up a moment before, but digits pressed
+			// in that gap are refused ("Channel not in Stasis
+			// application").
 			if ev.Channel.ID == p.id {
 				p.setAnswered()
 			}
@@ -395,10 +399,6 @@ func (d *Driver) handle(ev ari.Event) {
 	case "ChannelDtmfReceived":
 		if p := d.lookup(ev.Channel.ID); p != nil && ev.Channel.ID == p.id {
 			p.gotDigit(ev.Digit)
-		}
-	case "ChannelStateChange":
-		if p := d.lookup(ev.Channel.ID); p != nil && ev.Channel.ID == p.id && ev.Channel.State == "Up" {
-			p.setAnswered()
 		}
 	case "ChannelHangupRequest", "ChannelDestroyed", "StasisEnd":
 		p := d.lookup(ev.Channel.ID)
@@ -480,8 +480,15 @@ func (d *Driver) attachPeer(ctx context.Context, p *Phone, name string) error {
 }
 
 // reconcile runs after every (re)connect: events during a gap are lost, so
-// phones whose channels are gone are ended and bridges refreshed.
+// phones whose channels are gone are ended and bridges refreshed. First
+// the driver subscribes to every bridge: Asterisk sends ChannelEnteredBridge
+// and ChannelLeftBridge only to applications subscribed to the bridge (or
+// with a channel in Stasis in it), and the phones' halves are never in
+// the bridges the hotline makes.
 func (d *Driver) reconcile(ctx context.Context) {
+	if err := d.client.Subscribe(ctx, "bridge:"); err != nil {
+		d.log.Warn("subscribe to all bridges", "err", err)
+	}
 	// Only phones whose channel certainly existed before the list is
 	// fetched may be judged by it: a call being originated right now is
 	// not in the list yet.
