@@ -123,6 +123,7 @@ func New(opts Options) (_ *App, err error) {
 		a.reg = metrics.NewRegistry()
 	}
 	a.metrics = metrics.New(a.reg, cfg.TopicNames())
+	a.metrics.KnownSounds(Sounds(cfg))
 	a.metrics.SetBuildInfo(opts.Version)
 
 	a.rdb = opts.Redis

@@ -22,7 +22,8 @@ func (o observer) AgentsPerResolvedCall(n int)                { o.m.CaseResolved
 func (o observer) Consult(d time.Duration, result string) {
 	o.m.TransferEnded(metrics.TransferResult(result), d)
 }
-func (o observer) MailboxOverflow() { o.m.CallMailboxOverflowed() }
+func (o observer) MailboxOverflow()            { o.m.CallMailboxOverflowed() }
+func (o observer) PlaybackFailed(sound string) { o.m.PlaybackFailed(sound) }
 
 // Transfer counts refusals only: a consult that ran is counted, with its
 // duration, by Consult.

@@ -253,7 +253,8 @@ func (c *Client) SendDTMF(ctx context.Context, channelID, digits string) error {
 }
 
 // CreateBridge creates a bridge of the given kind ("mixing", "holding";
-// "" is mixing). With a bridgeID, retry is safe (409 once it exists);
+// "" is mixing; "mixing,dtmf_events" is a mixing bridge Asterisk never
+// moves to native RTP, so its channels' DTMF still raises events). With a bridgeID, retry is safe (409 once it exists);
 // without, Asterisk picks the id and a retry makes a second bridge.
 func (c *Client) CreateBridge(ctx context.Context, bridgeID, kind, name string) (Bridge, error) {
 	if kind == "" {
@@ -285,14 +286,30 @@ func (c *Client) bridgeOp(ctx context.Context, op, method, id string, sub []stri
 	return c.do(ctx, call{op: op, id: id, method: method, path: append([]string{"bridges", id}, sub...), query: q})
 }
 
+// JoinOptions are how channels join a bridge.
+type JoinOptions struct {
+	// AbsorbDTMF keeps the channels' DTMF out of the bridge: the
+	// application still gets ChannelDtmfReceived (in a bridge that raises
+	// DTMF events), the other channels receive no digits.
+	AbsorbDTMF bool
+	// Mute keeps the channels' audio out of the bridge.
+	Mute bool
+}
+
 // AddToBridge puts channels into a bridge (moving them out of any other).
 // Retry is safe. ErrCallGone means the bridge or a channel is gone.
-func (c *Client) AddToBridge(ctx context.Context, bridgeID string, channelIDs ...string) error {
+func (c *Client) AddToBridge(ctx context.Context, bridgeID string, opts JoinOptions, channelIDs ...string) error {
 	if len(channelIDs) == 0 {
 		return fmt.Errorf("add to bridge %s: no channels", bridgeID)
 	}
-	return c.bridgeOp(ctx, "add to bridge", http.MethodPost, bridgeID, []string{"addChannel"},
-		url.Values{"channel": {strings.Join(channelIDs, ",")}})
+	q := url.Values{"channel": {strings.Join(channelIDs, ",")}}
+	if opts.AbsorbDTMF {
+		q.Set("absorbDTMF", "true")
+	}
+	if opts.Mute {
+		q.Set("mute", "true")
+	}
+	return c.bridgeOp(ctx, "add to bridge", http.MethodPost, bridgeID, []string{"addChannel"}, q)
 }
 
 // RemoveFromBridge takes channels out of a bridge. Retry is safe, though a

@@ -174,13 +174,18 @@ func TestRESTRequests(t *testing.T) {
 		}, "POST", "/ari/channels", q("app", "hotline", "appArgs", "agent,100", "callerId", `"Hotline" <5550000>`,
 			"endpoint", "PJSIP/agent100", "timeout", "15", "formats", "ulaw"),
 			`{"variables":{"PJSIP_HEADER(add,X-Hotline-Queue)":"connections","PJSIP_TRANSFER_HANDLING()":"ari-only"}}`},
-		{"originate with ids and formats", 200, recordedChannel, func() error {
+		// Asterisk refuses originator together with formats (400): an
+		// originator's formats win.
+		{"originate with ids and an originator", 200, recordedChannel, func() error {
 			return checkChannel(c.Originate(ctx, OriginateRequest{Endpoint: "Local/100@agents", App: "hotline",
 				AppArgs: []string{"vars"}, ChannelID: "hotline-test-chan-1", OtherChannelID: "hotline-test-chan-1-other",
 				Formats: "alaw", Originator: "1795305073.1", Timeout: 1500 * time.Millisecond}))
 		}, "POST", "/ari/channels", q("app", "hotline", "appArgs", "vars", "channelId", "hotline-test-chan-1",
-			"otherChannelId", "hotline-test-chan-1-other", "endpoint", "Local/100@agents", "formats", "alaw",
+			"otherChannelId", "hotline-test-chan-1-other", "endpoint", "Local/100@agents",
 			"originator", "1795305073.1", "timeout", "2"), ""},
+		{"originate with formats", 200, recordedChannel, func() error {
+			return checkChannel(c.Originate(ctx, OriginateRequest{Endpoint: "Local/100@agents", App: "hotline", Formats: "alaw"}))
+		}, "POST", "/ari/channels", q("app", "hotline", "endpoint", "Local/100@agents", "formats", "alaw"), ""},
 		{"originate into dialplan", 200, recordedChannel, func() error {
 			return checkChannel(c.Originate(ctx, OriginateRequest{Endpoint: "Local/100@hotline", Context: "agents",
 				Extension: "100", Priority: 1, CallerID: `"Test Caller" <5551234>`, Timeout: 30 * time.Second}))
@@ -234,10 +239,10 @@ func TestRESTRequests(t *testing.T) {
 			_, err := c.CreateBridge(ctx, "", "", "hotline-call-1")
 			return err
 		}, "POST", "/ari/bridges", q("type", "mixing", "name", "hotline-call-1"), ""},
-		{"add to bridge", 204, "", func() error { return c.AddToBridge(ctx, "b1", "1795305084.5") },
+		{"add to bridge", 204, "", func() error { return c.AddToBridge(ctx, "b1", JoinOptions{}, "1795305084.5") },
 			"POST", "/ari/bridges/b1/addChannel", q("channel", "1795305084.5"), ""},
-		{"add two to bridge", 204, "", func() error { return c.AddToBridge(ctx, "b1", "a", "b") },
-			"POST", "/ari/bridges/b1/addChannel", q("channel", "a,b"), ""},
+		{"add two to bridge", 204, "", func() error { return c.AddToBridge(ctx, "b1", JoinOptions{AbsorbDTMF: true}, "a", "b") },
+			"POST", "/ari/bridges/b1/addChannel", q("channel", "a,b", "absorbDTMF", "true"), ""},
 		{"remove from bridge", 204, "", func() error { return c.RemoveFromBridge(ctx, "b1", "1795305084.5") },
 			"POST", "/ari/bridges/b1/removeChannel", q("channel", "1795305084.5"), ""},
 		{"destroy bridge", 204, "", func() error { return c.DestroyBridge(ctx, "b1") },
@@ -354,7 +359,7 @@ func TestRESTErrors(t *testing.T) {
 			ErrCallGone, nil, "answer 1795305084.5: call gone"},
 		{"hangup twice", 404, `{"message":"Channel not found"}`, func() error { return c.Hangup(ctx, "hotline-test-chan-1", "") },
 			ErrCallGone, nil, "hangup hotline-test-chan-1: call gone"},
-		{"bridge gone", 404, `{"message":"Bridge not found"}`, func() error { return c.AddToBridge(ctx, "no-such-bridge", "x") },
+		{"bridge gone", 404, `{"message":"Bridge not found"}`, func() error { return c.AddToBridge(ctx, "no-such-bridge", JoinOptions{}, "x") },
 			ErrCallGone, nil, "add to bridge no-such-bridge: call gone"},
 		{"variable not set", 404, `{"message":"Provided variable was not found"}`, getVar,
 			ErrNoVariable, nil, "get variable hotline-test-chan-1: variable not set"},
@@ -416,7 +421,7 @@ func TestRESTRefusesBadArguments(t *testing.T) {
 		"answer without id":   func() error { return c.Answer(ctx, "") },
 		"play without media":  func() error { _, err := c.Play(ctx, "x", "", nil, ""); return err },
 		"dtmf without digits": func() error { return c.SendDTMF(ctx, "x", "") },
-		"bridge without chan": func() error { return c.AddToBridge(ctx, "b") },
+		"bridge without chan": func() error { return c.AddToBridge(ctx, "b", JoinOptions{}) },
 		"get var no name":     func() error { _, err := c.GetVar(ctx, "x", ""); return err },
 		"subscribe nothing":   func() error { return c.Subscribe(ctx, "") },
 	} {

@@ -53,9 +53,9 @@ type call struct {
 	joined   bool      // the pending transfer's target is in the bridge
 	cb       *Callback
 	isCB     bool
-	legs     map[string]bool   // channels we originated that are still up
-	playing  map[string]string // playback id → channel
-	moh      bool              // music on hold on the caller
+	legs     map[string]bool      // channels we originated that are still up
+	playing  map[string]*playback // by playback id
+	moh      bool                 // music on hold on the caller
 	draining bool
 }
 
@@ -64,7 +64,7 @@ func (e *Engine) newCall(id string, log *slog.Logger) *call {
 	return &call{
 		e: e, id: id, log: log, ctx: ctx, cancel: cancel,
 		mb: newMailbox(e.mbSize), ended: make(chan struct{}),
-		legs: map[string]bool{}, playing: map[string]string{},
+		legs: map[string]bool{}, playing: map[string]*playback{},
 	}
 }
 
@@ -168,8 +168,10 @@ func (c *call) receive(t Timer, commands bool) (m message, timeout bool, err err
 				continue
 			}
 			if ev := m.ev; ev != nil {
-				if ev.Type == "PlaybackFinished" && ev.Playback != nil {
-					delete(c.playing, ev.Playback.ID)
+				if ev.Playback != nil {
+					if c.playbackEvent(ev) {
+						continue // a playback's start: nothing waits for it
+					}
 				}
 				if gone(ev) {
 					id := ev.Channel.ID
@@ -272,6 +274,16 @@ func (c *call) prompts(lang string, names ...string) []string {
 	return nonEmpty(media...)
 }
 
+// playback is one of the call's playbacks in progress. Its watchdog
+// goroutine posts a failed PlaybackFinished when Asterisk misses a bound;
+// done (closed when the playback ends, for whatever reason) ends it.
+type playback struct {
+	ch      string
+	media   []string
+	started chan struct{}
+	done    chan struct{}
+}
+
 // play starts media on a channel and returns the playback id, or "" when
 // there was nothing to play or the channel is gone.
 func (c *call) play(ch string, media []string, lang string) string {
@@ -286,15 +298,89 @@ func (c *call) play(ch string, media []string, lang string) string {
 		}
 		return ""
 	}
-	c.playing[id] = ch
+	pb := &playback{ch: ch, media: media, started: make(chan struct{}), done: make(chan struct{})}
+	c.playing[id] = pb
+	go c.watch(id, pb)
 	return id
+}
+
+// watch is a playback's watchdog; it never touches the call's state, it
+// only posts to its mailbox. Its bounds are on Asterisk, like a REST
+// request's timeout, so they are wall-clock time, not the call flow's.
+func (c *call) watch(id string, pb *playback) {
+	failed := func() {
+		c.e.post(c, message{ev: &Event{Type: "PlaybackFinished", Playback: &Playback{ID: id, State: playbackLost}}})
+	}
+	t := time.NewTimer(c.e.pbStart)
+	select {
+	case <-pb.started:
+		t.Stop()
+	case <-pb.done:
+		t.Stop()
+		return
+	case <-t.C:
+		failed()
+		return
+	}
+	t = time.NewTimer(c.e.pbLimit)
+	defer t.Stop()
+	select {
+	case <-pb.done:
+	case <-t.C:
+		failed()
+	}
+}
+
+// playbackLost is the state of a playback the watchdog gave up on.
+const playbackLost = "lost"
+
+// playbackEvent keeps the call's playbacks up to date with an event about
+// one of them. It reports whether the event is only of interest here (a
+// start), so the phases never see it.
+func (c *call) playbackEvent(ev *Event) (consumed bool) {
+	pb, ok := c.playing[ev.Playback.ID]
+	switch ev.Type {
+	case "PlaybackStarted":
+		if ok {
+			select {
+			case <-pb.started:
+			default:
+				close(pb.started)
+			}
+		}
+		return true
+	case "PlaybackFinished":
+		if !ok {
+			return false
+		}
+		c.endPlayback(ev.Playback.ID)
+		if ev.Playback.State == "failed" || ev.Playback.State == playbackLost {
+			c.e.playbackFailed(c.log, pb.media, ev.Playback)
+		}
+	}
+	return false
+}
+
+// endPlayback forgets a playback and ends its watchdog.
+func (c *call) endPlayback(id string) {
+	if pb, ok := c.playing[id]; ok {
+		close(pb.done)
+		delete(c.playing, id)
+	}
+}
+
+// endWatchdogs ends the watchdogs of every playback: the call is over.
+func (c *call) endWatchdogs() {
+	for id := range c.playing {
+		c.endPlayback(id)
+	}
 }
 
 func (c *call) stopPlayback(id string) {
 	if _, ok := c.playing[id]; !ok {
 		return
 	}
-	delete(c.playing, id)
+	c.endPlayback(id)
 	if err := c.e.tel.StopPlayback(c.ctx, id); err != nil && !errors.Is(err, routing.ErrCallGone) {
 		c.log.Warn("stop playback", "playback", id, logErr, err)
 	}
@@ -302,8 +388,8 @@ func (c *call) stopPlayback(id string) {
 
 // stopPlaybacksOn stops what plays on one channel.
 func (c *call) stopPlaybacksOn(ch string) {
-	for id, target := range c.playing {
-		if target == ch {
+	for id, pb := range c.playing {
+		if pb.ch == ch {
 			c.stopPlayback(id)
 		}
 	}

@@ -14,6 +14,7 @@ type (
 	ChannelTransfer  = ari.Transfer
 	Event            = ari.Event
 	OriginateRequest = ari.OriginateRequest
+	JoinOptions      = ari.JoinOptions
 )
 
 // The routing service's types, used as they are.

@@ -49,7 +49,7 @@ type Telephony interface {
 	StartMOH(ctx context.Context, channelID, class string) error
 	StopMOH(ctx context.Context, channelID string) error
 	CreateBridge(ctx context.Context, bridgeID, kind, name string) (Bridge, error)
-	AddToBridge(ctx context.Context, bridgeID string, channelIDs ...string) error
+	AddToBridge(ctx context.Context, bridgeID string, opts JoinOptions, channelIDs ...string) error
 	RemoveFromBridge(ctx context.Context, bridgeID string, channelIDs ...string) error
 	DestroyBridge(ctx context.Context, bridgeID string) error
 	TransferProgress(ctx context.Context, channelID, state string) error
@@ -123,6 +123,10 @@ type Observer interface {
 	Consult(d time.Duration, result string)
 	AgentsPerResolvedCall(n int)
 	MailboxOverflow()
+	// PlaybackFailed: a sound did not play (missing in Asterisk, or no
+	// playback events within bounds). sound is the configured name, or the
+	// media scheme for numbers ("number").
+	PlaybackFailed(sound string)
 }
 
 // NopObserver measures nothing.
@@ -138,6 +142,7 @@ func (NopObserver) Rating(int)                         {}
 func (NopObserver) Consult(time.Duration, string)      {}
 func (NopObserver) AgentsPerResolvedCall(int)          {}
 func (NopObserver) MailboxOverflow()                   {}
+func (NopObserver) PlaybackFailed(string)              {}
 
 // Clock is the call flow's time: now, and timers the tests can fire.
 type Clock interface {
@@ -188,6 +193,13 @@ type Options struct {
 	// CleanupTimeout bounds the REST calls made while a call ends, which run
 	// on a context detached from the (possibly cancelled) call's.
 	CleanupTimeout time.Duration
+	// PlaybackStartLimit and PlaybackLimit bound a playback's events
+	// (defaults 3 s and 2 min). Asterisk can accept a playback (201) and
+	// never start it (one queued while its channel leaves a bridge being
+	// destroyed): whatever waits for its end would wait for ever, the
+	// caller in silence. A playback not started, or not finished, within
+	// its bound ends as failed.
+	PlaybackStartLimit, PlaybackLimit time.Duration
 }
 
 // Errors.
@@ -226,6 +238,8 @@ type Engine struct {
 	mbSize   int
 	cleanupT time.Duration
 	grace    time.Duration
+	pbStart  time.Duration
+	pbLimit  time.Duration
 
 	base   context.Context
 	cancel context.CancelCauseFunc
@@ -244,6 +258,9 @@ type Engine struct {
 	// released (releasing would drop the waiting caller from the queue).
 	reconciled bool
 	parked     map[string]Offer // by call id
+	// failedSounds are the sounds whose failure has been logged: a sound
+	// missing in Asterisk fails on every call, and one line says it.
+	failedSounds map[string]bool
 	// running counts call and background goroutines; idle is closed (and
 	// replaced) whenever it drops to zero. Unlike a WaitGroup, goroutines
 	// may start while someone waits (an offer arriving during Stop).
@@ -271,6 +288,12 @@ func New(opts Options) *Engine {
 	if opts.CleanupTimeout <= 0 {
 		opts.CleanupTimeout = 5 * time.Second
 	}
+	if opts.PlaybackStartLimit <= 0 {
+		opts.PlaybackStartLimit = 3 * time.Second
+	}
+	if opts.PlaybackLimit <= 0 {
+		opts.PlaybackLimit = 2 * time.Minute
+	}
 	if opts.Policy.RingTimeout <= 0 {
 		opts.Policy.RingTimeout = 20 * time.Second
 	}
@@ -280,10 +303,11 @@ func New(opts Options) *Engine {
 		clock: opts.Clock, log: opts.Logger, node: opts.Node, app: opts.App,
 		metrics: opts.Metrics, policy: opts.Policy, settings: withDefaults(opts.Plan.Settings()),
 		mbSize: opts.MailboxSize, cleanupT: opts.CleanupTimeout, grace: opts.ReconcileGrace,
+		pbStart: opts.PlaybackStartLimit, pbLimit: opts.PlaybackLimit,
 		base: base, cancel: cancel,
 		idle:  make(chan struct{}),
 		calls: map[string]*call{}, owners: map[string]*call{}, chans: map[string]time.Time{},
-		parked: map[string]Offer{},
+		parked: map[string]Offer{}, failedSounds: map[string]bool{},
 	}
 	// The ids of a detached call's channels and bridge outlive this
 	// engine: a restarted node must not make the same id for the same
@@ -325,7 +349,7 @@ const idPrefix = "hl-"
 func relevant(t string) bool {
 	switch t {
 	case "StasisStart", "StasisEnd", "ChannelHangupRequest", "ChannelDestroyed",
-		"ChannelDtmfReceived", "PlaybackFinished", "Dial", "ChannelTransfer":
+		"ChannelDtmfReceived", "PlaybackStarted", "PlaybackFinished", "Dial", "ChannelTransfer":
 		return true
 	}
 	return false
@@ -440,6 +464,32 @@ func (e *Engine) Deliver(o Offer) {
 // with Completed or AttemptFailed.
 func (e *Engine) Dial(cb Callback, agent AgentStatus) {
 	e.startCallback(cb, agent)
+}
+
+// playbackFailed counts a playback that failed, by the sound that failed
+// (the item Asterisk names, else the first one played), and logs it the
+// first time that sound fails.
+func (e *Engine) playbackFailed(log *slog.Logger, media []string, pb *Playback) {
+	uri := pb.MediaURI
+	if uri == "" && len(media) > 0 {
+		uri = media[0]
+	}
+	sound := uri
+	if scheme, name, ok := strings.Cut(uri, ":"); ok {
+		sound = name
+		if scheme != "sound" {
+			sound = scheme // number:42, digits:17: one label per kind
+		}
+	}
+	e.metrics.PlaybackFailed(sound)
+	e.mu.Lock()
+	first := !e.failedSounds[sound]
+	e.failedSounds[sound] = true
+	e.mu.Unlock()
+	if first {
+		log.Warn("sound did not play (logged once per sound; see hotline_playback_failures_total)",
+			"sound", sound, "media", media, "state", pb.State)
+	}
 }
 
 // background runs a short router update that belongs to no call, bounded

@@ -235,8 +235,12 @@ func (f *fakeTel) CreateBridge(_ context.Context, id, kind, name string) (Bridge
 	return Bridge{ID: id, Type: kind}, nil
 }
 
-func (f *fakeTel) AddToBridge(_ context.Context, id string, chans ...string) error {
-	f.rec(action{Op: "add", Chan: id, Chans: chans})
+func (f *fakeTel) AddToBridge(_ context.Context, id string, opts JoinOptions, chans ...string) error {
+	a := action{Op: "add", Chan: id, Chans: chans}
+	if opts.AbsorbDTMF {
+		a.Arg = "absorb"
+	}
+	f.rec(a)
 	return nil
 }
 
@@ -307,6 +311,19 @@ func (f *fakeTel) dump() string {
 		b.WriteString("  " + a.String() + "\n")
 	}
 	return b.String()
+}
+
+// matching returns the actions so far that match pred.
+func (f *fakeTel) matching(pred func(action) bool) []action {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []action
+	for _, a := range f.actions {
+		if pred(a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func (f *fakeTel) count(pred func(action) bool) int {
@@ -746,6 +763,7 @@ func (o *recObserver) Rating(score int)                           { o.add("ratin
 func (o *recObserver) Consult(d time.Duration, result string)     { o.add("consult %s", result) }
 func (o *recObserver) AgentsPerResolvedCall(n int)                { o.add("agents %d", n) }
 func (o *recObserver) MailboxOverflow()                           { o.add("overflow") }
+func (o *recObserver) PlaybackFailed(sound string)                { o.add("playback failed %s", sound) }
 
 var (
 	_ Telephony = (*fakeTel)(nil)

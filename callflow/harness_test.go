@@ -37,6 +37,9 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		Telephony: h.tel, Router: h.r, Callbacks: h.cbs, Plan: h.plan, Clock: h.clk,
 		Node: "n1", App: "hotline", Metrics: h.obs,
 		Policy: Policy{RingTimeout: ringTimeout, OfferWaitThreshold: 5 * time.Minute},
+		// The fakes send no PlaybackStarted: the watchdog stays out of
+		// the way unless a test sets its own limits.
+		PlaybackStartLimit: time.Hour, PlaybackLimit: time.Hour,
 	}
 	for _, f := range opts {
 		f(h, &o)

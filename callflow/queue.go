@@ -352,19 +352,37 @@ func (c *call) agentDropped() error {
 	return nil
 }
 
+// The conversation bridge. Asterisk moves a plain mixing bridge of two
+// PJSIP legs with the same codec to native RTP, where media (and the
+// agents' feature codes) flow phone to phone and no ChannelDtmfReceived is
+// raised: *2, # and the rest would do nothing. "dtmf_events" keeps the
+// bridge out of native RTP, so every digit reaches the call flow; every
+// channel joins with absorbDTMF, so no digit reaches the other party: the
+// caller never hears, or receives, the agent's codes (nor the agent the
+// caller's). The cost is that Asterisk relays the conversation's media
+// itself, which it does anyway for hold music and whispers.
+const conversationBridge = "mixing,dtmf_events"
+
+var conversationJoin = JoinOptions{AbsorbDTMF: true}
+
+// join puts channels into the conversation bridge.
+func (c *call) join(channels ...string) error {
+	return c.e.tel.AddToBridge(c.ctx, c.bridge, conversationJoin, channels...)
+}
+
 // connect bridges the caller with an answered agent leg.
 func (c *call) connect(leg string) error {
 	if c.bridge == "" {
 		id := c.e.newID("br", c.id)
 		c.e.own(c, id, false)
-		if _, err := c.e.tel.CreateBridge(c.ctx, id, "mixing", "hotline-"+c.id); err != nil {
+		if _, err := c.e.tel.CreateBridge(c.ctx, id, conversationBridge, "hotline-"+c.id); err != nil {
 			return fmt.Errorf("create bridge: %w", err)
 		}
 		c.bridge = id
 	}
 	c.stopMOH()
 	c.stopPlaybacksOn(c.caller)
-	if err := c.e.tel.AddToBridge(c.ctx, c.bridge, c.caller, leg); err != nil {
+	if err := c.join(c.caller, leg); err != nil {
 		return fmt.Errorf("bridge caller and agent: %w", err)
 	}
 	c.talked = true

@@ -409,7 +409,7 @@ var (
 // joinTarget puts the answered target with the transferring agent and asks
 // them to accept.
 func (c *call) joinTarget(target string) string {
-	if err := c.e.tel.AddToBridge(c.ctx, c.bridge, target); err != nil {
+	if err := c.join(target); err != nil {
 		c.log.Warn("bridge transfer target", logErr, err)
 	}
 	c.joined = true
@@ -456,7 +456,7 @@ func (c *call) consultEnd(tr Transfer, target string, accept bool, start time.Ti
 			chans = append(chans, target)
 		}
 		c.joined = false
-		if err := c.e.tel.AddToBridge(c.ctx, c.bridge, chans...); err != nil {
+		if err := c.join(chans...); err != nil {
 			return fmt.Errorf("bridge caller with target: %w", err)
 		}
 		c.stopPlaybacksOn(target)
@@ -479,7 +479,7 @@ func (c *call) consultEnd(tr Transfer, target string, accept bool, start time.Ti
 		}
 		c.progress(state)
 	}
-	if err := c.e.tel.AddToBridge(c.ctx, c.bridge, c.caller); err != nil {
+	if err := c.join(c.caller); err != nil {
 		return fmt.Errorf("bridge caller back: %w", err)
 	}
 	// The caller is the one who was on hold wondering where they go: they
@@ -588,6 +588,7 @@ func (c *call) finish(err error) {
 	close(c.ended)
 	ctx, cancel := c.cleanupCtx()
 	defer cancel()
+	defer c.endWatchdogs()
 	log := c.log
 	if errors.Is(err, errDetached) || (errors.Is(err, ErrStopping) && c.atSafePoint()) {
 		c.detach(ctx)
@@ -657,8 +658,8 @@ func (c *call) atSafePoint() bool {
 func (c *call) detach(ctx context.Context) {
 	waiting := c.agentLeg == ""
 	if waiting {
-		for id, ch := range c.playing {
-			if ch == c.caller {
+		for id, pb := range c.playing {
+			if pb.ch == c.caller {
 				_ = c.e.tel.StopPlayback(ctx, id) // gone with the channel if this fails
 			}
 		}

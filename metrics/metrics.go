@@ -114,6 +114,7 @@ type Metrics struct {
 	Ratings               *prometheus.CounterVec
 	AgentsPerResolvedCall prometheus.Histogram
 	MailboxOverflows      prometheus.Counter
+	PlaybackFailures      *prometheus.CounterVec
 	SnapshotErrors        prometheus.Counter
 	ARIConnectedGauge     prometheus.Gauge
 	ARIReconnects         prometheus.Counter
@@ -189,6 +190,10 @@ func New(reg prometheus.Registerer, topics []string) *Metrics {
 			Namespace: namespace, Name: "call_mailbox_overflows_total",
 			Help: "Calls this node aborted because their event mailbox was full.",
 		}),
+		PlaybackFailures: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "playback_failures_total",
+			Help: "Sounds that did not play (missing in Asterisk, or no playback events within bounds), by sound name.",
+		}, []string{"sound"}),
 		ARIReconnects: f.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "ari_reconnects_total",
 			Help: "Times this node reconnected its ARI event websocket.",
@@ -369,6 +374,26 @@ func (m *Metrics) CallMailboxOverflowed() {
 		return
 	}
 	m.MailboxOverflows.Inc()
+}
+
+// PlaybackFailed counts one sound that did not play. sound is a configured
+// sound name or, for numbers, the media kind ("number"): a bounded set.
+func (m *Metrics) PlaybackFailed(sound string) {
+	if m == nil {
+		return
+	}
+	m.PlaybackFailures.WithLabelValues(sound).Inc()
+}
+
+// KnownSounds pre-creates the failure count of every sound the daemon may
+// play, so each reports 0 until it fails.
+func (m *Metrics) KnownSounds(sounds []string) {
+	if m == nil {
+		return
+	}
+	for _, s := range sounds {
+		m.PlaybackFailures.WithLabelValues(s)
+	}
 }
 
 // ARIReconnected counts one reconnection of the ARI event websocket.

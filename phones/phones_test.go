@@ -200,7 +200,7 @@ func TestCallerToAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.AddToBridge(ctx, b.ID, start.Channel.ID, leg); err != nil {
+	if err := h.AddToBridge(ctx, b.ID, ari.JoinOptions{}, start.Channel.ID, leg); err != nil {
 		t.Fatal(err)
 	}
 	if err := caller.WaitConnectedTo(ctx, ap); err != nil {

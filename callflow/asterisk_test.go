@@ -1,0 +1,86 @@
+package callflow
+
+import (
+	"testing"
+	"time"
+)
+
+// Behaviours of the real Asterisk 22 that the call flow must survive,
+// each seen on one (see the simulator's conformance suite).
+
+// TestPlaybackThatNeverStarts: Asterisk accepted a playback (201) and sent
+// no event for it at all, as it does for a play queued while the channel
+// leaves a bridge being destroyed. The caller must not wait in silence
+// for ever: the playback ends as failed within its bound, is counted,
+// and the call goes on.
+func TestPlaybackThatNeverStarts(t *testing.T) {
+	h := newHarness(t, func(_ *harness, o *Options) { o.PlaybackStartLimit = 30 * time.Millisecond })
+	ch := h.arrive("555", "5551234")
+	h.cur.expect("polite prompt", playing(ch, "unknown-number"))
+	// No PlaybackStarted, no PlaybackFinished.
+	h.cur.expect("the call goes on and ends", op("hangup", ch))
+	h.idle()
+	if n := h.obs.count("playback failed en/unknown-number"); n != 1 {
+		t.Errorf("lost playback counted %d times: %v", n, h.obs.log)
+	}
+}
+
+// TestPlaybackThatStallsAfterStarting: started, then no end within the
+// overall bound.
+func TestPlaybackThatStallsAfterStarting(t *testing.T) {
+	h := newHarness(t, func(_ *harness, o *Options) {
+		o.PlaybackStartLimit = time.Hour
+		o.PlaybackLimit = 30 * time.Millisecond
+	})
+	ch := h.arrive("555", "5551234")
+	a := h.cur.expect("polite prompt", playing(ch, "unknown-number"))
+	h.e.HandleEvent(Event{Type: "PlaybackStarted", Playback: &Playback{ID: a.ID, State: "playing"}})
+	h.cur.expect("the call goes on and ends", op("hangup", ch))
+	h.idle()
+	if n := h.obs.count("playback failed en/unknown-number"); n != 1 {
+		t.Errorf("stalled playback counted %d times: %v", n, h.obs.log)
+	}
+}
+
+// TestMissingSoundCounted: a missing sound is 201, PlaybackStarted, then
+// PlaybackFinished "failed" naming the item: counted by that sound (a
+// number by its kind), and the call goes on as if it had played.
+func TestMissingSoundCounted(t *testing.T) {
+	h := newHarness(t)
+	ch := h.arrive("555", "5551234")
+	a := h.cur.expect("polite prompt", playing(ch, "unknown-number"))
+	h.e.HandleEvent(Event{Type: "PlaybackStarted", Playback: &Playback{ID: a.ID, State: "playing"}})
+	h.e.HandleEvent(Event{Type: "PlaybackFinished", Playback: &Playback{ID: a.ID, State: "failed", MediaURI: "sound:hotline-unknown-number"}})
+	h.cur.expect("the call goes on and ends", op("hangup", ch))
+	h.idle()
+	if n := h.obs.count("playback failed hotline-unknown-number"); n != 1 {
+		t.Errorf("missing sound counted %d times: %v", n, h.obs.log)
+	}
+}
+
+// TestConversationBridgeRaisesDigits: a mixing bridge of two PJSIP legs
+// goes native RTP on a real Asterisk, where no DTMF event is raised and
+// the agent's feature codes reach the caller's phone instead. The
+// conversation bridge is made so that it raises them ("dtmf_events") and
+// every channel joins it absorbing its digits: the caller, the agent and
+// a transfer target who joins the consult.
+func TestConversationBridgeRaisesDigits(t *testing.T) {
+	h := newHarness(t, withTransfers)
+	ch := h.queued()
+	leg, _ := h.connected(ch, "100")
+	if b := h.tel.matching(op("bridge", "")); len(b) != 1 || b[0].Arg != "mixing,dtmf_events" {
+		t.Errorf("bridges %v, want one of type mixing,dtmf_events", b)
+	}
+	h.dtmf(leg, "*21")
+	target := h.cur.expect("target rung", op("originate", "Local/200@agents")).ID
+	h.answer(target, "agent", ch, "200")
+	h.pbDone(h.cur.expect("whisper to the target", playing(target, "whisper")))
+	h.cur.expect("target joins the consult", op("add", ""))
+	for _, a := range h.tel.matching(op("add", "")) {
+		if a.Arg != "absorb" {
+			t.Errorf("%v joined the bridge passing its digits through", a.Chans)
+		}
+	}
+	h.hangup(ch)
+	h.idle()
+}
