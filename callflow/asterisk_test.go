@@ -1,6 +1,7 @@
 package callflow
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -80,6 +81,68 @@ func TestConversationBridgeRaisesDigits(t *testing.T) {
 		if a.Arg != "absorb" {
 			t.Errorf("%v joined the bridge passing its digits through", a.Chans)
 		}
+	}
+	h.hangup(ch)
+	h.idle()
+}
+
+// TestRefusedOriginateDoesNotSpin: Asterisk refuses to dial an agent whose
+// phone is not registered (500 "Allocation failed"). Released at once, the
+// offer came straight back to the same agent, the longest idle, and the
+// originate was refused again: about 1,500 a second for one waiting
+// caller. Now each refusal holds the offer for a growing backoff, and the
+// third in a row pauses the agent "unreachable"; the caller keeps their
+// place throughout.
+func TestRefusedOriginateDoesNotSpin(t *testing.T) {
+	h := newHarness(t)
+	h.tel.failOrig["Local/100@agents"] = &HTTPError{Status: 500, Message: "Allocation failed"}
+	ch := h.queued()
+	for i, backoff := range []time.Duration{time.Second, 2 * time.Second} {
+		h.e.Deliver(h.offer(ch, "100"))
+		h.cur.expect("refused originate", op("originate", "Local/100@agents"))
+		h.clk.waitTimer(t, backoff)
+		if n := h.tel.count(op("originate", "Local/100@agents")); n != i+1 {
+			t.Fatalf("%d originates before the backoff of refusal %d ended", n, i+1)
+		}
+		h.clk.Advance(backoff)
+		h.r.waitCall(t, "ReleaseOffer "+ch+" 100")
+		h.r.mu.Lock()
+		h.r.calls = nil
+		h.r.mu.Unlock()
+	}
+	h.e.Deliver(h.offer(ch, "100"))
+	h.cur.expect("third refused originate", op("originate", "Local/100@agents"))
+	h.r.waitCall(t, "Unreachable "+ch+" 100")
+	if !h.obs.has("unreachable") {
+		t.Errorf("unreachable agent not counted: %v", h.obs.log)
+	}
+	if h.r.countPrefix("Leave") != 0 || h.r.countPrefix("NoAnswer") != 0 {
+		t.Errorf("caller lost their place or agent blamed: %v", h.r.log())
+	}
+	// Once the agent's phone works again the count starts afresh.
+	delete(h.tel.failOrig, "Local/100@agents")
+	h.connected(ch, "100")
+	h.hangup(ch)
+	h.idle()
+}
+
+// TestTransportErrorsNeverPauseAgents: ARI not answering says nothing of
+// the agent: the offer backs off and is released, however often.
+func TestTransportErrorsNeverPauseAgents(t *testing.T) {
+	h := newHarness(t)
+	h.tel.failOrig["Local/100@agents"] = errors.New("dial tcp 127.0.0.1:8088: connection refused")
+	ch := h.queued()
+	for range maxDialRefusals + 2 {
+		h.e.Deliver(h.offer(ch, "100"))
+		h.clk.waitTimer(t, 500*time.Millisecond)
+		h.clk.Advance(500 * time.Millisecond)
+		h.r.waitCall(t, "ReleaseOffer "+ch+" 100")
+		h.r.mu.Lock()
+		h.r.calls = nil
+		h.r.mu.Unlock()
+	}
+	if h.r.countPrefix("Unreachable") != 0 {
+		t.Errorf("an agent paused for ARI's outage: %v", h.r.log())
 	}
 	h.hangup(ch)
 	h.idle()

@@ -58,9 +58,13 @@ func (c *call) dialBack(o Offer) error {
 	deadline := o.RingDeadline
 	leg, err := c.originateAgent(agent.Endpoint, agent.ID, deadline.Sub(c.e.clock.Now()))
 	if err != nil {
-		// An ARI error, not the agent's doing: released without blame.
-		c.log.Warn("originate agent", logErr, err)
-		c.e.releaseUnblamed(c.ctx, o, c.log)
+		// The agent's phone never rang: no attempt is spent, and the
+		// agent is released (or paused unreachable: see dialFailed).
+		c.offer = &o // released by finish if the hold ends early
+		if _, ferr := c.dialFailed(o, err, c.log); ferr != nil {
+			return ferr
+		}
+		c.offer = nil
 		c.agentMissed("originate agent: " + err.Error())
 		return nil
 	}

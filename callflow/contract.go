@@ -15,6 +15,7 @@ type (
 	Event            = ari.Event
 	OriginateRequest = ari.OriginateRequest
 	JoinOptions      = ari.JoinOptions
+	HTTPError        = ari.HTTPError
 )
 
 // The routing service's types, used as they are.

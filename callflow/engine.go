@@ -75,6 +75,9 @@ type Router interface {
 	QueueInfo(ctx context.Context, callID string) (QueueInfo, error)
 	Answered(ctx context.Context, o Offer) error
 	NoAnswer(ctx context.Context, o Offer) error
+	// Unreachable takes back an offer whose agent's phone Asterisk refuses
+	// to dial, pausing the agent "unreachable".
+	Unreachable(ctx context.Context, o Offer) error
 	// ReleaseOffer takes back an offer that failed through no fault of
 	// the agent, keeping a pause they asked for.
 	ReleaseOffer(ctx context.Context, o Offer) error
@@ -127,6 +130,9 @@ type Observer interface {
 	// playback events within bounds). sound is the configured name, or the
 	// media scheme for numbers ("number").
 	PlaybackFailed(sound string)
+	// AgentUnreachable: an agent was paused because Asterisk refused to
+	// dial their phone again and again.
+	AgentUnreachable()
 }
 
 // NopObserver measures nothing.
@@ -143,6 +149,7 @@ func (NopObserver) Consult(time.Duration, string)      {}
 func (NopObserver) AgentsPerResolvedCall(int)          {}
 func (NopObserver) MailboxOverflow()                   {}
 func (NopObserver) PlaybackFailed(string)              {}
+func (NopObserver) AgentUnreachable()                  {}
 
 // Clock is the call flow's time: now, and timers the tests can fire.
 type Clock interface {
@@ -261,6 +268,9 @@ type Engine struct {
 	// failedSounds are the sounds whose failure has been logged: a sound
 	// missing in Asterisk fails on every call, and one line says it.
 	failedSounds map[string]bool
+	// refusals counts, per agent, the originates Asterisk refused in a
+	// row (dialFailed).
+	refusals map[string]int
 	// running counts call and background goroutines; idle is closed (and
 	// replaced) whenever it drops to zero. Unlike a WaitGroup, goroutines
 	// may start while someone waits (an offer arriving during Stop).
@@ -307,7 +317,7 @@ func New(opts Options) *Engine {
 		base: base, cancel: cancel,
 		idle:  make(chan struct{}),
 		calls: map[string]*call{}, owners: map[string]*call{}, chans: map[string]time.Time{},
-		parked: map[string]Offer{}, failedSounds: map[string]bool{},
+		parked: map[string]Offer{}, failedSounds: map[string]bool{}, refusals: map[string]int{},
 	}
 	// The ids of a detached call's channels and bridge outlive this
 	// engine: a restarted node must not make the same id for the same

@@ -540,6 +540,11 @@ func (r *fakeRouter) Answered(_ context.Context, o Offer) error {
 	return nil
 }
 
+func (r *fakeRouter) Unreachable(_ context.Context, o Offer) error {
+	r.record("Unreachable %s %s", o.CallID, o.Agent.ID)
+	return nil
+}
+
 func (r *fakeRouter) NoAnswer(_ context.Context, o Offer) error {
 	r.record("NoAnswer %s %s", o.CallID, o.Agent.ID)
 	return nil
@@ -764,6 +769,7 @@ func (o *recObserver) Consult(d time.Duration, result string)     { o.add("consu
 func (o *recObserver) AgentsPerResolvedCall(n int)                { o.add("agents %d", n) }
 func (o *recObserver) MailboxOverflow()                           { o.add("overflow") }
 func (o *recObserver) PlaybackFailed(sound string)                { o.add("playback failed %s", sound) }
+func (o *recObserver) AgentUnreachable()                          { o.add("unreachable") }
 
 var (
 	_ Telephony = (*fakeTel)(nil)

@@ -49,6 +49,8 @@ func TestOriginateErrorDoesNotBlameAgent(t *testing.T) {
 		h.tel.failOrig["Local/100@agents"] = errors.New("ari: 500")
 		ch := h.queued()
 		h.e.Deliver(h.offer(ch, "100"))
+		h.clk.waitTimer(t, 500*time.Millisecond) // the backoff before the release
+		h.clk.Advance(500 * time.Millisecond)
 		h.r.waitCall(t, "ReleaseOffer "+ch+" 100")
 		if h.r.countPrefix("Leave") != 0 {
 			t.Errorf("caller lost their place: %v", h.r.log())
@@ -60,6 +62,8 @@ func TestOriginateErrorDoesNotBlameAgent(t *testing.T) {
 		h := newHarness(t)
 		h.tel.failOrig["Local/100@agents"] = errors.New("ari: 500")
 		h.e.Dial(Callback{ID: "cb7", CallID: "cb7", CaseID: "case9", Number: "5557777", Topic: "audit", Kind: routing.CallbackOwner}, agent("100"))
+		h.clk.waitTimer(t, 500*time.Millisecond)
+		h.clk.Advance(500 * time.Millisecond)
 		h.cbs.waitCall(t, "AgentMissed cb7")
 		h.r.waitCall(t, "ReleaseOffer cb7 100")
 		h.idle()

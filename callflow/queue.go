@@ -1,7 +1,9 @@
 package callflow
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -188,8 +190,92 @@ func (c *call) originateAgent(endpoint, agentID string, timeout time.Duration) (
 	if _, err := c.e.tel.Originate(c.ctx, req); err != nil {
 		return "", fmt.Errorf("originate %s: %w", endpoint, err)
 	}
+	c.e.dialAccepted(agentID)
 	c.legs[leg] = true
 	return leg, nil
+}
+
+// Refused originates. Asterisk refusing to dial an agent's endpoint (a
+// phone not registered: 500 "Allocation failed"; an unknown endpoint)
+// refuses again at once, and a released offer goes at once to the
+// longest-idle agent — the same one: without a pause that spins at
+// thousands of originates a second. So an offer whose originate failed is
+// held for a backoff before it is released without blame, and an agent
+// whose phone Asterisk refused maxDialRefusals times in a row is paused
+// "unreachable" (visible on the desk, counted) while the caller keeps
+// their place for the next agent. A transport error (ARI unreachable, a
+// timeout) says nothing of the agent: it backs off but never pauses them.
+const maxDialRefusals = 3
+
+// dialBackoff is how long an offer is held after its originate failed for
+// the n-th time in a row (0: a transport error).
+func dialBackoff(n int) time.Duration {
+	return 500 * time.Millisecond << min(n, 4)
+}
+
+// refusedByAsterisk reports whether Asterisk itself refused an originate
+// (it answered, with an error), as opposed to not being reached.
+func refusedByAsterisk(err error) bool {
+	var he *HTTPError
+	return errors.As(err, &he) || errors.Is(err, routing.ErrCallGone)
+}
+
+// dialRefused counts one refused originate for an agent and returns how
+// many in a row there have been.
+func (e *Engine) dialRefused(agentID string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.refusals[agentID]++
+	return e.refusals[agentID]
+}
+
+// dialAccepted resets an agent's refusals: Asterisk dialled their phone.
+func (e *Engine) dialAccepted(agentID string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.refusals, agentID)
+}
+
+// dialFailed handles an offer whose agent originate failed: the agent is
+// paused unreachable after repeated refusals, or the offer is held for a
+// backoff and released without blame. paused reports the first.
+func (c *call) dialFailed(o Offer, err error, log *slog.Logger) (paused bool, _ error) {
+	n := 0
+	if refusedByAsterisk(err) {
+		n = c.e.dialRefused(o.Agent.ID)
+	}
+	if n >= maxDialRefusals {
+		c.e.dialAccepted(o.Agent.ID) // counted afresh once they resume
+		log.Warn("agent unreachable: Asterisk refused to dial their phone; paused until they resume",
+			"refusals", n, "endpoint", o.Agent.Endpoint, logErr, err)
+		c.e.metrics.AgentUnreachable()
+		if err := c.e.router.Unreachable(c.ctx, o); err != nil {
+			log.Warn("pause unreachable agent", logErr, err)
+		}
+		return true, nil
+	}
+	log.Warn("originate agent", "refusals", n, logErr, err)
+	if err := c.hold(dialBackoff(n)); err != nil {
+		return false, err // the caller left: finish releases the offer
+	}
+	c.e.releaseUnblamed(c.ctx, o, log)
+	return false, nil
+}
+
+// hold keeps the call as it is for d (a caller on hold music stays on it),
+// returning early when the node drains or with the caller's hang-up.
+func (c *call) hold(d time.Duration) error {
+	t := c.e.clock.NewTimer(d)
+	defer t.Stop()
+	for {
+		m, timedOut, err := c.next(t)
+		if err != nil {
+			return err
+		}
+		if timedOut || m.drain {
+			return nil
+		}
+	}
 }
 
 // ringResult is how ringing a leg ended.
@@ -269,12 +355,13 @@ func (c *call) ring(o Offer) (bool, error) {
 			return false, err // caller gone: finish releases the offer
 		}
 	} else {
-		// An ARI error is not the agent's doing: a short outage must not
-		// pause the whole pool "no answer". The agent is released without
-		// blame and the caller keeps their place.
-		log.Warn("originate agent", logErr, err)
+		// Not a "no answer": the phone never rang. The caller keeps
+		// their place (see dialFailed).
+		_, err := c.dialFailed(o, err, log)
+		if err != nil {
+			return false, err
+		}
 		c.offer = nil
-		c.e.releaseUnblamed(c.ctx, o, log)
 		return false, nil
 	}
 	if res == ringCancelled {

@@ -98,7 +98,7 @@ func TestOwnerCallbackAfterRefusedTransfer(t *testing.T) {
 			// cannot pass before the first pass finds it due).
 			e.clock.skipTo(cb.DueAt.Add(-500 * time.Millisecond))
 			ap := e.ring("301")
-			e.must(ap.WaitHeard(e.wctx(), "hotline-case"))
+			e.must(ap.WaitHeard(e.wctx(), "hotline-whisper-callback"))
 			back := e.ring(tt.number)
 			if !ap.Answered() {
 				t.Error("the caller's line rang before the owner answered")
@@ -132,7 +132,7 @@ func TestOwnerCallbackEscalates(t *testing.T) {
 	e.hangupAll(caller)
 
 	sp := e.ring("309")
-	e.must(sp.WaitHeard(e.wctx(), "hotline-case"))
+	e.must(sp.WaitHeard(e.wctx(), "hotline-whisper-callback"))
 	back := e.ring(number)
 	if !sp.Answered() {
 		t.Error("the caller's line rang before the senior answered")

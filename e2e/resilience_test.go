@@ -55,7 +55,7 @@ func TestCallbackKeepsPlace(t *testing.T) {
 	// "available" here.
 	e.apiOK("POST", "/agents/301/state", map[string]string{"action": "login"}, nil)
 	ap := e.ring("301")
-	e.must(ap.WaitHeard(e.wctx(), "hotline-case"))
+	e.must(ap.WaitHeard(e.wctx(), "hotline-whisper-callback"))
 	back := e.ring(number) // only now: agent first
 	if !ap.Answered() {
 		t.Error("the caller's line rang before the agent answered")

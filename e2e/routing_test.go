@@ -142,3 +142,26 @@ func TestAbandonDuringAnnouncement(t *testing.T) {
 		t.Errorf("calls: %d", st)
 	}
 }
+
+// TestUnreachableAgentPaused: an agent whose phone is not registered
+// (Asterisk answers the originate 500 "Allocation failed") is paused
+// "unreachable" after a few refusals, a few seconds apart, instead of
+// being dialled again as fast as Asterisk answers; the caller keeps their
+// place and is served by the next agent who logs in.
+func TestUnreachableAgentPaused(t *testing.T) {
+	e := scenario(t)
+	e.login("310")
+	caller := e.call("500", "5550801")
+	a := e.waitAgent("310", "paused")
+	if a.Reason != "unreachable" {
+		t.Errorf("agent paused %q, want unreachable", a.Reason)
+	}
+	if n := e.metric("hotline_agents_unreachable_total"); n != 1 {
+		t.Errorf("hotline_agents_unreachable_total = %v, want 1", n)
+	}
+	if c := e.callOf("5550801"); c.State != "queued" {
+		t.Errorf("caller %+v, want still queued", c)
+	}
+	e.hangupAll(caller)
+	e.noLeaks()
+}

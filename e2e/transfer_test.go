@@ -45,7 +45,7 @@ func TestWarmTransferAccepted(t *testing.T) {
 	tp := e.ring("302")
 	e.must(tp.WaitHeard(e.wctx(), "hotline-topic-connections")) // the whisper
 	e.must(tp.WaitHeard(e.wctx(), "hotline-accept-transfer"))
-	if caller.HeardCount("hotline-accept-transfer") != 0 || caller.HeardCount("hotline-case") != 0 {
+	if caller.HeardCount("hotline-accept-transfer") != 0 || caller.HeardCount("hotline-whisper") != 0 {
 		t.Errorf("the caller heard the target's prompts: %v", caller.Heard())
 	}
 	e.must(tp.Press(e.wctx(), "1"))

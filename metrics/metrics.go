@@ -115,6 +115,7 @@ type Metrics struct {
 	AgentsPerResolvedCall prometheus.Histogram
 	MailboxOverflows      prometheus.Counter
 	PlaybackFailures      *prometheus.CounterVec
+	AgentsUnreachable     prometheus.Counter
 	SnapshotErrors        prometheus.Counter
 	ARIConnectedGauge     prometheus.Gauge
 	ARIReconnects         prometheus.Counter
@@ -189,6 +190,10 @@ func New(reg prometheus.Registerer, topics []string) *Metrics {
 		MailboxOverflows: f.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "call_mailbox_overflows_total",
 			Help: "Calls this node aborted because their event mailbox was full.",
+		}),
+		AgentsUnreachable: f.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "agents_unreachable_total",
+			Help: "Agents paused \"unreachable\" because Asterisk refused to dial their phone again and again.",
 		}),
 		PlaybackFailures: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "playback_failures_total",
@@ -383,6 +388,14 @@ func (m *Metrics) PlaybackFailed(sound string) {
 		return
 	}
 	m.PlaybackFailures.WithLabelValues(sound).Inc()
+}
+
+// AgentUnreachable counts one agent paused "unreachable".
+func (m *Metrics) AgentUnreachable() {
+	if m == nil {
+		return
+	}
+	m.AgentsUnreachable.Inc()
 }
 
 // KnownSounds pre-creates the failure count of every sound the daemon may

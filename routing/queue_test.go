@@ -190,6 +190,7 @@ func TestAgentTransitions(t *testing.T) {
 	ring := func(t *testing.T, e *env) error { e.enqueue(t, "c1", "audit"); return nil }
 	answer := func(t *testing.T, e *env) error { return e.r.Answered(ctx, e.offers.last(t)) }
 	noAnswer := func(t *testing.T, e *env) error { return e.r.NoAnswer(ctx, e.offers.last(t)) }
+	unreachable := func(t *testing.T, e *env) error { return e.r.Unreachable(ctx, e.offers.last(t)) }
 	leave := func(t *testing.T, e *env) error { return e.r.Leave(ctx, "c1") }
 	end := func(t *testing.T, e *env) error { return e.r.EndCall(ctx, "c1", "a") }
 	wrapEnd := func(t *testing.T, e *env) error {
@@ -218,6 +219,9 @@ func TestAgentTransitions(t *testing.T) {
 		{"answered", []step{login, ring, answer}, false, routing.StateOnCall, ""},
 		{"logout on call", []step{login, ring, answer, logout}, true, routing.StateOnCall, ""},
 		{"no answer", []step{login, ring, noAnswer}, false, routing.StatePaused, routing.ReasonNoAnswer},
+		{"unreachable", []step{login, ring, unreachable}, false, routing.StatePaused, routing.ReasonUnreachable},
+		// Resumed, the agent is offered the caller, who kept their place.
+		{"resume after unreachable", []step{login, ring, unreachable, resume}, false, routing.StateRinging, ""},
 		{"caller left while ringing", []step{login, ring, leave}, false, routing.StateAvailable, ""},
 		{"end call", []step{login, ring, answer, end}, false, routing.StateWrapUp, ""},
 		{"end call twice", []step{login, ring, answer, end, end}, true, routing.StateWrapUp, ""},

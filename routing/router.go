@@ -358,6 +358,14 @@ func (r *Router) NoAnswer(ctx context.Context, o Offer) error {
 	return err
 }
 
+// Unreachable takes back an offer whose agent's phone Asterisk would not
+// dial (again and again): the agent is paused "unreachable" until they
+// resume, and the caller goes back to their place, as for NoAnswer.
+func (r *Router) Unreachable(ctx context.Context, o Offer) error {
+	_, err := r.change(ctx, AgentChange{Op: OpNoAnswer, AgentID: o.Agent.ID, CallID: o.CallID, Reason: ReasonUnreachable, Topics: []string{o.Topic}})
+	return err
+}
+
 // ReleaseOffer takes back an offer that rang out through no fault of the
 // agent (the node stopped ringing, or restarted): the caller goes back to
 // their place and the agent is free again, or paused if they asked for a

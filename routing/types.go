@@ -45,6 +45,10 @@ func AgentStates() []AgentState {
 // call ring out.
 const ReasonNoAnswer = "no answer"
 
+// ReasonUnreachable is the pause reason given to an agent whose phone
+// Asterisk refused to dial again and again (not registered, unknown).
+const ReasonUnreachable = "unreachable"
+
 // Agent is the configured, static part of an agent.
 type Agent struct {
 	ID       string
