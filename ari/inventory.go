@@ -184,12 +184,18 @@ func (c *Client) Applications(ctx context.Context) ([]Application, error) {
 // daemon's (ApplicationReplaced).
 var ErrOwnApplication = errors.New("probe under the client's own application would replace its connection")
 
+// ErrUncleanClose is wrapped by ProbeEvents when the websocket opened but
+// the close handshake failed: events would flow, and Asterisk logs the
+// connection as closed abruptly.
+var ErrUncleanClose = errors.New("events websocket not closed cleanly")
+
 // ProbeEvents opens the events websocket as application app, which must
 // not be the client's own (ErrOwnApplication), and closes it at once with
 // a close handshake, so Asterisk neither keeps the application nor logs the
 // missing handshake. It tells whether the daemon could receive events with
 // these credentials and URL. A refused upgrade is an *HTTPError (401: the
-// user was rejected). Connecting is bounded by the dial timeout, the close
+// user was rejected); a failed close handshake after a good upgrade wraps
+// ErrUncleanClose. Connecting is bounded by the dial timeout, the close
 // handshake by five seconds. Retry is safe.
 func (c *Client) ProbeEvents(ctx context.Context, app string) (err error) {
 	defer func() {
@@ -227,7 +233,7 @@ func (c *Client) ProbeEvents(ctx context.Context, app string) (err error) {
 	}
 	defer conn.CloseNow()
 	if err := conn.Close(websocket.StatusNormalClosure, "probe"); err != nil {
-		return fmt.Errorf("close: %w", err)
+		return fmt.Errorf("%w: %w", ErrUncleanClose, err)
 	}
 	return nil
 }

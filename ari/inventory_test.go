@@ -154,7 +154,8 @@ func TestInventoryTimeout(t *testing.T) {
 // connected and how each connection was closed.
 type fakeProbe struct {
 	t      *testing.T
-	reject int // answer the upgrade with this status instead
+	reject int  // answer the upgrade with this status instead
+	drop   bool // drop the connection at once, with no close handshake
 	mu     sync.Mutex
 	apps   []string
 	closes []websocket.StatusCode
@@ -182,6 +183,10 @@ func (f *fakeProbe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.apps = append(f.apps, r.URL.Query().Get("app"))
 	f.mu.Unlock()
+	if f.drop {
+		conn.CloseNow()
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	_, _, err = conn.Read(ctx)
@@ -253,6 +258,20 @@ func TestProbeEventsRefused(t *testing.T) {
 				t.Errorf("the password shows in %q", err)
 			}
 		})
+	}
+}
+
+// TestProbeEventsUnclean: an upgrade that worked and a close that did not
+// is told apart from a refusal.
+func TestProbeEventsUnclean(t *testing.T) {
+	fake := &fakeProbe{t: t, drop: true, done: make(chan struct{}, 10)}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	c, _ := newTestClient(t, srv.URL, nil)
+	err := c.ProbeEvents(context.Background(), "hotline-doctor-1a2b")
+	var herr *HTTPError
+	if !errors.Is(err, ErrUncleanClose) || errors.As(err, &herr) {
+		t.Errorf("got %v, want ErrUncleanClose", err)
 	}
 }
 

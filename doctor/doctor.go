@@ -253,8 +253,11 @@ func probe(ctx context.Context, a Asterisk, cfg *dialplan.Config, app string) []
 		line, key = cfg.Line("ari.url"), "ari.url"
 	}
 	var herr *ari.HTTPError
-	if errors.As(err, &herr) && herr.Status == 401 {
+	switch {
+	case errors.As(err, &herr) && herr.Status == 401:
 		return []Finding{{Line: credentialsLine(cfg), Message: fmt.Sprintf("ARI user %q rejected by the events websocket: check ari.conf and %s", cfg.ARI.Username, passwordSource(cfg.ARI.Password))}}
+	case errors.Is(err, ari.ErrUncleanClose):
+		return []Finding{{Line: line, Level: Warning, Message: fmt.Sprintf("%s: the events websocket %s opened, but did not close cleanly (%v)", key, cfg.ARI.WebsocketURL, err)}}
 	}
 	return []Finding{{Line: line, Message: fmt.Sprintf("%s: the events websocket %s failed (%v): the daemon would receive no calls; check %s, http.conf and that res_http_websocket.so is loaded",
 		key, cfg.ARI.WebsocketURL, err, key)}}

@@ -502,6 +502,11 @@ func TestRun(t *testing.T) {
 		if rep.Count(Error) != 1 || !strings.Contains(rep.Findings[0].Message, "rejected by the events websocket") {
 			t.Errorf("findings %v", rep.Findings)
 		}
+		f.probeErr = fmt.Errorf("probe events x: %w: %w", ari.ErrUncleanClose, errors.New("EOF"))
+		rep = Run(ctx, f, cfg, opts)
+		if rep.Count(Error) != 0 || rep.Count(Warning) != 1 || !strings.Contains(rep.Findings[0].Message, "opened, but did not close cleanly") {
+			t.Errorf("findings %v", rep.Findings)
+		}
 	})
 
 	t.Run("checks that cannot be made are warnings, the rest still run", func(t *testing.T) {
