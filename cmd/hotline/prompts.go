@@ -64,7 +64,7 @@ func runPrompts(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		total += l.Total()
 	}
 	if len(res.Kept) > 0 {
-		fmt.Fprintf(stdout, "kept %d file(s) that hotline prompts did not write (recordings):\n", len(res.Kept))
+		fmt.Fprintf(stdout, "kept %d file(s) that hotline prompts did not write (recordings, stock sounds):\n", len(res.Kept))
 		for _, k := range res.Kept {
 			fmt.Fprintf(stdout, "  %s\n", k)
 		}

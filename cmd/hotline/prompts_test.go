@@ -88,7 +88,7 @@ func TestPromptsReferenceConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "kept 1 file(s) that hotline prompts did not write (recordings):\n  pl/hotline-closed.wav\n"; !strings.Contains(out, want) {
+	if want := "kept 1 file(s) that hotline prompts did not write (recordings, stock sounds):\n  pl/hotline-closed.wav\n"; !strings.Contains(out, want) {
 		t.Errorf("output %q lacks %q", out, want)
 	}
 	if got, _ := os.ReadFile(rec); !bytes.Equal(got, recording) {
