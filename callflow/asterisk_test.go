@@ -2,6 +2,7 @@ package callflow
 
 import (
 	"errors"
+	"sync"
 	"testing"
 	"time"
 )
@@ -144,6 +145,45 @@ func TestTransportErrorsNeverPauseAgents(t *testing.T) {
 	if h.r.countPrefix("Unreachable") != 0 {
 		t.Errorf("an agent paused for ARI's outage: %v", h.r.log())
 	}
+	h.hangup(ch)
+	h.idle()
+}
+
+// TestPlaysWaitForBridgeMoves: a play queued while its channel leaves a
+// bridge blocks the channel in Asterisk for up to 10 minutes (no events,
+// no hang-up), and one queued as it joins is lost. The survey after the
+// agent hangs up is played once Asterisk reports the caller out of the
+// destroyed bridge.
+func TestPlaysWaitForBridgeMoves(t *testing.T) {
+	h := newHarness(t)
+	ch := h.queued()
+	leg, _ := h.connected(ch, "100")
+	var held []Event
+	var mu sync.Mutex
+	h.tel.mu.Lock()
+	emit := h.tel.emit
+	h.tel.emit = func(ev Event) {
+		if ev.Type == "ChannelLeftBridge" && ev.Channel.ID == ch {
+			mu.Lock()
+			held = append(held, ev)
+			mu.Unlock()
+			return
+		}
+		emit(ev)
+	}
+	h.tel.mu.Unlock()
+	h.hangup(leg)
+	h.cur.expect("bridge destroyed", op("destroy", ""))
+	time.Sleep(50 * time.Millisecond)
+	if n := h.tel.count(playing(ch, "survey")); n != 0 {
+		t.Fatal("survey played before the caller left the bridge")
+	}
+	mu.Lock()
+	for _, ev := range held {
+		emit(ev)
+	}
+	mu.Unlock()
+	h.cur.expect("survey once the caller is out", playing(ch, "survey"))
 	h.hangup(ch)
 	h.idle()
 }

@@ -55,6 +55,7 @@ type call struct {
 	isCB     bool
 	legs     map[string]bool      // channels we originated that are still up
 	playing  map[string]*playback // by playback id
+	bridged  map[string]bool      // channels Asterisk reports in the call's bridge
 	moh      bool                 // music on hold on the caller
 	draining bool
 }
@@ -64,7 +65,7 @@ func (e *Engine) newCall(id string, log *slog.Logger) *call {
 	return &call{
 		e: e, id: id, log: log, ctx: ctx, cancel: cancel,
 		mb: newMailbox(e.mbSize), ended: make(chan struct{}),
-		legs: map[string]bool{}, playing: map[string]*playback{},
+		legs: map[string]bool{}, playing: map[string]*playback{}, bridged: map[string]bool{},
 	}
 }
 
@@ -173,6 +174,7 @@ func (c *call) receive(t Timer, commands bool) (m message, timeout bool, err err
 						continue // a playback's start: nothing waits for it
 					}
 				}
+				c.trackBridge(ev)
 				if gone(ev) {
 					id := ev.Channel.ID
 					if id == c.caller && c.caller != "" {
@@ -367,6 +369,61 @@ func (c *call) endPlayback(id string) {
 		close(pb.done)
 		delete(c.playing, id)
 	}
+}
+
+// trackBridge keeps c.bridged up to date with a bridge event.
+func (c *call) trackBridge(ev *Event) {
+	if ev.Channel == nil || ev.Bridge == nil {
+		return
+	}
+	switch ev.Type {
+	case "ChannelEnteredBridge":
+		c.bridged[ev.Channel.ID] = true
+	case "ChannelLeftBridge":
+		delete(c.bridged, ev.Channel.ID)
+	}
+}
+
+// settle waits until Asterisk reports ch in a bridge of ours (in) or out
+// of it, within the engine's SettleLimit. Asterisk runs a channel's
+// playback on its bridge while it is in one: a play queued as the channel
+// joins is lost (201 and no event), and one queued as it leaves blocks the
+// channel's Stasis thread for up to 10 minutes — no event, not even its
+// hang-up (res_stasis_playback's play_uri waits on the bridge channel it
+// found, which no longer runs). So a channel just moved into or out of
+// the bridge is played to only once the move is done. Only the move's
+// event is taken from the mailbox; everything else stays for the phase,
+// in order, and ch's hang-up ends the wait.
+func (c *call) settle(ch string, in bool) error {
+	if ch == "" || c.bridged[ch] == in {
+		return nil
+	}
+	t := time.NewTimer(c.e.settleT)
+	defer t.Stop()
+	move := func(m message) bool {
+		ev := m.ev
+		return ev != nil && ev.Channel != nil && ev.Channel.ID == ch && ev.Bridge != nil &&
+			(ev.Type == "ChannelEnteredBridge" || ev.Type == "ChannelLeftBridge")
+	}
+	hungUp := func(m message) bool { return m.ev != nil && gone(m.ev) && m.ev.Channel.ID == ch }
+	for c.bridged[ch] != in {
+		if m, ok := c.mb.take(move); ok {
+			c.trackBridge(m.ev)
+			continue
+		}
+		if c.mb.has(hungUp) {
+			return nil
+		}
+		select {
+		case <-c.mb.notify:
+		case <-t.C:
+			c.log.Warn("Asterisk did not report the bridge move in time", logChannel, ch, "in", in)
+			return nil
+		case <-c.ctx.Done():
+			return context.Cause(c.ctx)
+		}
+	}
+	return nil
 }
 
 // endWatchdogs ends the watchdogs of every playback: the call is over.

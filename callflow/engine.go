@@ -207,6 +207,9 @@ type Options struct {
 	// caller in silence. A playback not started, or not finished, within
 	// its bound ends as failed.
 	PlaybackStartLimit, PlaybackLimit time.Duration
+	// SettleLimit bounds the wait for Asterisk to report that a channel
+	// entered or left the conversation bridge (default 2 s); see settle.
+	SettleLimit time.Duration
 }
 
 // Errors.
@@ -247,6 +250,7 @@ type Engine struct {
 	grace    time.Duration
 	pbStart  time.Duration
 	pbLimit  time.Duration
+	settleT  time.Duration
 
 	base   context.Context
 	cancel context.CancelCauseFunc
@@ -304,6 +308,9 @@ func New(opts Options) *Engine {
 	if opts.PlaybackLimit <= 0 {
 		opts.PlaybackLimit = 2 * time.Minute
 	}
+	if opts.SettleLimit <= 0 {
+		opts.SettleLimit = 2 * time.Second
+	}
 	if opts.Policy.RingTimeout <= 0 {
 		opts.Policy.RingTimeout = 20 * time.Second
 	}
@@ -313,7 +320,7 @@ func New(opts Options) *Engine {
 		clock: opts.Clock, log: opts.Logger, node: opts.Node, app: opts.App,
 		metrics: opts.Metrics, policy: opts.Policy, settings: withDefaults(opts.Plan.Settings()),
 		mbSize: opts.MailboxSize, cleanupT: opts.CleanupTimeout, grace: opts.ReconcileGrace,
-		pbStart: opts.PlaybackStartLimit, pbLimit: opts.PlaybackLimit,
+		pbStart: opts.PlaybackStartLimit, pbLimit: opts.PlaybackLimit, settleT: opts.SettleLimit,
 		base: base, cancel: cancel,
 		idle:  make(chan struct{}),
 		calls: map[string]*call{}, owners: map[string]*call{}, chans: map[string]time.Time{},
@@ -359,7 +366,8 @@ const idPrefix = "hl-"
 func relevant(t string) bool {
 	switch t {
 	case "StasisStart", "StasisEnd", "ChannelHangupRequest", "ChannelDestroyed",
-		"ChannelDtmfReceived", "PlaybackStarted", "PlaybackFinished", "Dial", "ChannelTransfer":
+		"ChannelDtmfReceived", "PlaybackStarted", "PlaybackFinished", "Dial", "ChannelTransfer",
+		"ChannelEnteredBridge", "ChannelLeftBridge":
 		return true
 	}
 	return false
@@ -769,14 +777,33 @@ func (m *mailbox) put(msg message) bool {
 
 // hasOffer reports whether an agent offer is waiting to be read.
 func (m *mailbox) hasOffer() bool {
+	return m.has(func(msg message) bool { return msg.offer != nil })
+}
+
+// has reports whether a message matching pred is waiting to be read.
+func (m *mailbox) has(pred func(message) bool) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, msg := range m.items {
-		if msg.offer != nil {
+		if pred(msg) {
 			return true
 		}
 	}
 	return false
+}
+
+// take removes and returns the first waiting message matching pred,
+// leaving the others in order.
+func (m *mailbox) take(pred func(message) bool) (message, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, msg := range m.items {
+		if pred(msg) {
+			m.items = append(m.items[:i:i], m.items[i+1:]...)
+			return msg, true
+		}
+	}
+	return message{}, false
 }
 
 func (m *mailbox) pop() (message, bool) {

@@ -155,11 +155,41 @@ type fakeTel struct {
 	bridges   map[string]bool
 	playbacks map[string]bool
 	gone      map[string]bool // channels Asterisk no longer has (404)
+	// inBridge is where Asterisk has each channel; emit (the engine's
+	// HandleEvent, once the harness has one) gets ChannelEnteredBridge and
+	// ChannelLeftBridge as the bridge REST calls move channels, as Asterisk
+	// sends them.
+	inBridge map[string]string
+	emit     func(Event)
+}
+
+// moved reports channels joining (bridge != "") or leaving their bridges.
+func (f *fakeTel) moved(bridge string, chans ...string) {
+	f.mu.Lock()
+	var evs []Event
+	for _, ch := range chans {
+		if old := f.inBridge[ch]; old != "" && old != bridge {
+			evs = append(evs, Event{Type: "ChannelLeftBridge", Channel: &Channel{ID: ch}, Bridge: &Bridge{ID: old}})
+			delete(f.inBridge, ch)
+		}
+		if bridge != "" && f.inBridge[ch] != bridge {
+			f.inBridge[ch] = bridge
+			evs = append(evs, Event{Type: "ChannelEnteredBridge", Channel: &Channel{ID: ch}, Bridge: &Bridge{ID: bridge}})
+		}
+	}
+	emit := f.emit
+	f.mu.Unlock()
+	if emit != nil {
+		for _, ev := range evs {
+			emit(ev)
+		}
+	}
 }
 
 func newFakeTel() *fakeTel {
 	return &fakeTel{sig: newSignal(), failOrig: map[string]error{}, names: map[string]string{},
-		hungUp: map[string]bool{}, bridges: map[string]bool{}, playbacks: map[string]bool{}, gone: map[string]bool{}}
+		hungUp: map[string]bool{}, bridges: map[string]bool{}, playbacks: map[string]bool{}, gone: map[string]bool{},
+		inBridge: map[string]string{}}
 }
 
 func (f *fakeTel) rec(a action) {
@@ -241,16 +271,27 @@ func (f *fakeTel) AddToBridge(_ context.Context, id string, opts JoinOptions, ch
 		a.Arg = "absorb"
 	}
 	f.rec(a)
+	f.moved(id, chans...)
 	return nil
 }
 
 func (f *fakeTel) RemoveFromBridge(_ context.Context, id string, chans ...string) error {
 	f.rec(action{Op: "remove", Chan: id, Chans: chans})
+	f.moved("", chans...)
 	return nil
 }
 
 func (f *fakeTel) DestroyBridge(_ context.Context, id string) error {
 	f.rec(action{Op: "destroy", Chan: id})
+	f.mu.Lock()
+	var members []string
+	for ch, b := range f.inBridge {
+		if b == id {
+			members = append(members, ch)
+		}
+	}
+	f.mu.Unlock()
+	f.moved("", members...)
 	return nil
 }
 

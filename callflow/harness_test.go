@@ -45,6 +45,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		f(h, &o)
 	}
 	h.e = New(o)
+	h.tel.emit = h.e.HandleEvent
 	h.cbs.dial = h.e.Dial
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -258,6 +258,10 @@ func (c *call) consult(tr Transfer, note string, phone bool) error {
 	if err := c.e.tel.RemoveFromBridge(c.ctx, c.bridge, c.caller); err != nil {
 		log.Warn("take caller out of bridge", logErr, err)
 	}
+	if err := c.settle(c.caller, false); err != nil {
+		c.cancelTransfer(tr, false)
+		return err
+	}
 	names := []string{PromptTransferring}
 	if tr.To.Kind == routing.DestTopic {
 		names = append(names, PromptTopicPrefix+tr.To.Name)
@@ -411,6 +415,8 @@ var (
 func (c *call) joinTarget(target string) string {
 	if err := c.join(target); err != nil {
 		c.log.Warn("bridge transfer target", logErr, err)
+	} else if err := c.settle(target, true); err != nil {
+		c.log.Warn("bridge transfer target", logErr, err)
 	}
 	c.joined = true
 	lang := c.e.settings.AgentLang
@@ -482,6 +488,9 @@ func (c *call) consultEnd(tr Transfer, target string, accept bool, start time.Ti
 	if err := c.join(c.caller); err != nil {
 		return fmt.Errorf("bridge caller back: %w", err)
 	}
+	if err := c.settle(c.caller, true); err != nil {
+		return err
+	}
 	// The caller is the one who was on hold wondering where they go: they
 	// hear that they are back with the agent who transferred them (the
 	// agent knows it from the target's refusal or silence).
@@ -504,6 +513,9 @@ func (c *call) afterAgent() error {
 		c.answered = false
 	}
 	c.destroyBridge(c.ctx)
+	if err := c.settle(c.caller, false); err != nil {
+		return err
+	}
 	return c.survey()
 }
 

@@ -462,19 +462,32 @@ func (e *env) hangupAll(ps ...*phones.Phone) {
 // is active, no phone the driver thinks is up.
 func (e *env) noLeaks() {
 	e.t.Helper()
-	e.eventually("no calls left", func() bool {
-		if e.sim != nil {
-			if st := e.sim.Stats(); st.Channels != 0 || st.Bridges != 0 {
-				return false
+	left := ""
+	deadline := time.Now().Add(waitLimit)
+	for {
+		switch {
+		case e.sim != nil && (e.sim.Stats().Channels != 0 || e.sim.Stats().Bridges != 0):
+			left = fmt.Sprintf("simulator: %+v", e.sim.Stats())
+		case len(e.calls()) != 0:
+			left = fmt.Sprintf("daemon calls: %+v", e.calls())
+		case e.phones.Active() != 0:
+			left = fmt.Sprintf("%d phones up", e.phones.Active())
+		default:
+			left = ""
+			if e.ast != nil {
+				if chans, bridges := e.leftInAsterisk(); len(chans)+len(bridges) != 0 {
+					left = fmt.Sprintf("Asterisk: channels %q, bridges %q", chans, bridges)
+				}
 			}
 		}
-		if e.ast != nil {
-			if chans, bridges := e.leftInAsterisk(); len(chans)+len(bridges) != 0 {
-				return false
-			}
+		if left == "" {
+			return
 		}
-		return len(e.calls()) == 0 && e.phones.Active() == 0
-	})
+		if time.Now().After(deadline) {
+			e.t.Fatalf("calls left after %v: %s", waitLimit, left)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // needSim skips t, a scenario or one of its subtests, when it needs a
