@@ -245,7 +245,11 @@ func TestSIPConsultFeatureCodes(t *testing.T) {
 			before := e.metric("hotline_transfers_total", "result", "completed")
 
 			e.must(c1.SendDTMF(e.wctx(), "*22"))
-			c2 := e.answer(a2)
+			c2, err := a2.WaitIncoming(e.wctx())
+			if err != nil {
+				t.Fatalf("the audit agent's phone did not ring after *22 (%v); the caller's phone received %q", err, cc.DTMF())
+			}
+			e.must(c2.Answer(e.wctx()))
 			e.talking(c1, a1, c2, a2)
 			if cc.Hears(toneA) || cc.Hears(toneB) {
 				t.Error("the caller hears the agents during the consult")
@@ -292,11 +296,11 @@ func TestSIPBlindReferRefused(t *testing.T) {
 	before := e.metric("hotline_transfers_total", "result", "blind_transfer_forbidden")
 
 	cc := e.dialMenu(caller, "3") // service: 303
+	e.writeNote("caller1")        // before the phone's REFER, two seconds after it answers
 	e.must(agent.waitLog(e.wctx(), "ANSWERED"))
 	// The agent's phone echoes what it hears: the caller hears itself
 	// through the agent.
 	e.must(cc.WaitTone(e.wctx(), toneCaller))
-	e.writeNote("caller1")
 	e.must(agent.waitLog(e.wctx(), "REFER 202"))
 	e.must(agent.waitLog(e.wctx(), "NOTIFY 603"))
 	e.eventually("the REFER refused", func() bool {
@@ -322,7 +326,9 @@ func TestSIPBlindReferRefused(t *testing.T) {
 // it cleanly (NOTIFY 603) and the caller stays with the agent. SIPp plays
 // the phone: baresip 1.0 has no attended transfer. The Replaces names a
 // consultation dialog Asterisk does not know; Asterisk hands the REFER to
-// the hotline all the same, with the dialog's Call-ID as protocol_id.
+// the hotline all the same, with the dialog's Call-ID as protocol_id. The
+// policy is blind: convert, so the decline is the attended REFER's own
+// rule.
 func TestSIPAttendedReferDeclined(t *testing.T) {
 	e := sipScenario(t, "convert")
 	caller := e.phone("caller1", toneCaller)
@@ -332,9 +338,9 @@ func TestSIPAttendedReferDeclined(t *testing.T) {
 	e.login("303", "302")
 
 	cc := e.dialMenu(caller, "3")
+	e.writeNote("caller1")
 	e.must(agent.waitLog(e.wctx(), "ANSWERED"))
 	e.must(cc.WaitTone(e.wctx(), toneCaller))
-	e.writeNote("caller1")
 	e.must(agent.waitLog(e.wctx(), "REFER 202"))
 	e.must(agent.waitLog(e.wctx(), "NOTIFY 603"))
 	e.must(cc.WaitTone(e.wctx(), toneCaller))

@@ -92,52 +92,67 @@ func wavData(f io.ReaderAt) (offset int64, rate int, err error) {
 	return 0, 0, errors.New("wav: no data chunk")
 }
 
+// recording is the tail of a wav file: its last samples, how many the
+// file holds and when it was last written.
+type recording struct {
+	samples  []int16
+	rate     int
+	total    int64 // samples in the file
+	modified time.Time
+}
+
 // tail reads the last d of samples of a wav file.
-func tail(path string, d time.Duration) ([]int16, int, error) {
+func tail(path string, d time.Duration) (recording, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, 0, err
+		return recording{}, err
 	}
 	defer f.Close()
 	off, rate, err := wavData(f)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", path, err)
+		return recording{}, fmt.Errorf("%s: %w", path, err)
 	}
 	st, err := f.Stat()
 	if err != nil {
-		return nil, 0, err
+		return recording{}, err
 	}
-	avail := (st.Size() - off) / 2
-	want := int64(d.Seconds() * float64(rate))
-	if avail < want {
-		want = avail
-	}
+	r := recording{rate: rate, total: (st.Size() - off) / 2, modified: st.ModTime()}
+	want := min(int64(d.Seconds()*float64(rate)), r.total)
 	if want <= 0 {
-		return nil, rate, nil
+		return r, nil
 	}
 	buf := make([]byte, want*2)
-	if _, err := f.ReadAt(buf, off+(avail-want)*2); err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", path, err)
+	if _, err := f.ReadAt(buf, off+(r.total-want)*2); err != nil {
+		return recording{}, fmt.Errorf("%s: %w", path, err)
 	}
-	s := make([]int16, want)
-	for i := range s {
-		s[i] = int16(binary.LittleEndian.Uint16(buf[2*i:]))
+	r.samples = make([]int16, want)
+	for i := range r.samples {
+		r.samples[i] = int16(binary.LittleEndian.Uint16(buf[2*i:]))
 	}
-	return s, rate, nil
+	return r, nil
 }
 
 // Level is one measurement of received audio.
 type Level struct {
-	Share float64 // fraction of the energy at the frequency asked about, 0..1
-	RMS   float64 // level of everything, in 16-bit sample units
-	N     int     // samples measured
+	Share float64       // fraction of the energy at the frequency asked about, 0..1
+	RMS   float64       // level of everything, in 16-bit sample units
+	N     int           // samples measured
+	Age   time.Duration // since the newest of them was received
 }
 
-// hears reports whether a level is the tone.
-func (l Level) hears() bool { return l.Share >= minToneShare && l.RMS >= minToneRMS }
+// staleAfter: a recording not written to for this long means nothing is
+// being received now (a held call may get no packets at all), whatever
+// its last samples were.
+const staleAfter = 300 * time.Millisecond
+
+// hears reports whether a level is the tone, heard now.
+func (l Level) hears() bool {
+	return l.Share >= minToneShare && l.RMS >= minToneRMS && l.Age < staleAfter
+}
 
 func (l Level) String() string {
-	return fmt.Sprintf("%.0f%% of %.0f RMS over %v", 100*l.Share, l.RMS, time.Duration(l.N)*time.Second/sampleRate)
+	return fmt.Sprintf("%.0f%% of %.0f RMS over %v, %v ago", 100*l.Share, l.RMS,
+		time.Duration(l.N)*time.Second/sampleRate, l.Age.Round(time.Millisecond))
 }
 
 // measure computes, with the Goertzel algorithm, how much of the samples'

@@ -262,34 +262,51 @@ func (c *Call) recording() (string, error) {
 
 // Level measures the last window of audio the call received at hz.
 func (c *Call) Level(window time.Duration, hz int) (Level, error) {
+	l, _, err := c.level(window, hz)
+	return l, err
+}
+
+// level is Level and the number of samples recorded so far.
+func (c *Call) level(window time.Duration, hz int) (Level, int64, error) {
 	path, err := c.recording()
 	if err != nil {
-		return Level{}, err
+		return Level{}, 0, err
 	}
-	s, rate, err := tail(path, window)
+	r, err := tail(path, window)
 	if err != nil {
-		return Level{}, err
+		return Level{}, 0, err
 	}
-	return measure(s, rate, float64(hz)), nil
+	l := measure(r.samples, r.rate, float64(hz))
+	l.Age = time.Since(r.modified)
+	return l, r.total, nil
 }
 
 // WaitHears waits until the phone hears other's voice on this call: most
-// of the last 400 ms received is other's tone.
+// of 400 ms received after the wait began is other's tone.
 func (c *Call) WaitHears(ctx context.Context, other *Phone) error {
 	return c.WaitTone(ctx, other.ToneHz())
 }
 
-// WaitTone waits until most of the last 400 ms the call received is a
-// tone of hz. It polls the recording every 100 ms.
+// WaitTone waits until most of 400 ms the call received after the wait
+// began is a tone of hz (what was recorded before does not count). It
+// polls the recording every 100 ms.
 func (c *Call) WaitTone(ctx context.Context, hz int) error {
+	start := int64(-1)
 	var last Level
 	var lastErr error
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
+	window := int64(toneWindow.Seconds() * sampleRate)
 	for {
-		last, lastErr = c.Level(toneWindow, hz)
-		if lastErr == nil && last.N >= int(toneWindow.Seconds()*sampleRate) && last.hears() {
-			return nil
+		var total int64
+		last, total, lastErr = c.level(toneWindow, hz)
+		if lastErr == nil {
+			if start < 0 {
+				start = total
+			}
+			if total-start >= window && last.hears() {
+				return nil
+			}
 		}
 		if st := c.State(); st == StateClosed {
 			return fmt.Errorf("%s: hear %d Hz: %w: %s (last: %v, %v)", c, hz, ErrCallClosed, c.Reason(), last, lastErr)
@@ -302,8 +319,8 @@ func (c *Call) WaitTone(ctx context.Context, hz int) error {
 	}
 }
 
-// Hears reports whether most of the last 400 ms the call received is a
-// tone of hz.
+// Hears reports whether the phone hears a tone of hz now: most of the
+// last 400 ms received is that tone, and audio is still arriving.
 func (c *Call) Hears(hz int) bool {
 	l, err := c.Level(toneWindow, hz)
 	return err == nil && l.hears()

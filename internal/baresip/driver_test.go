@@ -132,9 +132,10 @@ func TestToneDetection(t *testing.T) {
 	if err := makeTone(ctx, sox, tone, 600); err != nil {
 		t.Fatal(err)
 	}
-	s, rate, err := tail(tone, toneWindow)
-	if err != nil || rate != sampleRate || len(s) != int(toneWindow.Seconds()*sampleRate) {
-		t.Fatalf("tail: %d samples at %d Hz, %v", len(s), rate, err)
+	r, err := tail(tone, toneWindow)
+	s, rate := r.samples, r.rate
+	if err != nil || rate != sampleRate || len(s) != int(toneWindow.Seconds()*sampleRate) || r.total != toneSeconds*sampleRate {
+		t.Fatalf("tail: %d of %d samples at %d Hz, %v", len(s), r.total, rate, err)
 	}
 	if l := measure(s, rate, 600); !l.hears() {
 		t.Errorf("600 Hz tone at 600 Hz: %v", l)
@@ -165,20 +166,24 @@ func TestToneDetection(t *testing.T) {
 	if err := os.WriteFile(partial, open, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, rate, err = tail(partial, time.Second)
-	if err != nil || len(s) != 8000 {
-		t.Fatalf("partial: %d samples, %v", len(s), err)
+	r, err = tail(partial, time.Second)
+	if err != nil || len(r.samples) != 8000 || r.total != 8000 {
+		t.Fatalf("partial: %d of %d samples, %v", len(r.samples), r.total, err)
 	}
-	if l := measure(s, rate, 600); !l.hears() {
+	if l := measure(r.samples, r.rate, 600); !l.hears() {
 		t.Errorf("partial file: %v", l)
 	}
-	if _, _, err := tail(filepath.Join(dir, "missing.wav"), time.Second); err == nil {
+	// A tone that stopped arriving is not heard now.
+	if l := (Level{Share: 1, RMS: 5000, N: 3200, Age: time.Second}); l.hears() {
+		t.Errorf("stale audio heard: %v", l)
+	}
+	if _, err := tail(filepath.Join(dir, "missing.wav"), time.Second); err == nil {
 		t.Error("missing file: no error")
 	}
 	if err := os.WriteFile(filepath.Join(dir, "junk.wav"), []byte("not a wav at all"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := tail(filepath.Join(dir, "junk.wav"), time.Second); err == nil {
+	if _, err := tail(filepath.Join(dir, "junk.wav"), time.Second); err == nil {
 		t.Error("junk file: no error")
 	}
 }
