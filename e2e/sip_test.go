@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -319,6 +320,9 @@ func TestSIPBlindReferRefused(t *testing.T) {
 	agent.stop()
 	noDTMF(t, "the caller", cc)
 	e.sipNoLeaks()
+	if n := e.metric("hotline_transfers_total", "result", "blind_transfer_forbidden"); n != before+1 {
+		t.Errorf("one REFER counted %v times", n-before)
+	}
 }
 
 // TestSIPAttendedReferDeclined: the agent's phone sends an attended
@@ -439,6 +443,7 @@ func (e *sipEnv) sippAgent(user, referTo string) *sippAgent {
 	s.cmd = exec.Command("sipp", args...)
 	s.cmd.Dir = s.dir
 	s.cmd.Stdout, s.cmd.Stderr = out, out
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlives the test binary
 	e.must(s.cmd.Start())
 	s.exited = make(chan struct{})
 	go func() {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -159,17 +160,18 @@ func (a *app) waitDigits(t *testing.T, from int, channelID, digits string) {
 	})
 }
 
-// count counts events of a type from index from on.
-func (a *app) count(from int, typ string) int {
+// transferStates lists the states of the ChannelTransfer events from
+// index from on ("" for the REFER itself, then Asterisk's progress).
+func (a *app) transferStates(from int) []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	n := 0
+	var out []string
 	for _, ev := range a.events[from:] {
-		if ev.Type == typ {
-			n++
+		if ev.Type == "ChannelTransfer" {
+			out = append(out, strconv.Quote(ev.Transfer.State))
 		}
 	}
-	return n
+	return out
 }
 
 func (a *app) stasisStart(t *testing.T, from int, arg string) ari.Channel {
@@ -324,7 +326,7 @@ func TestPhonesThroughAsterisk(t *testing.T) {
 			t.Errorf("agent's call closed with %q, want %s", reason, ReasonTransferFailed)
 		}
 		a.gone(t, from, cv.agentCh)
-		t.Logf("ChannelTransfer events for one REFER: %d", a.count(from, "ChannelTransfer"))
+		t.Logf("ChannelTransfer events for one REFER, by state: %v", a.transferStates(from))
 		must(t, cv.caller.Hangup(ctx))
 		a.gone(t, from, cv.callerCh)
 		noneLeft(t, a, cv.bridge)

@@ -324,6 +324,10 @@ func (p *Phone) launch(ctx context.Context, port int) error {
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = []string{"HOME=" + p.dir, "PATH=/usr/bin:/bin"}
+	// A test binary that dies without cleaning up takes its phones along
+	// (Linux sends this when the thread that started the phone exits,
+	// which for the Go runtime means the process).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("baresip: start %s: %w", p.opts.Binary, err)
 	}
