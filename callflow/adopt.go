@@ -213,6 +213,7 @@ func (e *Engine) adoptCall(ctx context.Context, rc Call, l adoptLists) {
 			c.bridge = b.ID
 			c.keys = append(c.keys, b.ID)
 			for _, id := range b.Channels {
+				c.bridged[id] = true // no event will say so: they are in already
 				if kind, callID, ok := e.parseID(id); ok && kind == "agent" && callID == rc.ID {
 					c.agentLeg = id
 				}

@@ -187,3 +187,39 @@ func TestPlaysWaitForBridgeMoves(t *testing.T) {
 	h.hangup(ch)
 	h.idle()
 }
+
+// TestPromptsToBridgedChannelsAreWhispered: Asterisk plays to a bridged
+// channel through the bridge and blocks the channel's Stasis thread until
+// it is done; if the channel leaves the bridge meanwhile (the agent keys
+// *7 and puts the phone down) the channel is stuck for 10 minutes, not
+// even hung up. Prompts to the caller and the agent in the conversation
+// go through a whisper (snoop) channel of their own instead, which is
+// hung up when the prompt ends.
+func TestPromptsToBridgedChannelsAreWhispered(t *testing.T) {
+	h := newHarness(t, withTransfers)
+	ch := h.queued()
+	leg, _ := h.connected(ch, "100")
+	h.dtmf(leg, "*7")
+	for _, to := range []string{ch, leg} {
+		a := h.cur.expect("prompt to "+to, func(a action) bool { return a.Op == "play" && a.Chan == to })
+		if a.Arg != "whisper" {
+			t.Errorf("prompt to %s played on the bridged channel itself", to)
+		}
+		snoop := h.tel.matching(func(s action) bool { return s.Op == "snoop" && s.Chan == to })
+		if len(snoop) != 1 || snoop[0].Arg != "none/out" {
+			t.Fatalf("whisper channels for %s: %v", to, snoop)
+		}
+		if h.tel.count(op("hangup", snoop[0].ID)) != 0 {
+			t.Errorf("whisper channel for %s hung up before its prompt ended", to)
+		}
+		h.pbDone(a)
+		(&cursor{t: t, tel: h.tel}).expect("whisper channel hung up after its prompt", op("hangup", snoop[0].ID))
+	}
+	// Out of the bridge (the survey), prompts play on the channel.
+	h.hangup(leg)
+	if a := h.cur.expect("survey", playing(ch, "survey")); a.Arg == "whisper" {
+		t.Error("survey whispered to a caller who is in no bridge")
+	}
+	h.hangup(ch)
+	h.idle()
+}

@@ -86,7 +86,7 @@ func (e *Engine) startInbound(ev Event) {
 		}
 		return
 	}
-	if len(ev.Args) == 0 || ev.Args[0] == "agent" || ev.Args[0] == "callee" {
+	if len(ev.Args) == 0 || ev.Args[0] == "agent" || ev.Args[0] == "callee" || ev.Args[0] == "snoop" {
 		// A leg of ours whose call is already over, or a StasisStart with
 		// nothing to route on: nobody owns it, so it must not stay up.
 		log.Warn("unowned channel entered the application", "args", ev.Args)
@@ -280,7 +280,8 @@ func (c *call) prompts(lang string, names ...string) []string {
 // goroutine posts a failed PlaybackFinished when Asterisk misses a bound;
 // done (closed when the playback ends, for whatever reason) ends it.
 type playback struct {
-	ch      string
+	ch      string // who hears it
+	snoop   string // the whisper channel it plays on, if ch is bridged
 	media   []string
 	started chan struct{}
 	done    chan struct{}
@@ -288,22 +289,68 @@ type playback struct {
 
 // play starts media on a channel and returns the playback id, or "" when
 // there was nothing to play or the channel is gone.
+//
+// A channel in the conversation bridge is whispered to instead, through a
+// snoop channel of its own. Asterisk plays to a bridged channel through
+// the bridge, and waits for that playback with the channel's Stasis
+// thread: if the channel leaves the bridge meanwhile (the other party
+// hangs up, the agent presses a code and puts the phone down), the thread
+// stays blocked for 10 minutes — no events, not even the hang-up. A
+// snoop channel is in no bridge; it goes with the channel it whispers to.
 func (c *call) play(ch string, media []string, lang string) string {
 	if len(media) == 0 || ch == "" {
 		return ""
 	}
+	target, snoop := ch, ""
+	if c.bridged[ch] {
+		if snoop = c.whisperChannel(ch); snoop != "" {
+			target = snoop
+		}
+	}
 	id := c.e.newID("pb", c.id)
 	c.e.own(c, id, false)
-	if _, err := c.e.tel.Play(c.ctx, ch, id, media, lang); err != nil {
+	if _, err := c.e.tel.Play(c.ctx, target, id, media, lang); err != nil {
 		if !errors.Is(err, routing.ErrCallGone) {
 			c.log.Warn("play", logChannel, ch, "media", media, logErr, err)
 		}
+		c.hangupSnoop(snoop)
 		return ""
 	}
-	pb := &playback{ch: ch, media: media, started: make(chan struct{}), done: make(chan struct{})}
+	pb := &playback{ch: ch, snoop: snoop, media: media, started: make(chan struct{}), done: make(chan struct{})}
 	c.playing[id] = pb
 	go c.watch(id, pb)
 	return id
+}
+
+// whisperChannel makes a snoop channel whispering into ch and waits until
+// it is in the application (a play before that is refused); "" if that
+// fails, and the caller plays to ch itself.
+func (c *call) whisperChannel(ch string) string {
+	id := c.e.newID("snoop", c.id)
+	c.e.own(c, id, true)
+	if _, err := c.e.tel.Snoop(c.ctx, ch, id, "none", "out", c.e.app, []string{"snoop", c.id}); err != nil {
+		if !errors.Is(err, routing.ErrCallGone) {
+			c.log.Warn("whisper channel", logChannel, ch, logErr, err)
+		}
+		return ""
+	}
+	started := func(m message) bool { return on(m, "StasisStart", id) }
+	ended := func(m message) bool { return m.ev != nil && gone(m.ev) && (m.ev.Channel.ID == id || m.ev.Channel.ID == ch) }
+	if _, ok, _ := c.await(started, ended, c.e.settleT); !ok {
+		c.hangupSnoop(id)
+		return ""
+	}
+	return id
+}
+
+// hangupSnoop ends a whisper channel (its playback is over).
+func (c *call) hangupSnoop(id string) {
+	if id == "" {
+		return
+	}
+	ctx, cancel := c.cleanupCtx()
+	defer cancel()
+	c.e.hangup(ctx, id, "normal")
 }
 
 // watch is a playback's watchdog; it never touches the call's state, it
@@ -363,11 +410,13 @@ func (c *call) playbackEvent(ev *Event) (consumed bool) {
 	return false
 }
 
-// endPlayback forgets a playback and ends its watchdog.
+// endPlayback forgets a playback, ends its watchdog and its whisper
+// channel.
 func (c *call) endPlayback(id string) {
 	if pb, ok := c.playing[id]; ok {
 		close(pb.done)
 		delete(c.playing, id)
+		c.hangupSnoop(pb.snoop)
 	}
 }
 
@@ -395,35 +444,48 @@ func (c *call) trackBridge(ev *Event) {
 // event is taken from the mailbox; everything else stays for the phase,
 // in order, and ch's hang-up ends the wait.
 func (c *call) settle(ch string, in bool) error {
-	if ch == "" || c.bridged[ch] == in {
-		return nil
-	}
-	t := time.NewTimer(c.e.settleT)
-	defer t.Stop()
 	move := func(m message) bool {
 		ev := m.ev
 		return ev != nil && ev.Channel != nil && ev.Channel.ID == ch && ev.Bridge != nil &&
 			(ev.Type == "ChannelEnteredBridge" || ev.Type == "ChannelLeftBridge")
 	}
 	hungUp := func(m message) bool { return m.ev != nil && gone(m.ev) && m.ev.Channel.ID == ch }
-	for c.bridged[ch] != in {
-		if m, ok := c.mb.take(move); ok {
-			c.trackBridge(m.ev)
-			continue
+	deadline := time.Now().Add(c.e.settleT)
+	for ch != "" && c.bridged[ch] != in {
+		m, ok, err := c.await(move, hungUp, time.Until(deadline))
+		if err != nil || !ok {
+			if err == nil && !c.mb.has(hungUp) {
+				c.log.Warn("Asterisk did not report the bridge move in time", logChannel, ch, "in", in)
+			}
+			return err
 		}
-		if c.mb.has(hungUp) {
-			return nil
+		c.trackBridge(m.ev)
+	}
+	return nil
+}
+
+// await waits, within limit, for a message matching want and takes it
+// from the mailbox, leaving every other message in order for the phase.
+// It gives up (ok false) at the limit, or as soon as a message matching
+// stop is waiting, which it leaves there.
+func (c *call) await(want, stop func(message) bool, limit time.Duration) (m message, ok bool, err error) {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for {
+		if m, ok := c.mb.take(want); ok {
+			return m, true, nil
+		}
+		if c.mb.has(stop) {
+			return message{}, false, nil
 		}
 		select {
 		case <-c.mb.notify:
 		case <-t.C:
-			c.log.Warn("Asterisk did not report the bridge move in time", logChannel, ch, "in", in)
-			return nil
+			return message{}, false, nil
 		case <-c.ctx.Done():
-			return context.Cause(c.ctx)
+			return message{}, false, context.Cause(c.ctx)
 		}
 	}
-	return nil
 }
 
 // endWatchdogs ends the watchdogs of every playback: the call is over.

@@ -53,6 +53,9 @@ type Telephony interface {
 	RemoveFromBridge(ctx context.Context, bridgeID string, channelIDs ...string) error
 	DestroyBridge(ctx context.Context, bridgeID string) error
 	TransferProgress(ctx context.Context, channelID, state string) error
+	// Snoop makes a channel spying on and/or whispering into channelID,
+	// entering app with appArgs.
+	Snoop(ctx context.Context, channelID, snoopID, spy, whisper, app string, appArgs []string) (Channel, error)
 }
 
 // Router is the part of routing.Router the call flow uses.

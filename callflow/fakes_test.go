@@ -161,6 +161,7 @@ type fakeTel struct {
 	// sends them.
 	inBridge map[string]string
 	emit     func(Event)
+	snoops   map[string]string // whisper channel → the channel it whispers to
 }
 
 // moved reports channels joining (bridge != "") or leaving their bridges.
@@ -189,7 +190,7 @@ func (f *fakeTel) moved(bridge string, chans ...string) {
 func newFakeTel() *fakeTel {
 	return &fakeTel{sig: newSignal(), failOrig: map[string]error{}, names: map[string]string{},
 		hungUp: map[string]bool{}, bridges: map[string]bool{}, playbacks: map[string]bool{}, gone: map[string]bool{},
-		inBridge: map[string]string{}}
+		inBridge: map[string]string{}, snoops: map[string]string{}}
 }
 
 func (f *fakeTel) rec(a action) {
@@ -235,7 +236,17 @@ func (f *fakeTel) Originate(_ context.Context, req OriginateRequest) (Channel, e
 	return Channel{ID: req.ChannelID, Name: name, State: "Down"}, nil
 }
 
+// Play records a playback on the channel that hears it: a play on a
+// whisper channel is recorded on the channel it whispers to, with
+// Arg "whisper".
 func (f *fakeTel) Play(_ context.Context, ch, id string, media []string, lang string) (Playback, error) {
+	f.mu.Lock()
+	heard, whisper := f.snoops[ch]
+	f.mu.Unlock()
+	if whisper {
+		f.rec(action{Op: "play", Chan: heard, ID: id, Media: media, Lang: lang, Arg: "whisper"})
+		return Playback{ID: id, TargetURI: "channel:" + ch, Language: lang, State: "queued"}, nil
+	}
 	f.rec(action{Op: "play", Chan: ch, ID: id, Media: media, Lang: lang})
 	return Playback{ID: id, TargetURI: "channel:" + ch, Language: lang, State: "queued"}, nil
 }
@@ -293,6 +304,20 @@ func (f *fakeTel) DestroyBridge(_ context.Context, id string) error {
 	f.mu.Unlock()
 	f.moved("", members...)
 	return nil
+}
+
+// Snoop makes a whisper channel that enters the application at once, as
+// on Asterisk (transcript 10).
+func (f *fakeTel) Snoop(_ context.Context, ch, id, spy, whisper, app string, args []string) (Channel, error) {
+	f.mu.Lock()
+	f.snoops[id] = ch
+	emit := f.emit
+	f.mu.Unlock()
+	f.rec(action{Op: "snoop", Chan: ch, ID: id, Arg: spy + "/" + whisper})
+	if emit != nil {
+		emit(Event{Type: "StasisStart", Application: app, Args: args, Channel: &Channel{ID: id, Name: "Snoop/" + ch + "-00000000", State: "Up"}})
+	}
+	return Channel{ID: id, Name: "Snoop/" + ch + "-00000000", State: "Up"}, nil
 }
 
 func (f *fakeTel) TransferProgress(_ context.Context, ch, state string) error {

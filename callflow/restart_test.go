@@ -148,6 +148,14 @@ func TestReconcileAdopts(t *testing.T) {
 	// The router dispatched the waiting caller while this node started.
 	h.e.Deliver(Offer{CallID: waiting, CaseID: "case-" + waiting, Topic: "service", Node: "n1", Agent: agent("101"), RingDeadline: h.clk.Now().Add(ringTimeout)})
 
+	h.tel.mu.Lock()
+	for _, ch := range []string{talking, talkLeg} {
+		h.tel.inBridge[ch] = talkBr
+	}
+	for _, ch := range []string{cbLeg, callee} {
+		h.tel.inBridge[ch] = cbBr
+	}
+	h.tel.mu.Unlock()
 	// Asterisk lists the far halves of our Local legs too, as "<id>;2":
 	// the agents' phones. They are not ours to hang up.
 	h.e.Reconcile(context.Background(),

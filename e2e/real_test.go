@@ -2,11 +2,12 @@ package e2e
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hotline-project/hotline/doctor"
 )
 
 // TestRealAsterisk checks the real Asterisk the scenarios run against when
@@ -41,38 +42,7 @@ func TestRealAsterisk(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
 		t.Fatalf("decode /asterisk/info: %v", err)
 	}
-	if !transferHandlingSupported(info.System.Version) {
+	if !doctor.TransferHandlingSupported(info.System.Version) {
 		t.Errorf("Asterisk %s cannot hand REFERs to ARI; use 20.13, 21.8, 22.3 or later", info.System.Version)
-	}
-}
-
-// transferHandlingSupported reports whether an Asterisk version has the
-// PJSIP_TRANSFER_HANDLING() function.
-func transferHandlingSupported(version string) bool {
-	var major, minor int
-	if _, err := fmt.Sscanf(version, "%d.%d", &major, &minor); err != nil {
-		return false
-	}
-	switch {
-	case major > 22:
-		return true
-	case major == 22:
-		return minor >= 3
-	case major == 21:
-		return minor >= 8
-	case major == 20:
-		return minor >= 13
-	}
-	return false
-}
-
-func TestTransferHandlingSupported(t *testing.T) {
-	for v, want := range map[string]bool{
-		"22.10.1": true, "22.3.0": true, "22.2.0": false, "21.8.0": true, "21.7.1": false,
-		"20.13.0": true, "20.12.0": false, "23.0.0": true, "18.20.0": false, "GIT-master-abc": false,
-	} {
-		if got := transferHandlingSupported(v); got != want {
-			t.Errorf("%s: %v, want %v", v, got, want)
-		}
 	}
 }

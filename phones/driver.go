@@ -341,11 +341,13 @@ func (d *Driver) Line(ext string) *AgentPhone {
 	return a
 }
 
+// forget drops every id that leads to p: its two halves and the snoop
+// channels that whispered to it.
 func (d *Driver) forget(p *Phone) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, id := range []string{p.id, p.peerIDLocked()} {
-		if id != "" && d.byID[id] == p {
+	for id, q := range d.byID {
+		if q == p {
 			delete(d.byID, id)
 		}
 	}
@@ -386,6 +388,20 @@ func (d *Driver) handle(ev ari.Event) {
 		if p := d.lookup(target); p != nil {
 			p.heardMedia(ev.Playback.MediaURI)
 		}
+	case "ChannelCreated":
+		// A snoop channel whispering to a phone's hotline half plays what
+		// that phone hears: Asterisk names it Snoop/<snooped id>-<seq>.
+		if rest, ok := strings.CutPrefix(ev.Channel.Name, "Snoop/"); ok {
+			if i := strings.LastIndexByte(rest, '-'); i > 0 {
+				if p := d.lookup(rest[:i]); p != nil {
+					d.mu.Lock()
+					if d.byID[rest[:i]] == p {
+						d.byID[ev.Channel.ID] = p
+					}
+					d.mu.Unlock()
+				}
+			}
+		}
 	case "ChannelEnteredBridge", "ChannelLeftBridge":
 		p := d.lookup(ev.Channel.ID)
 		if p == nil || ev.Channel.ID != p.peerID() {
@@ -403,6 +419,14 @@ func (d *Driver) handle(ev ari.Event) {
 	case "ChannelHangupRequest", "ChannelDestroyed", "StasisEnd":
 		p := d.lookup(ev.Channel.ID)
 		if p == nil {
+			return
+		}
+		if strings.HasPrefix(ev.Channel.Name, "Snoop/") {
+			if ev.Type == "ChannelDestroyed" {
+				d.mu.Lock()
+				delete(d.byID, ev.Channel.ID)
+				d.mu.Unlock()
+			}
 			return
 		}
 		// Only the end of the phone's own half, or the destruction of the
@@ -488,6 +512,12 @@ func (d *Driver) attachPeer(ctx context.Context, p *Phone, name string) error {
 func (d *Driver) reconcile(ctx context.Context) {
 	if err := d.client.Subscribe(ctx, "bridge:"); err != nil {
 		d.log.Warn("subscribe to all bridges", "err", err)
+	}
+	// And to every channel: the hotline whispers to a bridged channel
+	// through a snoop channel of its own, whose playbacks are what that
+	// phone hears.
+	if err := d.client.Subscribe(ctx, "channel:"); err != nil {
+		d.log.Warn("subscribe to all channels", "err", err)
 	}
 	// Only phones whose channel certainly existed before the list is
 	// fetched may be judged by it: a call being originated right now is

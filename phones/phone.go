@@ -56,14 +56,6 @@ func (p *Phone) PeerID() string {
 
 func (p *Phone) peerID() string { return p.PeerID() }
 
-// peerIDLocked reads peer for Driver.forget, which holds d.mu; p.mu is
-// always taken after d.mu, never before.
-func (p *Phone) peerIDLocked() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.peer
-}
-
 // Number is the number dialled (a caller) or the extension that rang (an
 // agent's id, or a caller's number being called back).
 func (p *Phone) Number() string { return p.number }
