@@ -42,8 +42,9 @@ func (s State) String() string {
 }
 
 // TransferResult is the outcome of the phone's REFER as the final NOTIFY
-// reported it: Code 200 when the transfer succeeded (baresip then ends
-// the call), the failure's status otherwise (603 for a declined one).
+// reported it: Code 200 when the transfer succeeded, the failure's status
+// otherwise (603 for a declined one). baresip 1.0 ends the call either
+// way.
 type TransferResult struct {
 	Code   int
 	Reason string
@@ -60,7 +61,6 @@ type Call struct {
 	ID        string // baresip's call id
 	Direction string // "incoming" or "outgoing"
 	Peer      string // the peer's SIP URI, e.g. sip:caller1@127.0.0.1:5060
-	seq       int
 
 	// Guarded by p.mu.
 	state        State

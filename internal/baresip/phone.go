@@ -15,11 +15,20 @@
 // with Start) stops the process, which hangs up and unregisters, kills it
 // if it does not stop, and removes its directory; no goroutine outlives it.
 //
-// What baresip 1.0 (Debian 12) cannot do, and this driver therefore does
-// not offer: an attended transfer (a REFER with Replaces; use SIPp), hold
-// by command, and reporting NOTIFYs other than a transfer's final one (a
-// failure becomes TRANSFER_FAILED "CODE REASON", a 2xx closes the call
-// with "Call transfered"; 1xx NOTIFYs are only in the SIP trace).
+// Two details of baresip 1.0 (Debian 12) shape the driver: no event
+// names a dialled call before the far end answers more than 100 Trying,
+// so Dial reads the new call's id with callstat; and each call's
+// recording is the one sndfile starts as the call is established, renamed
+// then so that a later call in the same second cannot overwrite it.
+//
+// What baresip 1.0 cannot do, and the driver therefore does not offer: an
+// attended transfer (a REFER with Replaces; the e2e suite uses SIPp),
+// hold by command, and staying in a call whose transfer failed: on a
+// failure NOTIFY (603 ...) baresip reports TRANSFER_FAILED and hangs up
+// the call itself (a BYE, and no CALL_CLOSED event; the driver marks the
+// call closed with ReasonTransferFailed). A 2xx NOTIFY closes the call
+// with "Call transfered"; 1xx NOTIFYs are ignored by baresip (they are in
+// the SIP trace, Options.SIPTrace).
 //
 // This is test tooling: the hotline daemon never imports it.
 package baresip
@@ -685,7 +694,7 @@ var (
 
 // newCall records a call; p.mu is held.
 func (p *Phone) newCall(id, direction, peer string) *Call {
-	c := &Call{p: p, ID: id, Direction: direction, Peer: peer, seq: len(p.calls)}
+	c := &Call{p: p, ID: id, Direction: direction, Peer: peer}
 	p.byID[id] = c
 	p.calls = append(p.calls, c)
 	return c
