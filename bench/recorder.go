@@ -9,7 +9,7 @@ import (
 // Recorder keeps what the Tap saw, per caller, and turns it into the
 // latency samples and the routing check. Calls are keyed by the id of the
 // hotline's half of the caller's Local pair (the channel its StasisStart
-// names and its agent legs' originator).
+// names, and the call id its agent legs carry in their args).
 type Recorder struct {
 	mu          sync.Mutex
 	topicOf     map[string]string          // service number → topic

@@ -42,7 +42,9 @@ func (t *Tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && r.URL.Path == "/ari/channels":
 		q := r.URL.Query()
 		if args := strings.Split(q.Get("appArgs"), ","); len(args) == 3 && args[0] == "agent" && q.Get("app") == t.app {
-			t.rec.originated(now, q.Get("originator"), q.Get("endpoint"), args[1], args[2])
+			// The call id is the caller's channel id (the agent legs carry no
+			// originator: Asterisk refuses one together with formats).
+			t.rec.originated(now, args[1], q.Get("endpoint"), args[1], args[2])
 		}
 	case r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/ari/channels/"):
 		id := strings.TrimPrefix(r.URL.Path, "/ari/channels/")
