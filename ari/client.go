@@ -353,3 +353,9 @@ func errorMessage(r io.Reader) string {
 	}
 	return truncate(strings.TrimSpace(string(b)), 200)
 }
+
+// CloseIdleConnections closes the REST connections kept for reuse, for a
+// client that Run never ran (Run closes them when it returns).
+func (c *Client) CloseIdleConnections() {
+	c.http.CloseIdleConnections()
+}

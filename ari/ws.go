@@ -126,7 +126,17 @@ func (c *Client) session(ctx context.Context) error {
 			c.opts.OnConnect(sctx)
 		}()
 	}
-	err = c.readLoop(sctx, conn)
+	// A stop closes the connection with the close handshake, which ends
+	// the read loop once Asterisk answers it (the library bounds the
+	// wait): cancelling the read instead drops the TCP connection, and
+	// Asterisk logs two warnings per stop. So the read runs on a context
+	// the stop does not cancel; the keepalive's verdict still closes the
+	// connection under it.
+	stopped := context.AfterFunc(ctx, func() {
+		_ = conn.Close(websocket.StatusNormalClosure, "client stopping")
+	})
+	defer stopped()
+	err = c.readLoop(context.WithoutCancel(sctx), conn)
 	cancel(err)
 	wg.Wait()
 	if cause := context.Cause(sctx); cause != nil && !errors.Is(cause, context.Canceled) {

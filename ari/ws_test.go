@@ -242,6 +242,35 @@ func TestRunCancelEndsPromptly(t *testing.T) {
 	}
 }
 
+// TestRunStopClosesCleanly: a stop ends the events websocket with the
+// close handshake (status 1000). Dropping the connection instead makes
+// Asterisk log "Web socket closed abruptly" and "WebSocket read error" at
+// every stop of the daemon.
+func TestRunStopClosesCleanly(t *testing.T) {
+	status := make(chan websocket.StatusCode, 1)
+	fake := &fakeEvents{t: t, script: func(ctx context.Context, _ int, conn *websocket.Conn) {
+		_, _, err := conn.Read(ctx) // the client sends nothing but its close
+		status <- websocket.CloseStatus(err)
+	}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	rec := newRecorder()
+	c, _ := newTestClient(t, srv.URL, rec.options)
+	stop := startRun(t, c)
+	rec.waitFor(t, "connected", func(r *recorder) bool { return r.connects >= 1 })
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run returned %v", err)
+	}
+	select {
+	case st := <-status:
+		if st != websocket.StatusNormalClosure {
+			t.Errorf("server saw close status %v, want %v (a close handshake)", st, websocket.StatusNormalClosure)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("server never saw the connection end")
+	}
+}
+
 func TestRunCancelDuringBackoff(t *testing.T) {
 	fake := &fakeEvents{t: t, reject: func(int) int { return http.StatusServiceUnavailable }}
 	srv := httptest.NewServer(fake)

@@ -56,6 +56,7 @@ type call struct {
 	legs     map[string]bool      // channels we originated that are still up
 	playing  map[string]*playback // by playback id
 	bridged  map[string]bool      // channels Asterisk reports in the call's bridge
+	referAt  time.Time            // when the last phone REFER reached us (referSettle)
 	moh      bool                 // music on hold on the caller
 	draining bool
 }

@@ -110,6 +110,7 @@ func (c *call) talk() error {
 			continue
 		}
 		if ev := m.ev; ev != nil && ev.Type == "ChannelTransfer" && ev.Transfer != nil && ev.Transfer.State == "" {
+			c.referAt = time.Now()
 			if ev.Transfer.SourceChannel != c.agentLeg {
 				// A caller's phone (ari-only too) transfers nobody: refuse
 				// its REFER rather than leave the phone waiting.
@@ -189,12 +190,32 @@ func (c *call) declineTransfer(ch string) {
 	if ch == "" {
 		return
 	}
+	c.referSettled()
 	if err := c.e.tel.TransferProgress(c.ctx, ch, "channel_declined"); err != nil && !errors.Is(err, routing.ErrCallGone) {
 		c.log.Warn("decline transfer", logChannel, ch, logErr, err)
 	}
 }
 
+// referSettle is how long after a phone's REFER reached us its first
+// transfer_progress waits. Asterisk 22.10 publishes the ChannelTransfer
+// event before it records the REFER's state (res_pjsip_refer.c,
+// refer_incoming_ari_request: ari_notify, then progress->ari_state): a
+// transfer_progress that overtakes that assignment dereferences NULL and
+// Asterisk crashes (seen once on a real Asterisk with a real phone). The
+// assignment follows at once; this leaves it ample time.
+const referSettle = 100 * time.Millisecond
+
+// referSettled waits out referSettle after the last REFER, leaving every
+// message in the mailbox.
+func (c *call) referSettled() {
+	if d := referSettle - time.Since(c.referAt); d > 0 && !c.referAt.IsZero() {
+		never := func(message) bool { return false }
+		_, _, _ = c.await(never, never, d)
+	}
+}
+
 func (c *call) progress(state string) {
+	c.referSettled()
 	if err := c.e.tel.TransferProgress(c.ctx, c.agentLeg, state); err != nil && !errors.Is(err, routing.ErrCallGone) {
 		c.log.Warn("transfer progress", "state", state, logErr, err)
 	}

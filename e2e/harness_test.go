@@ -540,6 +540,7 @@ func (e *env) leftInAsterisk() (chans, bridges []string) {
 // there is hung up and destroyed, so the next scenario starts clean, and
 // a scenario that passed fails for having left it.
 func (e *env) clearAsterisk() {
+	defer e.ast.CloseIdleConnections()
 	chans, bridges := e.leftInAsterisk()
 	if len(chans)+len(bridges) == 0 {
 		return

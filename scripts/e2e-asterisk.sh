@@ -78,7 +78,19 @@ up() {
 	# The suite's own contexts, never part of a deployment.
 	cp "$root/e2e/testdata/asterisk/extensions_e2e.conf" "$etc/"
 	grep -qx '#include extensions_e2e.conf' "$etc/extensions.conf" || echo '#include extensions_e2e.conf' >>"$etc/extensions.conf"
-	"$dir/ast/start.sh" >/dev/null
+	# The prompts, as the deployment guide installs them: every sound of the
+	# reference configuration and of the suite's, in their languages, with
+	# Debian's core digits where they are installed.
+	go build -o "$dir/hotline" ./cmd/hotline
+	local core=() sounds=$dir/ast/var/lib/asterisk/sounds
+	[ -d /usr/share/asterisk/sounds/en ] && core=(--core-sounds /usr/share/asterisk/sounds)
+	sed -e 's#{{ARI_URL}}#http://127.0.0.1:1/ari#' -e 's#{{REDIS}}#127.0.0.1:1#' -e 's#{{[A-Z_]*}}#x#g' \
+		e2e/testdata/hotline.yaml >"$dir/e2e-hotline.yaml"
+	for cfg in deploy/hotline.yaml "$dir/e2e-hotline.yaml"; do
+		"$dir/hotline" prompts --out "$sounds" --config "$cfg" "${core[@]}" >>"$dir/install.log"
+	done
+	# From its own directory: a crash dumps core there, not in the checkout.
+	(cd "$dir" && "$dir/ast/start.sh" >/dev/null)
 	cat >"$dir/env" <<-ENV
 		export HOTLINE_E2E_ARI_URL=http://127.0.0.1:$ari_port/ari
 		export HOTLINE_E2E_ARI_USER=hotline
@@ -103,9 +115,11 @@ down) down "${2:?usage: e2e-asterisk.sh down DIR}"; exit 0 ;;
 esac
 
 work=""
+status=1
 if [ -z "${HOTLINE_E2E_ARI_URL:-}" ]; then
 	work=$(mktemp -d /tmp/hotline-asterisk.XXXXXX)
-	trap 'down "$work"; rm -rf "$work"' EXIT
+	# Stopped either way; its logs are kept when the stage failed.
+	trap 'down "$work"; if [ $status = 0 ]; then rm -rf "$work"; else echo "e2e-asterisk: Asterisk logs kept in $work/ast/var/log/asterisk" >&2; fi' EXIT
 	up "$work"
 	# shellcheck disable=SC1091
 	. "$work/env"
@@ -114,12 +128,13 @@ else
 fi
 
 # Every package with real-Asterisk tests; each runs them only when
-# HOTLINE_E2E_ARI_URL is set.
-packages=(./e2e/)
+# HOTLINE_E2E_ARI_URL is set. One package at a time (-p 1): they share the
+# one Asterisk, and each scenario checks that nothing is left in it.
+packages=(./e2e/ ./asterisksim/ ./prompts/ ./cmd/hotline/ ./internal/baresip/)
 log=${TMPDIR:-/tmp}/hotline-e2e-asterisk.json
-echo "== real Asterisk: go test -race ${packages[*]}"
+echo "== real Asterisk: go test -race -p 1 ${packages[*]}"
 status=0
-go test -race -count=1 -json -timeout 18m "${packages[@]}" >"$log" || status=$?
+go test -race -count=1 -p 1 -json -timeout 18m "${packages[@]}" >"$log" || status=$?
 # A readable summary: failures with their output, skips with their reasons,
 # the counts. A skip not declared (with its reason) in
 # e2e/testdata/asterisk/skips fails the stage: every real-mode test runs.
@@ -134,5 +149,18 @@ for what in channels bridges; do
 		status=1
 	fi
 done
+# A client that drops its websocket instead of closing it makes Asterisk
+# log this at every stop; ours close with the handshake.
+if [ -n "$work" ]; then
+	abrupt=$(grep -c "Web socket closed abruptly" "$work/ast/var/log/asterisk/messages.log" || true)
+	if [ "$abrupt" != 0 ]; then
+		echo "e2e-asterisk: Asterisk logged $abrupt websockets closed abruptly (without a close handshake)" >&2
+		status=1
+	fi
+	if grep -q "Segmentation\|Got SIGSEGV\|Asterisk ending" "$work/ast/var/log/asterisk/stdout.log" 2>/dev/null || ! "$work/ast/cli.sh" "core show uptime" >/dev/null 2>&1; then
+		echo "e2e-asterisk: Asterisk is not running any more (crashed?): see $work/ast/var/log/asterisk" >&2
+		status=1
+	fi
+fi
 [ $status = 0 ] && echo "e2e-asterisk: real-Asterisk stage passed"
 exit $status
