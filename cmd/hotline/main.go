@@ -1,7 +1,8 @@
 // Command hotline routes a support hotline's calls through Asterisk's ARI.
 //
 //	hotline serve --config FILE   run the daemon
-//	hotline check --config FILE   validate a configuration
+//	hotline check --config FILE   validate a configuration (--ari: and the Asterisk it names)
+//	hotline prompts --out DIR     synthesize every prompt the configuration plays
 //	hotline demo                  the whole hotline on this machine, simulated
 //	hotline bench                 measure routing speed against a simulated Asterisk
 //	hotline version               print the version
@@ -32,6 +33,8 @@ const usage = `usage: hotline <command> [flags]
 commands:
   serve --config FILE   run the daemon
   check --config FILE   validate a configuration file
+        [--ari]         and check the Asterisk it names (sounds, agents, version, ARI user)
+  prompts --out DIR     synthesize every prompt of --config FILE into Asterisk's sounds DIR
   demo                  run the whole hotline here with a simulated Asterisk
   bench                 measure routing against a simulated Asterisk and Redis
   version               print the version
@@ -77,7 +80,9 @@ func run(ctx context.Context, reload <-chan struct{}, args []string, stdout, std
 	var err error
 	switch cmd {
 	case "check":
-		err = runCheck(rest, stdout, stderr)
+		err = runCheck(ctx, rest, stdout, stderr)
+	case "prompts":
+		err = runPrompts(ctx, rest, stdout, stderr)
 	case "serve":
 		err = runServe(ctx, reload, rest, stderr)
 	case "demo":
@@ -128,10 +133,19 @@ func configFlag(name string, args []string, stderr io.Writer) (string, error) {
 
 // runCheck validates a configuration: every problem as FILE:LINE: message
 // and exit 1, or warnings and a one-line summary and exit 0.
-func runCheck(args []string, stdout, stderr io.Writer) error {
-	path, err := configFlag("check", args, stderr)
-	if err != nil {
+// With --ari it then connects to the configured Asterisk and reports what
+// the hotline needs there and lacks (runCheckARI).
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration file (YAML)")
+	withARI := fs.Bool("ari", false, "also connect to the configured Asterisk and check what the hotline needs there")
+	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	path := *configPath
+	if path == "" {
+		return errors.New("--config FILE is required")
 	}
 	cfg, err := dialplan.Load(path)
 	var problems dialplan.Problems
@@ -149,6 +163,9 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, w)
 	}
 	fmt.Fprintln(stdout, cfg.Summary())
+	if *withARI {
+		return runCheckARI(ctx, cfg, stdout, stderr)
+	}
 	return nil
 }
 
