@@ -91,6 +91,7 @@ type env struct {
 	tg      target
 	sim     *asterisksim.Server // nil against a real Asterisk
 	ast     *ari.Client         // a real Asterisk's REST, to look at what is left; nil on the simulator
+	proxy   *proxy              // between the clients and a real Asterisk, to cut their connections
 	redis   *redistest.Server
 	rdb     *redis.Client
 	cfg     *dialplan.Config
@@ -141,7 +142,9 @@ func scenario(t *testing.T) *env {
 	t.Cleanup(func() { _ = e.rdb.Close() })
 
 	ariURL, user, password := tg.url, tg.user, tg.password
-	if !tg.real() {
+	if tg.real() {
+		e.proxy, ariURL = startProxy(t, tg.url)
+	} else {
 		user, password = "hotline", "e2e-secret"
 		// PJSIP/103 exists and is never registered, as on the real
 		// Asterisk of scripts/e2e-asterisk.sh.
@@ -491,6 +494,16 @@ func (e *env) noLeaks() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// dropConnections cuts the ARI connections of the daemon and the phones,
+// as a network failure would.
+func (e *env) dropConnections() {
+	if e.sim != nil {
+		e.sim.DropWebsockets()
+		return
+	}
+	e.proxy.drop()
 }
 
 // needSim skips t, a scenario or one of its subtests, when it needs a
