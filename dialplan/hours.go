@@ -9,7 +9,7 @@ import (
 	// answers when the machine's own is missing or older than the name.
 	_ "time/tzdata"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // ClockTime is a wall-clock time of day in minutes after midnight, from
