@@ -27,10 +27,11 @@ import (
 //     the agent leaves all work as before. If the agent's leg is gone, the
 //     agent's part ends and the caller is asked for the survey.
 //
-// On the first Reconcile after a start, this node's calls in the router
-// with no channel in the lists and no owner here vanished while no node
-// ran: they are ended (endVanished), or they would stay connected, or
-// queued, forever.
+// On every Reconcile (after each connect, and every ReconcileEvery),
+// this node's calls in the router with no channel in the lists and no
+// owner here vanished — while no node ran, or their end was never
+// written: they are ended (endVanished), or they would stay connected,
+// or queued, forever, their agents on_call.
 //
 // A caller's channel id is its call id; a called-back caller's channel
 // and every leg and bridge we made carry the call id in their own id
@@ -74,7 +75,6 @@ func (e *Engine) adopt(ctx context.Context, channels []Channel, bridges []Bridge
 		seen[id] = true
 		ids = append(ids, id)
 	}
-	first := !e.reconciled
 	e.mu.Unlock()
 	for _, id := range ids {
 		if ctx.Err() != nil {
@@ -95,9 +95,7 @@ func (e *Engine) adopt(ctx context.Context, channels []Channel, bridges []Bridge
 			e.adoptCall(ctx, rc, l)
 		}
 	}
-	if first {
-		e.endVanished(ctx, channels)
-	}
+	e.endVanished(ctx, channels)
 }
 
 // endVanished ends this node's calls in the router whose caller has no

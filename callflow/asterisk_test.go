@@ -1,10 +1,13 @@
 package callflow
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hotline-project/hotline/routing"
 )
 
 // Behaviours of the real Asterisk 22 that the call flow must survive,
@@ -222,4 +225,79 @@ func TestPromptsToBridgedChannelsAreWhispered(t *testing.T) {
 	}
 	h.hangup(ch)
 	h.idle()
+}
+
+// TestEndOfCallWritesAreDurable: the store is unreachable as the call
+// ends (a Redis failover). The agent's part, the caller's leaving and the
+// case are written anyway, once the store answers: otherwise the agent
+// stays on_call for good.
+func TestEndOfCallWritesAreDurable(t *testing.T) {
+	h := newHarness(t)
+	h.r.mu.Lock()
+	h.r.down["EndCall"], h.r.down["CloseCase"] = 3, 2
+	h.r.mu.Unlock()
+	ch := h.queued()
+	h.connected(ch, "100")
+	h.hangup(ch) // the caller leaves: the agent's part ends, the case closes
+	waitLog(t, h.r, "EndCall "+ch+" 100", 1)
+	waitLog(t, h.r, "CloseCase case1", 1)
+	if n := count(h.r.log(), "EndCall "+ch+" 100 down"); n != 3 {
+		t.Errorf("EndCall failed %d times, want 3 before it went through: %v", n, h.r.log())
+	}
+
+	// A queued caller who hangs up during the outage leaves the queue.
+	h.r.mu.Lock()
+	h.r.down["Leave"] = 2
+	h.r.mu.Unlock()
+	ch2 := h.queued()
+	h.hangup(ch2)
+	waitLog(t, h.r, "Leave "+ch2, 1)
+	if n := count(h.r.log(), "Leave "+ch2+" down"); n != 2 {
+		t.Errorf("Leave failed %d times, want 2: %v", n, h.r.log())
+	}
+	h.idle()
+	// Written once each, no more.
+	time.Sleep(50 * time.Millisecond)
+	for _, w := range []string{"EndCall " + ch + " 100", "CloseCase case1", "Leave " + ch2} {
+		if n := count(h.r.log(), w); n != 1 {
+			t.Errorf("%q written %d times", w, n)
+		}
+	}
+}
+
+// waitLog waits until the router has recorded exactly the line entry n
+// times (durable writes run after the call's goroutine has ended).
+func waitLog(t *testing.T, r *fakeRouter, entry string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for count(r.log(), entry) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("router: %q not %d times within %v: %v", entry, n, waitLimit, r.log())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func count(log []string, entry string) int {
+	n := 0
+	for _, l := range log {
+		if l == entry {
+			n++
+		}
+	}
+	return n
+}
+
+// TestPeriodicReconcileFreesStuckAgents: a call the router still has as
+// connected, for this node, whose channels Asterisk no longer has (its
+// end was lost in an outage longer than the retries): the periodic
+// reconcile ends it, so its agent does not stay on_call until a restart.
+func TestPeriodicReconcileFreesStuckAgents(t *testing.T) {
+	h := newHarness(t, func(_ *harness, o *Options) { o.ReconcileEvery = 20 * time.Millisecond })
+	h.e.Reconcile(context.Background(), nil, nil) // after the connect
+	h.r.mu.Lock()
+	h.r.live["1795300003.1"] = Call{ID: "1795300003.1", CaseID: "case-x", Topic: "service", Node: "n1",
+		AgentID: "100", State: routing.CallConnected}
+	h.r.mu.Unlock()
+	waitLog(t, h.r, "EndCall 1795300003.1 100", 1)
 }

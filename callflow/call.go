@@ -336,7 +336,9 @@ func (c *call) whisperChannel(ch string) string {
 		return ""
 	}
 	started := func(m message) bool { return on(m, "StasisStart", id) }
-	ended := func(m message) bool { return m.ev != nil && gone(m.ev) && (m.ev.Channel.ID == id || m.ev.Channel.ID == ch) }
+	ended := func(m message) bool {
+		return m.ev != nil && gone(m.ev) && (m.ev.Channel.ID == id || m.ev.Channel.ID == ch)
+	}
 	if _, ok, _ := c.await(started, ended, c.e.settleT); !ok {
 		c.hangupSnoop(id)
 		return ""

@@ -56,6 +56,10 @@ type Telephony interface {
 	// Snoop makes a channel spying on and/or whispering into channelID,
 	// entering app with appArgs.
 	Snoop(ctx context.Context, channelID, snoopID, spy, whisper, app string, appArgs []string) (Channel, error)
+	// Channels and Bridges list everything Asterisk has, for the periodic
+	// reconcile.
+	Channels(ctx context.Context) ([]Channel, error)
+	Bridges(ctx context.Context) ([]Bridge, error)
 }
 
 // Router is the part of routing.Router the call flow uses.
@@ -213,6 +217,12 @@ type Options struct {
 	// SettleLimit bounds the wait for Asterisk to report that a channel
 	// entered or left the conversation bridge (default 2 s); see settle.
 	SettleLimit time.Duration
+	// ReconcileEvery is how often Run compares this node's calls in the
+	// router with Asterisk's channels besides after every (re)connect
+	// (default 30 s): a call whose channels are gone (its end not written,
+	// an event lost) is ended, so no agent stays on_call or ringing for a
+	// call that no longer exists.
+	ReconcileEvery time.Duration
 }
 
 // Errors.
@@ -254,6 +264,9 @@ type Engine struct {
 	pbStart  time.Duration
 	pbLimit  time.Duration
 	settleT  time.Duration
+	every    time.Duration
+	// reconciling serializes Reconcile: after a connect and periodically.
+	reconciling sync.Mutex
 
 	base   context.Context
 	cancel context.CancelCauseFunc
@@ -314,6 +327,9 @@ func New(opts Options) *Engine {
 	if opts.SettleLimit <= 0 {
 		opts.SettleLimit = 2 * time.Second
 	}
+	if opts.ReconcileEvery <= 0 {
+		opts.ReconcileEvery = 30 * time.Second
+	}
 	if opts.Policy.RingTimeout <= 0 {
 		opts.Policy.RingTimeout = 20 * time.Second
 	}
@@ -323,7 +339,7 @@ func New(opts Options) *Engine {
 		clock: opts.Clock, log: opts.Logger, node: opts.Node, app: opts.App,
 		metrics: opts.Metrics, policy: opts.Policy, settings: withDefaults(opts.Plan.Settings()),
 		mbSize: opts.MailboxSize, cleanupT: opts.CleanupTimeout, grace: opts.ReconcileGrace,
-		pbStart: opts.PlaybackStartLimit, pbLimit: opts.PlaybackLimit, settleT: opts.SettleLimit,
+		pbStart: opts.PlaybackStartLimit, pbLimit: opts.PlaybackLimit, settleT: opts.SettleLimit, every: opts.ReconcileEvery,
 		base: base, cancel: cancel,
 		idle:  make(chan struct{}),
 		calls: map[string]*call{}, owners: map[string]*call{}, chans: map[string]time.Time{},
@@ -615,6 +631,8 @@ func (e *Engine) Active() int {
 // bridges this node created but no call owns any more are hung up and
 // destroyed. Channels of other applications are left alone.
 func (e *Engine) Reconcile(ctx context.Context, channels []Channel, bridges []Bridge) {
+	e.reconciling.Lock()
+	defer e.reconciling.Unlock()
 	e.reconcileLost(channels)
 	e.adopt(ctx, channels, bridges)
 	e.releaseParked()
@@ -645,6 +663,31 @@ func (e *Engine) reconcileLost(channels []Channel) {
 	for _, g := range lost {
 		e.post(g.c, message{ev: &Event{Type: "ChannelDestroyed", Channel: &Channel{ID: g.id}, CauseText: "lost during reconnect"}})
 	}
+}
+
+// reconcileNow fetches the channel and bridge lists and reconciles with
+// them, once the first reconcile after a connect has run (until then the
+// websocket is not up and adoption would be premature).
+func (e *Engine) reconcileNow(ctx context.Context) {
+	e.mu.Lock()
+	ready := e.reconciled
+	e.mu.Unlock()
+	if !ready {
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, e.cleanupT)
+	defer cancel()
+	channels, err := e.tel.Channels(lctx)
+	if err != nil {
+		e.log.Warn("periodic reconcile: list channels", logErr, err)
+		return
+	}
+	bridges, err := e.tel.Bridges(lctx)
+	if err != nil {
+		e.log.Warn("periodic reconcile: list bridges", logErr, err)
+		return
+	}
+	e.Reconcile(ctx, channels, bridges)
 }
 
 // hangupOrphans hangs up channels and destroys bridges this node made
@@ -681,10 +724,19 @@ func (e *Engine) hangupOrphans(ctx context.Context, channels []Channel, bridges 
 	}
 }
 
-// Run keeps the engine until ctx is done, then ends every call that is
-// still up and waits for their goroutines.
+// Run keeps the engine until ctx is done, reconciling every
+// ReconcileEvery, then ends every call that is still up and waits for
+// their goroutines.
 func (e *Engine) Run(ctx context.Context) error {
-	<-ctx.Done()
+	t := time.NewTicker(e.every)
+	defer t.Stop()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+			e.reconcileNow(ctx)
+		}
+	}
 	e.mu.Lock()
 	e.draining = true
 	e.mu.Unlock()

@@ -2,6 +2,7 @@ package callflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -162,6 +163,8 @@ type fakeTel struct {
 	inBridge map[string]string
 	emit     func(Event)
 	snoops   map[string]string // whisper channel → the channel it whispers to
+	// listed is what Channels returns (the periodic reconcile's view).
+	listed []Channel
 }
 
 // moved reports channels joining (bridge != "") or leaving their bridges.
@@ -320,6 +323,14 @@ func (f *fakeTel) Snoop(_ context.Context, ch, id, spy, whisper, app string, arg
 	return Channel{ID: id, Name: "Snoop/" + ch + "-00000000", State: "Up"}, nil
 }
 
+func (f *fakeTel) Channels(context.Context) ([]Channel, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.listed), nil
+}
+
+func (f *fakeTel) Bridges(context.Context) ([]Bridge, error) { return nil, nil }
+
 func (f *fakeTel) TransferProgress(_ context.Context, ch, state string) error {
 	f.rec(action{Op: "progress", Chan: ch, Arg: state})
 	return nil
@@ -431,11 +442,27 @@ type fakeRouter struct {
 	rated    map[string]bool
 	live     map[string]Call
 	seq      int
+	// down makes the next n calls of a method fail as an unreachable
+	// store does (each is still recorded, with " down" appended).
+	down map[string]int
+}
+
+var errStoreDown = errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")
+
+// unreachable reports whether this call of method fails, as set in down.
+func (r *fakeRouter) unreachable(method string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.down[method] > 0 {
+		r.down[method]--
+		return true
+	}
+	return false
 }
 
 func newFakeRouter() *fakeRouter {
 	return &fakeRouter{sig: newSignal(), cases: map[string]routing.Case{}, openFor: map[string]string{},
-		agents: map[string]routing.AgentStatus{}, rated: map[string]bool{}, live: map[string]Call{},
+		agents: map[string]routing.AgentStatus{}, rated: map[string]bool{}, live: map[string]Call{}, down: map[string]int{},
 		queue: QueueInfo{Position: 1, EstimatedWait: 30 * time.Second, AgentsLoggedIn: 2, AgentsAvailable: 0}}
 }
 
@@ -572,6 +599,10 @@ func (r *fakeRouter) Rate(_ context.Context, caseID string, score int) (bool, er
 }
 
 func (r *fakeRouter) CloseCase(_ context.Context, id string) (int, error) {
+	if r.unreachable("CloseCase") {
+		r.record("CloseCase %s down", id)
+		return 0, errStoreDown
+	}
 	r.record("CloseCase %s", id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -616,12 +647,29 @@ func (r *fakeRouter) NoAnswer(_ context.Context, o Offer) error {
 	return nil
 }
 
+// ReleaseOffer puts a live call back in its queue, as the router does.
 func (r *fakeRouter) ReleaseOffer(_ context.Context, o Offer) error {
 	r.record("ReleaseOffer %s %s", o.CallID, o.Agent.ID)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.live[o.CallID]; ok {
+		c.State, c.AgentID = routing.CallQueued, ""
+		r.live[o.CallID] = c
+	}
 	return nil
 }
 
-func (r *fakeRouter) Leave(_ context.Context, id string) error { r.record("Leave %s", id); return nil }
+func (r *fakeRouter) Leave(_ context.Context, id string) error {
+	if r.unreachable("Leave") {
+		r.record("Leave %s down", id)
+		return errStoreDown
+	}
+	r.record("Leave %s", id)
+	r.mu.Lock()
+	delete(r.live, id) // an ended call is no longer the router's
+	r.mu.Unlock()
+	return nil
+}
 
 // ActiveCalls returns what a test put in live, in id order.
 func (r *fakeRouter) ActiveCalls(_ context.Context) ([]Call, error) {
@@ -648,7 +696,14 @@ func (r *fakeRouter) Call(_ context.Context, id string) (Call, error) {
 }
 
 func (r *fakeRouter) EndCall(_ context.Context, id, agent string) error {
+	if r.unreachable("EndCall") {
+		r.record("EndCall %s %s down", id, agent)
+		return errStoreDown
+	}
 	r.record("EndCall %s %s", id, agent)
+	r.mu.Lock()
+	delete(r.live, id)
+	r.mu.Unlock()
 	return nil
 }
 

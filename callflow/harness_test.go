@@ -40,6 +40,8 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		// The fakes send no PlaybackStarted: the watchdog stays out of
 		// the way unless a test sets its own limits.
 		PlaybackStartLimit: time.Hour, PlaybackLimit: time.Hour,
+		ReconcileEvery: time.Hour, // tests reconcile when they say so
+
 	}
 	for _, f := range opts {
 		f(h, &o)

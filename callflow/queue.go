@@ -427,9 +427,7 @@ func (c *call) whisper(leg string) error {
 // agentDropped ends the agent's part after they hung up before talking and
 // puts the caller back in the queue in their old place.
 func (c *call) agentDropped() error {
-	if err := c.e.router.EndCall(c.ctx, c.id, c.agentID); err != nil {
-		c.log.Warn("end call", logErr, err)
-	}
+	c.endAgentPart()
 	c.answered, c.agentLeg, c.agentID = false, "", ""
 	if _, err := c.e.router.Enqueue(c.ctx, c.asCall()); err != nil {
 		return fmt.Errorf("re-enqueue: %w", err)

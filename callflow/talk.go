@@ -446,11 +446,17 @@ func (c *call) joinTarget(target string) string {
 
 func (c *call) cancelTransfer(tr Transfer, noAnswer bool) {
 	c.pending, c.joined = nil, false
-	ctx, cancel := c.cleanupCtx()
-	defer cancel()
-	if err := c.e.router.CancelTransfer(ctx, c.id, tr.ID, noAnswer); err != nil {
-		c.log.Warn("cancel transfer", logErr, err)
-	}
+	id := c.id
+	c.e.durable(c.log, "cancel transfer", func(ctx context.Context) error {
+		return c.e.router.CancelTransfer(ctx, id, tr.ID, noAnswer)
+	})
+}
+
+// endAgentPart ends the answering agent's part of the call in the router
+// (wrap-up, then free), durably: an agent must never stay on_call.
+func (c *call) endAgentPart() {
+	id, agent := c.id, c.agentID
+	c.e.durable(c.log, "end call", func(ctx context.Context) error { return c.e.router.EndCall(ctx, id, agent) })
 }
 
 // consultEnd commits or drops a consult and puts the caller back in the
@@ -528,9 +534,7 @@ func (c *call) afterAgent() error {
 	c.agentLeg = ""
 	c.handled()
 	if c.answered {
-		if err := c.e.router.EndCall(c.ctx, c.id, c.agentID); err != nil {
-			c.log.Warn("end call", logErr, err)
-		}
+		c.endAgentPart()
 		c.answered = false
 	}
 	c.destroyBridge(c.ctx)
@@ -637,9 +641,10 @@ func (c *call) finish(err error) {
 		_ = c.e.tel.StopPlayback(ctx, id) // gone with its channel if this fails
 	}
 	if c.pending != nil {
-		if err := c.e.router.CancelTransfer(ctx, c.id, c.pending.ID, false); err != nil {
-			log.Warn("cancel transfer", logErr, err)
-		}
+		id, trID := c.id, c.pending.ID
+		c.e.durable(log, "cancel transfer", func(ctx context.Context) error {
+			return c.e.router.CancelTransfer(ctx, id, trID, false)
+		})
 	}
 	// The agent's leg is hung up before the router frees the agent, so
 	// they are never offered a call while this one still rings their
@@ -650,22 +655,22 @@ func (c *call) finish(err error) {
 	c.handled()
 	switch {
 	case c.offer != nil || (c.enqueued && !c.kept):
-		if err := c.e.router.Leave(ctx, c.id); err != nil {
-			log.Warn("leave queue", logErr, err)
-		}
+		id := c.id
+		c.e.durable(log, "leave queue", func(ctx context.Context) error { return c.e.router.Leave(ctx, id) })
 		c.e.metrics.Abandoned(c.topic)
 	case c.answered:
-		if err := c.e.router.EndCall(ctx, c.id, c.agentID); err != nil {
-			log.Warn("end call", logErr, err)
-		}
+		c.endAgentPart()
 	}
 	c.destroyBridge(ctx)
 	if c.caseID != "" && !c.keepOpen && !c.isCB && (c.talked || !c.resumed) {
-		if agents, err := c.e.router.CloseCase(ctx, c.caseID); err != nil {
-			log.Warn("close case", logErr, err)
-		} else if c.talked {
-			c.e.metrics.AgentsPerResolvedCall(agents)
-		}
+		caseID, talked := c.caseID, c.talked
+		c.e.durable(log, "close case", func(ctx context.Context) error {
+			agents, err := c.e.router.CloseCase(ctx, caseID)
+			if err == nil && talked {
+				c.e.metrics.AgentsPerResolvedCall(agents)
+			}
+			return err
+		})
 	}
 	if c.callerUp && c.caller != "" {
 		c.e.hangup(ctx, c.caller, "normal")

@@ -7,12 +7,12 @@ import (
 	"github.com/hotline-project/hotline/routing"
 )
 
-// TestFirstReconcileEndsVanishedCalls: calls of this node the router still
-// has but Asterisk no longer does (the daemon was down when they hung
-// up) are ended on the first Reconcile, each as its state needs; calls of
-// other nodes, calls with a channel, kept places and calls this node owns
-// are left alone, and a later Reconcile ends nothing.
-func TestFirstReconcileEndsVanishedCalls(t *testing.T) {
+// TestReconcileEndsVanishedCalls: calls of this node the router still has
+// but Asterisk no longer does (the daemon was down when they hung up, or
+// their end was never written) are ended by Reconcile, each as its state
+// needs; calls of other nodes, calls with a channel, kept places and calls
+// this node owns are left alone, and a later Reconcile ends nothing more.
+func TestReconcileEndsVanishedCalls(t *testing.T) {
 	h := newHarness(t)
 	owned := h.queued()
 	h.r.waitCall(t, "Enqueue")
@@ -73,8 +73,7 @@ func TestFirstReconcileEndsVanishedCalls(t *testing.T) {
 		}
 	}
 
-	// Only the first Reconcile after a start: later ones follow a
-	// reconnect, when the router's calls of this node are its own.
+	// A later Reconcile (the periodic one) finds those ended.
 	h.e.Reconcile(context.Background(), []Channel{{ID: owned}}, nil)
 	h.hangup(owned)
 	h.hangup("hl-n1-callee-4-" + calledBack)
