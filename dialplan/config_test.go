@@ -169,7 +169,7 @@ var errorCases = []struct {
 	{
 		file: "syntax_error.yaml",
 		errors: []string{
-			"FILE:3: invalid YAML: did not find expected ',' or '}'",
+			"FILE:4: invalid YAML: did not find expected ',' or '}'",
 		},
 	},
 	{

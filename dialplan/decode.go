@@ -132,18 +132,6 @@ func (d *decoder) errorf(line int, format string, args ...any) {
 	d.probs = append(d.probs, Problem{Line: line, Message: fmt.Sprintf(format, args...)})
 }
 
-var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// yamlProblem turns a yaml.v3 syntax error into a problem with its line.
-func yamlProblem(file string, err error) Problem {
-	msg := err.Error()
-	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return Problem{File: file, Line: line, Message: "invalid YAML: " + m[2]}
-	}
-	return Problem{File: file, Line: 1, Message: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
-}
-
 // parseYAML reads exactly one document. The recover is a last line of
 // defence: a checker must answer, never crash, whatever it is given.
 func parseYAML(data []byte) (root *yaml.Node, extraLine int, err error) {
@@ -177,8 +165,7 @@ func (d *decoder) decodeFile(data []byte) *Config {
 	d.lines = c.lines
 	root, extra, err := parseYAML(data)
 	if err != nil {
-		p := yamlProblem("", err)
-		d.probs = append(d.probs, p)
+		d.probs = append(d.probs, yamlProblem("", data, err))
 		d.fatal = true
 		return c
 	}

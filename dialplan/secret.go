@@ -140,19 +140,21 @@ const MinTokenLength = 16
 // Every problem is reported, with the token hidden.
 func ParseTokens(name string, data []byte) (Tokens, error) {
 	t := Tokens{byDigest: map[[sha256.Size]byte]Grant{}}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return t, Problems{yamlProblem(name, err)}
+	n, extra, err := parseYAML(data)
+	if err != nil {
+		return t, Problems{yamlProblem(name, data, err)}
 	}
 	var probs Problems
 	add := func(line int, format string, args ...any) {
 		probs = append(probs, Problem{File: name, Line: line, Message: fmt.Sprintf(format, args...)})
 	}
-	if root.Kind == 0 {
-		return t, nil
+	if extra > 0 {
+		add(extra, "only one YAML document is allowed")
 	}
-	n := root.Content[0]
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+	if isNull(n) {
+		if len(probs) > 0 {
+			return t, probs
+		}
 		return t, nil
 	}
 	if n.Kind != yaml.MappingNode {
