@@ -196,6 +196,7 @@ func New(opts Options) (_ *App, err error) {
 		Clock: callflow.SystemClock{}, Logger: a.log.With("component", "callflow"),
 		Node: a.node, App: cfg.ARI.Application, Metrics: observer{a.metrics},
 		Policy: callflow.Policy{RingTimeout: policy.RingTimeout, OfferWaitThreshold: policy.OfferWaitThreshold},
+		Probe:  a.store.Ping,
 	})
 	a.Engine = engine
 	a.Relay = callflow.NewRelay(engine, redisstore.NewCommands(a.rdb, cfg.Redis.KeyPrefix), callflow.RelayOptions{

@@ -25,6 +25,7 @@ func (o observer) Consult(d time.Duration, result string) {
 func (o observer) MailboxOverflow()            { o.m.CallMailboxOverflowed() }
 func (o observer) PlaybackFailed(sound string) { o.m.PlaybackFailed(sound) }
 func (o observer) AgentUnreachable()           { o.m.AgentUnreachable() }
+func (o observer) HandedBack(reason string)    { o.m.HandedBack(reason) }
 
 // Transfer counts refusals only: a consult that ran is counted, with its
 // duration, by Consult.

@@ -328,6 +328,14 @@ func (c *Client) DestroyBridge(ctx context.Context, bridgeID string) error {
 	return c.bridgeOp(ctx, "destroy bridge", http.MethodDelete, bridgeID, nil, nil)
 }
 
+// Continue hands a channel in Stasis back to the dialplan, at the
+// priority after its Stasis() (Asterisk's default; the application's
+// StasisEnd follows). Retry is unsafe once it succeeded: the channel is
+// no longer ours (ErrCallGone).
+func (c *Client) Continue(ctx context.Context, channelID string) error {
+	return c.channelOp(ctx, "continue", http.MethodPost, channelID, []string{"continue"}, nil)
+}
+
 // SetVar sets a channel variable or writes a function
 // ("PJSIP_TRANSFER_HANDLING()"). Retry is safe.
 func (c *Client) SetVar(ctx context.Context, channelID, name, value string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -300,4 +301,58 @@ func TestPeriodicReconcileFreesStuckAgents(t *testing.T) {
 		AgentID: "100", State: routing.CallConnected}
 	h.r.mu.Unlock()
 	waitLog(t, h.r, "EndCall 1795300003.1 100", 1)
+}
+
+// TestNoCallerAnsweredIntoSilence: the store goes down. The caller whose
+// enqueue fails hears the "technical difficulties" prompt and goes back
+// to the dialplan (HOTLINE_RESULT=unavailable: the fallback runs) instead
+// of being hung up; while the store is known down, new callers are not
+// answered at all and go straight back; once a probe reaches it again,
+// calls are routed as before.
+func TestNoCallerAnsweredIntoSilence(t *testing.T) {
+	var up atomic.Bool
+	h := newHarness(t, func(_ *harness, o *Options) {
+		o.Probe = func(context.Context) error {
+			if up.Load() {
+				return nil
+			}
+			return errStoreDown
+		}
+	})
+	h.r.mu.Lock()
+	h.r.down["Enqueue"] = 1
+	h.r.mu.Unlock()
+
+	first := h.arrive("200", "5551234")
+	h.cur.expect("answered", op("answer", first))
+	a := h.cur.expect("technical difficulties", playing(first, "unavailable"))
+	h.pbDone(a)
+	h.cur.expect("variable", func(a action) bool { return a.Op == "setvar" && a.Chan == first && a.Arg == "HOTLINE_RESULT=unavailable" })
+	h.cur.expect("back to the dialplan", op("continue", first))
+	h.e.HandleEvent(Event{Type: "StasisEnd", Channel: &Channel{ID: first}})
+	h.idle()
+	if h.tel.count(op("hangup", first)) != 0 {
+		t.Error("a caller handed back to the dialplan was hung up")
+	}
+
+	second := h.arrive("200", "5551235")
+	h.cur.expect("back to the dialplan unanswered", op("continue", second))
+	if h.tel.count(op("answer", second)) != 0 {
+		t.Error("a caller answered while the store is down")
+	}
+	if n := h.obs.count("handed back unavailable"); n != 2 {
+		t.Errorf("handed back %d calls, want 2: %v", n, h.obs.log)
+	}
+
+	up.Store(true)
+	deadline := time.Now().Add(waitLimit)
+	for h.e.storeDown() {
+		if time.Now().After(deadline) {
+			t.Fatal("the store never came back for the engine")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	third := h.queued() // answered and enqueued again
+	h.hangup(third)
+	h.idle()
 }

@@ -57,8 +57,11 @@ type call struct {
 	playing  map[string]*playback // by playback id
 	bridged  map[string]bool      // channels Asterisk reports in the call's bridge
 	referAt  time.Time            // when the last phone REFER reached us (referSettle)
-	moh      bool                 // music on hold on the caller
-	draining bool
+	// handedBack: the caller's channel went back to the dialplan
+	// (unavailable); it is not ours to hang up.
+	handedBack bool
+	moh        bool // music on hold on the caller
+	draining   bool
 }
 
 func (e *Engine) newCall(id string, log *slog.Logger) *call {
@@ -92,6 +95,17 @@ func (e *Engine) startInbound(ev Event) {
 		// nothing to route on: nobody owns it, so it must not stay up.
 		log.Warn("unowned channel entered the application", "args", ev.Args)
 		e.background(func(ctx context.Context) { e.hangup(ctx, ch.ID, "normal") })
+		return
+	}
+	if e.storeDown() {
+		// Not answered: the dialplan's fallback takes the call.
+		log.Info("store down: call handed back to the dialplan unanswered")
+		e.background(func(ctx context.Context) {
+			if err := e.handBack(ctx, ch.ID); err != nil && !errors.Is(err, routing.ErrCallGone) {
+				log.Warn("hand call back", logErr, err)
+				e.hangup(ctx, ch.ID, "congestion")
+			}
+		})
 		return
 	}
 	c := e.newCall(ch.ID, log)
@@ -712,9 +726,10 @@ func (c *call) lookUpOpenCase() <-chan openCase {
 		res <- openCase{}
 		return res
 	}
-	ctx, router, number := c.ctx, c.e.router, c.number
+	ctx, router, number, e := c.ctx, c.e.router, c.number, c.e
 	go func() {
 		cs, found, err := router.OpenCaseFor(ctx, number)
+		e.storeFailed(err)
 		res <- openCase{cs: cs, found: found, err: err}
 	}()
 	return res

@@ -50,11 +50,10 @@ func (e *Engine) durable(log *slog.Logger, what string, write func(ctx context.C
 		return false
 	}
 	log.Warn(what+": the store did not answer; retrying until it does", logErr, err)
-	e.mu.Lock()
-	e.running++
-	e.mu.Unlock()
+	e.storeFailed(err)
+	e.lingering.Add(1)
 	go func() {
-		defer e.goroutineDone()
+		defer e.lingering.Done()
 		for n := 0; ; n++ {
 			t := time.NewTimer(durableBackoff(n))
 			select {

@@ -56,6 +56,10 @@ type Telephony interface {
 	// Snoop makes a channel spying on and/or whispering into channelID,
 	// entering app with appArgs.
 	Snoop(ctx context.Context, channelID, snoopID, spy, whisper, app string, appArgs []string) (Channel, error)
+	// SetVar sets a channel variable; Continue hands a channel back to the
+	// dialplan after its Stasis().
+	SetVar(ctx context.Context, channelID, name, value string) error
+	Continue(ctx context.Context, channelID string) error
 	// Channels and Bridges list everything Asterisk has, for the periodic
 	// reconcile.
 	Channels(ctx context.Context) ([]Channel, error)
@@ -140,6 +144,9 @@ type Observer interface {
 	// AgentUnreachable: an agent was paused because Asterisk refused to
 	// dial their phone again and again.
 	AgentUnreachable()
+	// HandedBack: a call went back to the dialplan's fallback because the
+	// hotline could not route it (reason "unavailable": the store is down).
+	HandedBack(reason string)
 }
 
 // NopObserver measures nothing.
@@ -157,6 +164,7 @@ func (NopObserver) AgentsPerResolvedCall(int)          {}
 func (NopObserver) MailboxOverflow()                   {}
 func (NopObserver) PlaybackFailed(string)              {}
 func (NopObserver) AgentUnreachable()                  {}
+func (NopObserver) HandedBack(string)                  {}
 
 // Clock is the call flow's time: now, and timers the tests can fire.
 type Clock interface {
@@ -217,6 +225,10 @@ type Options struct {
 	// SettleLimit bounds the wait for Asterisk to report that a channel
 	// entered or left the conversation bridge (default 2 s); see settle.
 	SettleLimit time.Duration
+	// Probe checks that the store answers (a ping). With it, a store
+	// error marks the store down until a probe succeeds, and new callers
+	// go back to the dialplan unanswered meanwhile (see unavailable.go).
+	Probe func(ctx context.Context) error
 	// ReconcileEvery is how often Run compares this node's calls in the
 	// router with Asterisk's channels besides after every (re)connect
 	// (default 30 s): a call whose channels are gone (its end not written,
@@ -265,6 +277,9 @@ type Engine struct {
 	pbLimit  time.Duration
 	settleT  time.Duration
 	every    time.Duration
+	probe    func(ctx context.Context) error
+	down     atomic.Bool // the store is known unreachable (storeFailed)
+	probing  atomic.Bool
 	// reconciling serializes Reconcile: after a connect and periodically.
 	reconciling sync.Mutex
 
@@ -296,6 +311,10 @@ type Engine struct {
 	// may start while someone waits (an offer arriving during Stop).
 	running int
 	idle    chan struct{}
+	// lingering are the goroutines that outlive calls and a Stop's drain
+	// (durable writes still retrying, the store probe): they end when Run
+	// does, and Run waits for them.
+	lingering sync.WaitGroup
 }
 
 // New builds an Engine. Nothing runs until events arrive.
@@ -339,7 +358,7 @@ func New(opts Options) *Engine {
 		clock: opts.Clock, log: opts.Logger, node: opts.Node, app: opts.App,
 		metrics: opts.Metrics, policy: opts.Policy, settings: withDefaults(opts.Plan.Settings()),
 		mbSize: opts.MailboxSize, cleanupT: opts.CleanupTimeout, grace: opts.ReconcileGrace,
-		pbStart: opts.PlaybackStartLimit, pbLimit: opts.PlaybackLimit, settleT: opts.SettleLimit, every: opts.ReconcileEvery,
+		pbStart: opts.PlaybackStartLimit, pbLimit: opts.PlaybackLimit, settleT: opts.SettleLimit, every: opts.ReconcileEvery, probe: opts.Probe,
 		base: base, cancel: cancel,
 		idle:  make(chan struct{}),
 		calls: map[string]*call{}, owners: map[string]*call{}, chans: map[string]time.Time{},
@@ -742,6 +761,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Unlock()
 	e.cancel(context.Cause(ctx))
 	e.waitIdle()
+	e.lingering.Wait()
 	return nil
 }
 

@@ -331,6 +331,16 @@ func (f *fakeTel) Channels(context.Context) ([]Channel, error) {
 
 func (f *fakeTel) Bridges(context.Context) ([]Bridge, error) { return nil, nil }
 
+func (f *fakeTel) SetVar(_ context.Context, ch, name, value string) error {
+	f.rec(action{Op: "setvar", Chan: ch, Arg: name + "=" + value})
+	return nil
+}
+
+func (f *fakeTel) Continue(_ context.Context, ch string) error {
+	f.rec(action{Op: "continue", Chan: ch})
+	return nil
+}
+
 func (f *fakeTel) TransferProgress(_ context.Context, ch, state string) error {
 	f.rec(action{Op: "progress", Chan: ch, Arg: state})
 	return nil
@@ -618,6 +628,10 @@ func (r *fakeRouter) Enqueue(_ context.Context, c Call) (QueueInfo, error) {
 
 // EnqueueNewCase records like Enqueue, naming the case it opened as new.
 func (r *fakeRouter) EnqueueNewCase(_ context.Context, c Call) (routing.Case, QueueInfo, error) {
+	if r.unreachable("Enqueue") {
+		r.record("Enqueue %s down", c.ID)
+		return routing.Case{}, QueueInfo{}, errStoreDown
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cs := r.newCase(c.CallerNumber, c.Topic, c.Lang)
@@ -891,6 +905,7 @@ func (o *recObserver) AgentsPerResolvedCall(n int)                { o.add("agent
 func (o *recObserver) MailboxOverflow()                           { o.add("overflow") }
 func (o *recObserver) PlaybackFailed(sound string)                { o.add("playback failed %s", sound) }
 func (o *recObserver) AgentUnreachable()                          { o.add("unreachable") }
+func (o *recObserver) HandedBack(reason string)                   { o.add("handed back %s", reason) }
 
 var (
 	_ Telephony = (*fakeTel)(nil)

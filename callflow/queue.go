@@ -24,6 +24,10 @@ func (c *call) queue() error {
 	// detaches at, and their place is kept for the next node.
 	q, err := c.enqueue()
 	if err != nil {
+		c.e.storeFailed(err)
+		if !final(err) {
+			return c.unavailable(fmt.Errorf("enqueue: %w", err))
+		}
 		return fmt.Errorf("enqueue: %w", err)
 	}
 	c.enqueued = true

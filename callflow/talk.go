@@ -672,7 +672,7 @@ func (c *call) finish(err error) {
 			return err
 		})
 	}
-	if c.callerUp && c.caller != "" {
+	if c.callerUp && c.caller != "" && !c.handedBack {
 		c.e.hangup(ctx, c.caller, "normal")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hotline-project/hotline/app"
+	"github.com/hotline-project/hotline/phones"
 )
 
 // restartStop bounds a daemon's Stop with calls up: detaching them takes
@@ -118,4 +119,35 @@ func TestRestartKeepsCalls(t *testing.T) {
 	e.must(c2.WaitHeard(e.wctx(), "hotline-survey"))
 	e.hangupAll(c2)
 	e.noLeaks()
+}
+
+// TestRedisDownHandsCallsBack: with Redis gone nothing can be routed. A
+// caller is never answered into silence: the one whose enqueue fails
+// hears the "technical difficulties" prompt and goes back to the
+// dialplan, and the next is not answered at all; the dialplan's fallback
+// (deploy/asterisk's hotline-fallback, ringing FALLBACK: line 399 here)
+// takes both.
+func TestRedisDownHandsCallsBack(t *testing.T) {
+	e := scenario(t)
+	e.login("301")
+	e.redis.Stop()
+	fallback := e.phones.Line("399")
+	fallback.SetAnswer(phones.AnswerNever)
+	for i, number := range []string{"5550951", "5550952"} {
+		caller, err := e.phones.Call(e.wctx(), "200", number)
+		e.must(err)
+		rang, err := fallback.WaitRing(e.wctx())
+		e.must(err)
+		if i == 0 && caller.HeardCount("hotline-unavailable") == 0 {
+			t.Errorf("caller %s was handed to the fallback without a word: heard %v", number, caller.Heard())
+		}
+		if i == 1 && caller.HeardCount("") != 0 {
+			t.Errorf("caller %s was answered by the hotline while Redis is down: heard %v", number, caller.Heard())
+		}
+		e.hangupAll(caller)
+		e.must(rang.WaitHungUp(e.wctx()))
+	}
+	if n := e.metric("hotline_calls_handed_back_total", "reason", "unavailable"); n != 2 {
+		t.Errorf("hotline_calls_handed_back_total = %v, want 2", n)
+	}
 }

@@ -116,6 +116,7 @@ type Metrics struct {
 	MailboxOverflows      prometheus.Counter
 	PlaybackFailures      *prometheus.CounterVec
 	AgentsUnreachable     prometheus.Counter
+	CallsHandedBack       *prometheus.CounterVec
 	SnapshotErrors        prometheus.Counter
 	ARIConnectedGauge     prometheus.Gauge
 	ARIReconnects         prometheus.Counter
@@ -191,6 +192,10 @@ func New(reg prometheus.Registerer, topics []string) *Metrics {
 			Namespace: namespace, Name: "call_mailbox_overflows_total",
 			Help: "Calls this node aborted because their event mailbox was full.",
 		}),
+		CallsHandedBack: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "calls_handed_back_total",
+			Help: "Calls given back to the dialplan's fallback because the hotline could not route them (unavailable: the store is down).",
+		}, []string{"reason"}),
 		AgentsUnreachable: f.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "agents_unreachable_total",
 			Help: "Agents paused \"unreachable\" because Asterisk refused to dial their phone again and again.",
@@ -236,6 +241,7 @@ func New(reg prometheus.Registerer, topics []string) *Metrics {
 	for _, c := range routing.RefusalCodes() {
 		m.Transfers.WithLabelValues(string(c))
 	}
+	m.CallsHandedBack.WithLabelValues("unavailable")
 	for _, s := range callbackStates {
 		m.Callbacks.WithLabelValues(string(s))
 	}
@@ -390,6 +396,14 @@ func (m *Metrics) PlaybackFailed(sound string) {
 	m.PlaybackFailures.WithLabelValues(sound).Inc()
 }
 
+// HandedBack counts one call given back to the dialplan's fallback.
+func (m *Metrics) HandedBack(reason string) {
+	if m == nil {
+		return
+	}
+	m.CallsHandedBack.WithLabelValues(reason).Inc()
+}
+
 // AgentUnreachable counts one agent paused "unreachable".
 func (m *Metrics) AgentUnreachable() {
 	if m == nil {
@@ -469,6 +483,7 @@ func boolToFloat(b bool) float64 {
 var names = [...]string{
 	"hotline_agents",
 	"hotline_agents_per_resolved_call",
+	"hotline_agents_unreachable_total",
 	"hotline_ari_connected",
 	"hotline_ari_reconnects_total",
 	"hotline_ari_request_seconds",
@@ -478,11 +493,13 @@ var names = [...]string{
 	"hotline_callbacks_total",
 	"hotline_calls_abandoned_total",
 	"hotline_calls_answered_total",
+	"hotline_calls_handed_back_total",
 	"hotline_calls_offered_total",
 	"hotline_consult_seconds",
 	"hotline_estimated_wait_seconds",
 	"hotline_handle_seconds",
 	"hotline_longest_wait_seconds",
+	"hotline_playback_failures_total",
 	"hotline_queue_depth",
 	"hotline_ratings_total",
 	"hotline_redis_command_seconds",

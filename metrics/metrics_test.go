@@ -37,6 +37,9 @@ func exercise(m *Metrics) {
 	m.ObserveARIRequest("originate", 3*time.Millisecond)
 	m.ObserveRedis("route", 400*time.Microsecond)
 	m.RedisUp(true)
+	m.PlaybackFailed("hotline-closed")
+	m.AgentUnreachable()
+	m.HandedBack("unavailable")
 	m.SetSnapshotSource(func(context.Context) (Snapshot, error) {
 		return Snapshot{QueueDepth: map[string]int{"audit": 3}}, nil
 	}, 0)

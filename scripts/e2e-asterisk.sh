@@ -73,7 +73,7 @@ up() {
 	local etc=$dir/ast/etc
 	# The deployment guide's step, as an administrator runs it.
 	SECRETS_DIR=$dir/secrets HTTP_BIND=127.0.0.1:$ari_port SIP_BIND=127.0.0.1:$sip_port \
-		AGENTS="101 102 103 301 302 303 304 309" CALLERS="caller1 caller2" \
+		AGENTS="101 102 103 301 302 303 304 309" CALLERS="caller1 caller2" FALLBACK=Local/399@phones \
 		"$root/deploy/asterisk/install.sh" "$etc" >>"$dir/install.log"
 	# The suite's own contexts, never part of a deployment.
 	cp "$root/e2e/testdata/asterisk/extensions_e2e.conf" "$etc/"

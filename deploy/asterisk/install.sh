@@ -13,6 +13,10 @@
 #                (default "101 102 103 104 105 106 107 108 109")
 #   CALLERS      desk phones that dial hotline numbers (default
 #                "caller1 caller2"; "" for none)
+#   FALLBACK     what rings when the hotline cannot route a call (Redis
+#                down, the daemon not connected): a Dial() target such as
+#                "PJSIP/108&PJSIP/109" (default: none; the caller hears
+#                the hotline-unavailable prompt)
 #   SECRETS_DIR  where the generated secrets are kept (default /etc/hotline):
 #                ari-password (the ARI user's, for hotline.yaml's
 #                ari.password_file) and sip-phones ("endpoint password"
@@ -34,6 +38,7 @@ sip_bind=${SIP_BIND:-127.0.0.1:5060}
 agents=${AGENTS-101 102 103 104 105 106 107 108 109}
 callers=${CALLERS-caller1 caller2}
 secrets=${SECRETS_DIR:-/etc/hotline}
+fallback=${FALLBACK:-}
 
 die() { echo "install.sh: $*" >&2; exit 1; }
 [ -d "$etc" ] || die "$etc is not a directory (give Asterisk's configuration directory)"
@@ -42,6 +47,7 @@ case $sip_bind in *:*) ;; *) die "SIP_BIND must be address:port, not $sip_bind" 
 for p in $agents $callers; do
 	case $p in *[!A-Za-z0-9_-]*) die "phone name $p: letters, digits, - and _ only" ;; esac
 done
+case $fallback in *[!A-Za-z0-9_@/\&.:-]*) die "FALLBACK $fallback: a Dial() target such as PJSIP/108&PJSIP/109" ;; esac
 
 umask 027
 mkdir -p "$secrets"
@@ -99,7 +105,9 @@ keep_original musiconhold.conf
 cp "$here/musiconhold.conf" "$etc/musiconhold.conf"
 
 # 3. Files beside Asterisk's, included from them.
-cp "$here/extensions_hotline.conf" "$etc/extensions_hotline.conf"
+# (& is sed's "what matched": escaped.)
+sed -e "s|^ same => n,Set(FALLBACK=)\$| same => n,Set(FALLBACK=$(printf '%s' "$fallback" | sed 's/&/\\&/g'))|" \
+	"$here/extensions_hotline.conf" >"$etc/extensions_hotline.conf"
 include extensions.conf extensions_hotline.conf
 sed -e "s/^bind = .*/bind = $sip_bind/" "$here/pjsip_hotline.conf" >"$etc/pjsip_hotline.conf"
 include pjsip.conf pjsip_hotline.conf
