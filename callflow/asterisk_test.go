@@ -327,7 +327,9 @@ func TestNoCallerAnsweredIntoSilence(t *testing.T) {
 	h.cur.expect("answered", op("answer", first))
 	a := h.cur.expect("technical difficulties", playing(first, "unavailable"))
 	h.pbDone(a)
-	h.cur.expect("variable", func(a action) bool { return a.Op == "setvar" && a.Chan == first && a.Arg == "HOTLINE_RESULT=unavailable" })
+	h.cur.expect("variable", func(a action) bool {
+		return a.Op == "setvar" && a.Chan == first && a.Arg == "HOTLINE_RESULT=unavailable"
+	})
 	h.cur.expect("back to the dialplan", op("continue", first))
 	h.e.HandleEvent(Event{Type: "StasisEnd", Channel: &Channel{ID: first}})
 	h.idle()
