@@ -167,6 +167,21 @@ var errorCases = []struct {
 		},
 	},
 	{
+		// Line 17 (digits/1, a sound in a directory) is fine.
+		file: "sound_names.yaml",
+		errors: []string{
+			`FILE:2: topics.support.prompt: sound name "hotline-support\x00x" must be letters, digits, _ - . and /, not starting with / and without ..`,
+			`FILE:3: topics.sales.prompt: sound name "hotline/../../etc/passwd" must be letters, digits, _ - . and /, not starting with / and without ..`,
+			`FILE:6: menus.main.prompt: sound name "hotline main" must be letters, digits, _ - . and /, not starting with / and without ..`,
+			`FILE:12: survey.prompt: sound name "/var/lib/asterisk/sounds/en/hotline-survey" must be letters, digits, _ - . and /, not starting with / and without ..`,
+			`FILE:14: prompts.closed: sound name "hotline-closed\tnow" must be letters, digits, _ - . and /, not starting with / and without ..`,
+			`FILE:15: prompts.goodbye: write the sound name without the "sound:" prefix`,
+			`FILE:16: prompts.position: sound name "hotline-position\a" must be letters, digits, _ - . and /, not starting with / and without ..`,
+			`FILE:18: prompts.estimated_wait: sound name "hotline-wait.." must be letters, digits, _ - . and /, not starting with / and without ..`,
+			`FILE:19: prompts.invalid_option: sound name "hotline-é" must be letters, digits, _ - . and /, not starting with / and without ..`,
+		},
+	},
+	{
 		file: "syntax_error.yaml",
 		errors: []string{
 			"FILE:4: invalid YAML: did not find expected ',' or '}'",

@@ -26,6 +26,12 @@ var (
 	endpointRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*/[^\s/]\S*$`)
 	appRe      = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 	envRe      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// soundRe is what Asterisk plays as a sound name: a path under its
+	// sounds directory, without the extension. Anything else (spaces,
+	// control characters, a NUL that C would cut the name at, an absolute
+	// path) is refused here rather than sent in a playback URI; ".." is
+	// refused beside it.
+	soundRe = regexp.MustCompile(`^[A-Za-z0-9_.-][A-Za-z0-9_./-]*$`)
 )
 
 // isDialableNumber checks a number that is spliced into a dial string:
@@ -420,10 +426,10 @@ func (d *decoder) sound(dst *string) fieldFn {
 		switch {
 		case s == "":
 			d.errorf(resolve(v).Line, "%s: sound name is empty", p)
-		case strings.ContainsAny(s, " \t\r\n"):
-			d.errorf(resolve(v).Line, "%s: sound name %q contains spaces", p, s)
 		case strings.HasPrefix(s, "sound:"):
 			d.errorf(resolve(v).Line, "%s: write the sound name without the \"sound:\" prefix", p)
+		case !soundRe.MatchString(s) || strings.Contains(s, ".."):
+			d.errorf(resolve(v).Line, "%s: sound name %q must be letters, digits, _ - . and /, not starting with / and without ..", p, s)
 		default:
 			*dst = s
 		}
