@@ -132,7 +132,7 @@ func (a *App) snapshot(ctx context.Context) (metrics.Snapshot, error) {
 	}
 	policy := Policy(a.cfg)
 	for _, topic := range a.cfg.TopicNames() {
-		st, err := a.store.TopicStats(ctx, topic)
+		st, err := a.Router.TopicStats(ctx, topic)
 		if err != nil {
 			return s, err
 		}

@@ -75,7 +75,7 @@ func TestTopicStatsCounts(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			s.do()
 			for topic, want := range map[string][2]int{"audit": s.audit, "service": s.service} {
-				got, err := st.TopicStats(ctx, topic)
+				got, err := st.TopicStats(ctx, topic, routing.Timing{})
 				if err != nil {
 					t.Fatal(err)
 				}

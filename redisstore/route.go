@@ -542,13 +542,13 @@ func (s *Store) Leave(ctx context.Context, callID string, t routing.Timing) (rou
 }
 
 // QueuePosition returns where a queued caller is and the topic's stats.
-func (s *Store) QueuePosition(ctx context.Context, callID string) (int, routing.TopicStats, error) {
+func (s *Store) QueuePosition(ctx context.Context, callID string, t routing.Timing) (int, routing.TopicStats, error) {
 	w, err := s.callWire(ctx, callID)
 	if err != nil {
 		return 0, routing.TopicStats{}, fmt.Errorf("queue position: %w", err)
 	}
 	a := routeArgs{Call: json.RawMessage(strconv.Quote(callID))}
-	rep, err := s.runRoute(ctx, "info", []string{w.Topic}, a, routing.Timing{})
+	rep, err := s.runRoute(ctx, "info", []string{w.Topic}, a, t)
 	if err != nil {
 		return 0, routing.TopicStats{}, err
 	}
@@ -561,8 +561,8 @@ func (s *Store) QueuePosition(ctx context.Context, callID string) (int, routing.
 }
 
 // TopicStats returns the live picture of one topic.
-func (s *Store) TopicStats(ctx context.Context, topic string) (routing.TopicStats, error) {
-	rep, err := s.runRoute(ctx, "stats", []string{topic}, routeArgs{Topic: topic}, routing.Timing{})
+func (s *Store) TopicStats(ctx context.Context, topic string, t routing.Timing) (routing.TopicStats, error) {
+	rep, err := s.runRoute(ctx, "stats", []string{topic}, routeArgs{Topic: topic}, t)
 	if err != nil {
 		return routing.TopicStats{}, err
 	}

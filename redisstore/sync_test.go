@@ -106,7 +106,7 @@ func TestSyncRemovesAgents(t *testing.T) {
 				t.Errorf("agents %v, want %v", ids, s.agents)
 			}
 			for topic, want := range map[string][2]int{"audit": s.audit, "billing": s.billing} {
-				got, err := st.TopicStats(ctx, topic)
+				got, err := st.TopicStats(ctx, topic, routing.Timing{})
 				if err != nil {
 					t.Fatal(err)
 				}

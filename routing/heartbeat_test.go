@@ -166,3 +166,50 @@ func TestStoppedNodeIsDeadAtOnce(t *testing.T) {
 		t.Errorf("c2: %+v %v, want still queued first", info, err)
 	}
 }
+
+// TestDeadNodesCallersDoNotCount: a dead node's waiting callers are not
+// offered, so they are in nobody's way: once its heartbeat has lapsed
+// they no longer count in other callers' positions and estimates, nor in
+// the queue's length; when it heartbeats again they count again, in the
+// places they kept.
+func TestDeadNodesCallersDoNotCount(t *testing.T) {
+	ctx := context.Background()
+	ttl := 15 * time.Second
+	clk := newTestClock()
+	prefix := fmt.Sprintf("count%d:", prefixSeq.Add(1))
+	agents := []routing.Agent{agent("a", "audit")}
+	opt := func(o *routing.Options) { o.HeartbeatTTL = ttl }
+	n1 := newEnvOn(t, sharedRedis.Addr, prefix, "n1", clk, agents, opt)
+	n2 := newEnvOn(t, sharedRedis.Addr, prefix, "n2", clk, agents, opt)
+	beat := func(e *env) {
+		t.Helper()
+		if err := e.r.Heartbeat(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	beat(n1)
+	beat(n2)
+	n2.enqueue(t, "c2", "audit")
+	n2.enqueue(t, "c3", "audit")
+	n1.enqueue(t, "c1", "audit")
+	check := func(what string, pos, queued int) {
+		t.Helper()
+		q, err := n1.r.QueueInfo(ctx, "c1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := n1.r.TopicStats(ctx, "audit")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Position != pos || st.Queued != queued {
+			t.Errorf("%s: position %d, queue %d; want %d, %d", what, q.Position, st.Queued, pos, queued)
+		}
+	}
+	check("n2 alive", 3, 3)
+	clk.Advance(ttl + time.Second)
+	beat(n1)
+	check("n2 dead", 1, 1)
+	beat(n2)
+	check("n2 back", 3, 3)
+}

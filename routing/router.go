@@ -273,7 +273,7 @@ func (r *Router) enqueue(ctx context.Context, call Call, c *Case) (QueueInfo, er
 
 // QueueInfo tells a waiting caller their position and estimated wait.
 func (r *Router) QueueInfo(ctx context.Context, callID string) (QueueInfo, error) {
-	pos, s, err := r.q.QueuePosition(ctx, callID)
+	pos, s, err := r.q.QueuePosition(ctx, callID, r.timing())
 	if err != nil {
 		return QueueInfo{}, fmt.Errorf("queue info: %w", err)
 	}
@@ -287,7 +287,7 @@ func (r *Router) QueueInfo(ctx context.Context, callID string) (QueueInfo, error
 // in and free, mean handle time), read in one store round trip; the API's
 // topic overview builds its wait estimate from it with EstimateWait.
 func (r *Router) TopicStats(ctx context.Context, topic string) (TopicStats, error) {
-	s, err := r.q.TopicStats(ctx, topic)
+	s, err := r.q.TopicStats(ctx, topic, r.timing())
 	if err != nil {
 		return TopicStats{}, fmt.Errorf("topic stats %s: %w", topic, err)
 	}

@@ -251,8 +251,11 @@ type QueueStore interface {
 	Leave(ctx context.Context, callID string, t Timing) (Decision, error)
 	Call(ctx context.Context, id string) (Call, error)
 	ActiveCalls(ctx context.Context) ([]Call, error)
-	QueuePosition(ctx context.Context, callID string) (position int, stats TopicStats, err error)
-	TopicStats(ctx context.Context, topic string) (TopicStats, error)
+	// QueuePosition and TopicStats count only callers of live nodes (the
+	// heartbeats as of t.Now): a dead node's callers are not ahead of
+	// anyone.
+	QueuePosition(ctx context.Context, callID string, t Timing) (position int, stats TopicStats, err error)
+	TopicStats(ctx context.Context, topic string, t Timing) (TopicStats, error)
 	// Claim rings a transfer target for a connected call: the named agent
 	// if available, or the longest-idle available agent of the topic not
 	// in Exclude. ErrUnavailable when there is none.

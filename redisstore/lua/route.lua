@@ -334,13 +334,43 @@ local function reply(a, c)
 end
 local function err(code, detail) return {'err', code, detail or ''} end
 
--- stats is what a waiting caller is told about topic t.
+-- anydead tells whether some other node's heartbeat has lapsed.
+local anydead = nil
+local function some_dead()
+  if anydead == nil then
+    anydead = false
+    local h = redis.call('HGETALL', ALIVE)
+    for i = 1, #h, 2 do
+      if h[i] ~= node and tonumber(h[i + 1]) < now then anydead = true end
+    end
+  end
+  return anydead
+end
+
+-- stats is what a waiting caller is told about topic t. A dead node's
+-- callers are in no one's way (they are not offered, see alive): while a
+-- node is dead they are left out of positions and the queue's length,
+-- at the price of reading the whole queue; otherwise both are one call.
 local function stats(c, t)
   local logged, avail = counts(t)
   c.logged = logged
   c.avail = avail
-  c.queued = redis.call('ZCARD', qkey[t])
   c.aht = tonumber(redis.call('HGET', AHT, t)) or 0
+  if now > 0 and some_dead() then
+    local queued, pos = 0, 0
+    for _, id in ipairs(redis.call('ZRANGE', qkey[t], 0, -1)) do
+      if id == c.id then
+        pos = queued + 1 -- c's own place, whatever its node
+        if alive(c.node) then queued = queued + 1 end
+      else
+        local x = getcall(id)
+        if x and x.state == 'queued' and alive(x.node) then queued = queued + 1 end
+      end
+    end
+    c.queued, c.pos = queued, pos
+    return c
+  end
+  c.queued = redis.call('ZCARD', qkey[t])
   local rank = redis.call('ZRANK', qkey[t], c.id)
   if rank then c.pos = rank + 1 else c.pos = 0 end
   return c
