@@ -234,6 +234,18 @@ tokens.yaml:4: role "agent:": role must be "admin", "senior" or "agent:ID"`
 	if err == nil || err.Error() != want {
 		t.Errorf("problems:\n%v\nwant:\n%s", err, want)
 	}
+
+	// Tokens written where they do not belong are not repeated: one as a
+	// role, one unquoted starting with * (an alias to YAML).
+	for _, tc := range []struct{ file, want string }{
+		{`admin-0123456789abcdef: "0123456789abcdef0123"`, `tokens.yaml:1: role (not shown, 20 characters): role must be "admin", "senior" or "agent:ID"`},
+		{`*0123456789abcdef0123: admin`, `tokens.yaml:1: invalid YAML: unknown anchor referenced (quote tokens that start with *)`},
+	} {
+		_, err := ParseTokens("tokens.yaml", []byte(tc.file))
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("ParseTokens(%q) = %v, want %s", tc.file, err, tc.want)
+		}
+	}
 }
 
 func TestLoadTokensAndCheckSecrets(t *testing.T) {
@@ -282,8 +294,9 @@ redis: {password_env: HOTLINE_TEST_REDIS_PW}
 	if want := cfg + ":4: redis.password_env: read secret $HOTLINE_TEST_REDIS_PW: secret not set"; probs[0].String() != want {
 		t.Errorf("problem = %q\nwant      %q", probs[0], want)
 	}
-	if !strings.HasPrefix(probs[1].String(), cfg+":3: http.tokens_file: load tokens: ") || !strings.Contains(probs[1].Message, `unknown agent "9"`) {
-		t.Errorf("problem = %q", probs[1])
+	// A problem inside the tokens file is at the tokens file's own line.
+	if want := filepath.Join(dir, "tokens.yaml") + `:1: token for unknown agent "9" (not in agents)`; probs[1].String() != want {
+		t.Errorf("problem = %q\nwant      %q", probs[1], want)
 	}
 }
 

@@ -137,12 +137,30 @@ const MinTokenLength = 16
 //	"7f3e9a1d5b2c4e8f9a0b": senior
 //	"a9d04c7e1b3f5a2d8c6e": agent:101
 //
-// Every problem is reported, with the token hidden.
+// Every problem is reported as Problems at name's own lines, with the
+// token hidden.
 func ParseTokens(name string, data []byte) (Tokens, error) {
+	t, _, probs := parseTokens(name, data)
+	if len(probs) > 0 {
+		return t, probs
+	}
+	return t, nil
+}
+
+// parseTokens is ParseTokens that also returns the line of each token, by
+// digest.
+func parseTokens(name string, data []byte) (Tokens, map[[sha256.Size]byte]int, Problems) {
 	t := Tokens{byDigest: map[[sha256.Size]byte]Grant{}}
+	lines := map[[sha256.Size]byte]int{}
 	n, extra, err := parseYAML(data)
 	if err != nil {
-		return t, Problems{yamlProblem(name, data, err)}
+		p := yamlProblem(name, data, err)
+		// The one syntax error that quotes the file: an unquoted token
+		// starting with * reads as an alias, named in the message.
+		if strings.HasPrefix(p.Message, "invalid YAML: unknown anchor") {
+			p.Message = "invalid YAML: unknown anchor referenced (quote tokens that start with *)"
+		}
+		return t, lines, Problems{p}
 	}
 	var probs Problems
 	add := func(line int, format string, args ...any) {
@@ -152,16 +170,12 @@ func ParseTokens(name string, data []byte) (Tokens, error) {
 		add(extra, "only one YAML document is allowed")
 	}
 	if isNull(n) {
-		if len(probs) > 0 {
-			return t, probs
-		}
-		return t, nil
+		return t, lines, probs
 	}
 	if n.Kind != yaml.MappingNode {
 		add(n.Line, "tokens: expected a mapping of token: role")
-		return t, probs
+		return t, lines, probs
 	}
-	seen := map[[sha256.Size]byte]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode {
@@ -173,11 +187,11 @@ func ParseTokens(name string, data []byte) (Tokens, error) {
 			continue
 		}
 		d := sha256.Sum256([]byte(k.Value))
-		if first, dup := seen[d]; dup {
+		if first, dup := lines[d]; dup {
 			add(k.Line, "duplicate token (first at line %d)", first)
 			continue
 		}
-		seen[d] = k.Line
+		lines[d] = k.Line
 		g, err := parseRole(v.Value)
 		if err != nil {
 			add(v.Line, "%v", err)
@@ -185,10 +199,7 @@ func ParseTokens(name string, data []byte) (Tokens, error) {
 		}
 		t.byDigest[d] = g
 	}
-	if len(probs) > 0 {
-		return t, probs
-	}
-	return t, nil
+	return t, lines, probs
 }
 
 // ErrBadRole is returned for a role that is not admin, senior or agent:ID.
@@ -202,43 +213,65 @@ func parseRole(s string) (Grant, error) {
 	if id, ok := strings.CutPrefix(s, "agent:"); ok && agentIDRe.MatchString(id) {
 		return Grant{Role: RoleAgent, Agent: id}, nil
 	}
+	if len(s) >= MinTokenLength && !strings.HasPrefix(s, "agent:") {
+		// As long as a token: perhaps one, written where the role goes.
+		return Grant{}, fmt.Errorf("role (not shown, %d characters): %w", len(s), ErrBadRole)
+	}
 	return Grant{}, fmt.Errorf("role %q: %w", s, ErrBadRole)
 }
 
-// LoadTokens reads and parses the API tokens. Grants for agents that are
-// not configured are refused: such a token could never act on a call.
+// LoadTokens reads and parses the API tokens, as the daemon does at start
+// and on reload. Grants for agents that are not configured are refused:
+// such a token could never act on a call. Problems inside the tokens file
+// (or variable) are Problems at its own lines, wrapped.
 func (c *Config) LoadTokens() (Tokens, error) {
-	src := c.HTTP.Tokens
-	name := src.File
-	if name == "" {
-		name = "$" + src.Env
-	}
-	if !src.IsSet() {
-		return Tokens{byDigest: map[[sha256.Size]byte]Grant{}}, nil
-	}
-	s, err := src.Read()
-	if err != nil {
-		return Tokens{}, fmt.Errorf("load tokens: %w", err)
-	}
-	t, err := ParseTokens(name, []byte(s.Value()))
+	t, probs, err := c.loadTokens()
 	if err != nil {
 		return t, fmt.Errorf("load tokens: %w", err)
 	}
-	for _, g := range t.byDigest {
-		if g.Role == RoleAgent {
-			if _, ok := c.Agent(g.Agent); !ok {
-				return t, fmt.Errorf("load tokens: %s: token for unknown agent %q", name, g.Agent)
-			}
-		}
+	if len(probs) > 0 {
+		return t, fmt.Errorf("load tokens: %w", probs)
 	}
 	return t, nil
 }
 
-// CheckSecrets reads every secret the configuration refers to (ARI and Redis
-// passwords, API tokens) and reports those that cannot be read, at the line
-// that names them. Load does not do this, so that a configuration can be
-// checked away from the machine that holds the secrets; the daemon and
-// `hotline check` on the target machine call it.
+// loadTokens returns the tokens, the problems inside their source, or the
+// error reading the source.
+func (c *Config) loadTokens() (Tokens, Problems, error) {
+	src := c.HTTP.Tokens
+	if !src.IsSet() {
+		return Tokens{byDigest: map[[sha256.Size]byte]Grant{}}, nil, nil
+	}
+	s, err := src.Read()
+	if err != nil {
+		return Tokens{}, nil, err
+	}
+	name := src.File
+	if name == "" {
+		name = "$" + src.Env
+	}
+	t, lines, probs := parseTokens(name, []byte(s.Value()))
+	for d, g := range t.byDigest {
+		if g.Role != RoleAgent {
+			continue
+		}
+		if _, ok := c.Agent(g.Agent); !ok {
+			probs = append(probs, Problem{File: name, Line: lines[d], Message: fmt.Sprintf("token for unknown agent %q (not in agents)", g.Agent)})
+		}
+	}
+	sortProblems(probs)
+	return t, probs, nil
+}
+
+// CheckSecrets reads every secret the configuration refers to (ARI and
+// Redis passwords, API tokens) as the daemon does, and reports every
+// problem: a secret that cannot be read (missing, unreadable or empty file,
+// unset or empty variable) at the line of the configuration key that names
+// it, a problem inside the tokens file at that file's own line (the
+// variable's, "$NAME", for tokens_env). No secret is ever part of a
+// problem. Load does not do this, so that a configuration can be checked
+// away from the machine that holds the secrets; `hotline serve` and
+// `hotline check` call it.
 func (c *Config) CheckSecrets() error {
 	var probs Problems
 	for _, r := range []SecretRef{c.ARI.Password, c.Redis.Password} {
@@ -246,9 +279,12 @@ func (c *Config) CheckSecrets() error {
 			probs = append(probs, Problem{File: c.File, Line: r.line, Message: fmt.Sprintf("%s: %v", r.key, err)})
 		}
 	}
-	if _, err := c.LoadTokens(); err != nil {
+	_, tokenProbs, err := c.loadTokens()
+	if err != nil {
 		probs = append(probs, Problem{File: c.File, Line: c.HTTP.Tokens.line, Message: fmt.Sprintf("%s: %v", c.HTTP.Tokens.key, err)})
 	}
+	sortProblems(probs)
+	probs = append(probs, tokenProbs...)
 	if len(probs) > 0 {
 		return probs
 	}

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"syscall"
 
 	"github.com/hotline-project/hotline/dialplan"
@@ -32,8 +33,9 @@ const usage = `usage: hotline <command> [flags]
 
 commands:
   serve --config FILE   run the daemon
-  check --config FILE   validate a configuration file
+  check --config FILE   validate a configuration file, and read the secrets and API tokens it names
         [--ari]         and check the Asterisk it names (sounds, agents, version, ARI user)
+        [--no-secrets]  the file alone, away from the machine that holds its secrets
   prompts --out DIR     synthesize every prompt of --config FILE into Asterisk's sounds DIR
   demo                  run the whole hotline here with a simulated Asterisk
   bench                 measure routing against a simulated Asterisk and Redis
@@ -132,7 +134,11 @@ func configFlag(name string, args []string, stderr io.Writer) (string, error) {
 }
 
 // runCheck validates a configuration: every problem as FILE:LINE: message
-// and exit 1, or warnings and a one-line summary and exit 0.
+// and exit 1, or warnings and a one-line summary and exit 0. Like serve,
+// it reads every secret the file names (ARI and Redis passwords, the API
+// tokens; dialplan.Config.CheckSecrets), so a setup check passes does not
+// fail serve over them; --no-secrets checks the file alone. No secret is
+// ever printed.
 // With --ari it then connects to the configured Asterisk and reports what
 // the hotline needs there and lacks (runCheckARI).
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -140,6 +146,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration file (YAML)")
 	withARI := fs.Bool("ari", false, "also connect to the configured Asterisk and check what the hotline needs there")
+	noSecrets := fs.Bool("no-secrets", false, "do not read the password files, variables and API tokens the file names")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -149,15 +156,38 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cfg, err := dialplan.Load(path)
 	var problems dialplan.Problems
-	if errors.As(err, &problems) {
+	if err != nil && !errors.As(err, &problems) {
+		return err
+	}
+	if !*noSecrets {
+		// Also when the file has problems: every problem at once.
+		if err := cfg.CheckSecrets(); err != nil {
+			var secrets dialplan.Problems
+			if !errors.As(err, &secrets) {
+				return err
+			}
+			problems = append(problems, secrets...)
+		}
+	}
+	if len(problems) > 0 {
+		// The configuration's own lines in order, then the tokens file's.
+		slices.SortStableFunc(problems, func(a, b dialplan.Problem) int {
+			if (a.File == path) != (b.File == path) {
+				if a.File == path {
+					return -1
+				}
+				return 1
+			}
+			if a.File != path {
+				return 0
+			}
+			return a.Line - b.Line
+		})
 		for _, p := range problems {
 			fmt.Fprintln(stderr, p)
 		}
 		fmt.Fprintf(stderr, "%s: %d problem(s)\n", path, countErrors(problems))
 		return exitError(1)
-	}
-	if err != nil {
-		return err
 	}
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintln(stderr, w)
