@@ -336,6 +336,17 @@ func (c *Client) Continue(ctx context.Context, channelID string) error {
 	return c.channelOp(ctx, "continue", http.MethodPost, channelID, []string{"continue"}, nil)
 }
 
+// Move takes a channel in another Stasis application into app, with
+// appArgs for its StasisStart there. Retry is safe (a channel already in
+// app is moved again).
+func (c *Client) Move(ctx context.Context, channelID, app string, appArgs []string) error {
+	q := url.Values{"app": {app}}
+	if len(appArgs) > 0 {
+		q.Set("appArgs", strings.Join(appArgs, ","))
+	}
+	return c.channelOp(ctx, "move", http.MethodPost, channelID, []string{"move"}, q)
+}
+
 // SetVar sets a channel variable or writes a function
 // ("PJSIP_TRANSFER_HANDLING()"). Retry is safe.
 func (c *Client) SetVar(ctx context.Context, channelID, name, value string) error {

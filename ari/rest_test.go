@@ -247,6 +247,8 @@ func TestRESTRequests(t *testing.T) {
 			"POST", "/ari/bridges/b1/removeChannel", q("channel", "1795305084.5"), ""},
 		{"destroy bridge", 204, "", func() error { return c.DestroyBridge(ctx, "b1") },
 			"DELETE", "/ari/bridges/b1", q(), ""},
+		{"move to another application", 204, "", func() error { return c.Move(ctx, "c1", "hotline-b", []string{"adopt"}) },
+			"POST", "/ari/channels/c1/move", q("app", "hotline-b", "appArgs", "adopt"), ""},
 		{"continue in the dialplan", 204, "", func() error { return c.Continue(ctx, "hotline-test-chan-1") },
 			"POST", "/ari/channels/hotline-test-chan-1/continue", q(), ""},
 		{"set variable", 204, "", func() error { return c.SetVar(ctx, "hotline-test-chan-1", "HOTLINE_QUEUE", "connections") },

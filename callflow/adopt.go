@@ -3,6 +3,7 @@ package callflow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/hotline-project/hotline/routing"
@@ -88,7 +89,12 @@ func (e *Engine) adopt(ctx context.Context, channels []Channel, bridges []Bridge
 			continue
 		}
 		if rc.Node != e.node {
-			continue // another node's caller on a shared Asterisk
+			// Another node's caller on a shared Asterisk: taken over if
+			// that node is dead and the caller waits (takeOver).
+			if rc.State == routing.CallQueued && rc.CallbackID == "" {
+				e.takeOver(ctx, rc, l)
+			}
+			continue
 		}
 		switch rc.State {
 		case routing.CallQueued, routing.CallRinging, routing.CallConnected, routing.CallConsulting:
@@ -237,6 +243,58 @@ func (e *Engine) adoptCall(ctx context.Context, rc Call, l adoptLists) {
 		return // this node is stopping too: the next one will adopt it
 	}
 	log.Info("call re-adopted", "state", rc.State, logAgent, rc.AgentID, "bridge", c.bridge)
+}
+
+// takeOver re-adopts a dead node's waiting caller on an Asterisk both
+// nodes share: the router makes the call this node's (only if its node's
+// heartbeat has lapsed, and only one node wins), the channel moves from
+// the dead node's application into this one, and the caller waits again
+// in their place. Without it, such callers would wait in silence for a
+// node that may never come back.
+func (e *Engine) takeOver(ctx context.Context, rc Call, l adoptLists) {
+	ch, listed := l.chans[rc.ID]
+	if !listed {
+		return
+	}
+	taken, err := e.router.TakeOver(ctx, rc.ID)
+	if err != nil {
+		if !final(err) {
+			e.log.Warn("reconcile: take over a dead node's caller", logCall, rc.ID, logErr, err)
+		}
+		return // the node is alive, or another node was quicker
+	}
+	log := e.log.With(logCall, rc.ID, logChannel, ch.Name)
+	c := e.newCall(rc.ID, log)
+	c.caller, c.callerUp = rc.ID, true
+	c.number, c.lang, c.topic, c.caseID = taken.CallerNumber, taken.Lang, taken.Topic, taken.CaseID
+	if c.lang == "" {
+		c.lang = ch.Language
+	}
+	c.enqueuedAt, c.enqueued = taken.EnqueuedAt, true
+	c.keys = []string{rc.ID}
+	run := func() error {
+		// Registered first, so the channel's StasisStart here is ours.
+		if err := e.tel.Move(c.ctx, rc.ID, e.app, []string{"adopt"}); err != nil {
+			if errors.Is(err, routing.ErrCallGone) {
+				c.callerUp = false
+				return errCallerGone
+			}
+			return fmt.Errorf("move a dead node's caller here: %w", err)
+		}
+		entered := func(m message) bool { return on(m, "StasisStart", rc.ID) }
+		hungUp := func(m message) bool { return m.ev != nil && gone(m.ev) && m.ev.Channel.ID == rc.ID }
+		if _, ok, err := c.await(entered, hungUp, c.e.settleT); err != nil || !ok {
+			if err == nil {
+				err = errCallerGone // gone on the way: receive says so next
+			}
+			return err
+		}
+		return c.waitAgain()
+	}
+	if !e.register(c, func() { c.finish(run()) }) {
+		return
+	}
+	log.Info("took over a dead node's waiting caller", "from", rc.Node)
 }
 
 // waitAgain resumes a re-adopted waiting caller: music on hold first,

@@ -358,3 +358,30 @@ func TestNoCallerAnsweredIntoSilence(t *testing.T) {
 	h.hangup(third)
 	h.idle()
 }
+
+// TestDeadNodesCallerTakenOver: on an Asterisk two nodes share, a waiting
+// caller of a node that died is re-adopted by the live one: the router
+// gives it the call (only for a dead node), the channel moves into this
+// node's application, and the caller waits again, on hold music, in
+// their place. A live node's caller is left alone.
+func TestDeadNodesCallerTakenOver(t *testing.T) {
+	h := newHarness(t)
+	const dead, alive = "1795300004.1", "1795300004.2"
+	h.r.mu.Lock()
+	h.r.live[dead] = Call{ID: dead, CaseID: "case-d", Topic: "service", CallerNumber: "5554001", Node: "n2", State: routing.CallQueued}
+	h.r.live[alive] = Call{ID: alive, CaseID: "case-a", Topic: "service", CallerNumber: "5554002", Node: "n3", State: routing.CallQueued}
+	h.r.deadNodes["n2"] = true
+	h.r.mu.Unlock()
+	h.e.Reconcile(context.Background(), []Channel{{ID: dead}, {ID: alive}}, nil)
+	h.cur.expect("moved into this application", func(a action) bool { return a.Op == "move" && a.Chan == dead && a.Arg == "hotline" })
+	h.cur.expect("waiting again", op("moh", dead))
+	if h.tel.count(op("move", alive)) != 0 {
+		t.Error("a live node's caller was moved")
+	}
+	if n := h.e.Active(); n != 1 {
+		t.Errorf("%d calls owned, want the one taken over", n)
+	}
+	h.hangup(dead)
+	h.r.waitCall(t, "Leave "+dead)
+	h.idle()
+}

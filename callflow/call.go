@@ -90,7 +90,7 @@ func (e *Engine) startInbound(ev Event) {
 		}
 		return
 	}
-	if len(ev.Args) == 0 || ev.Args[0] == "agent" || ev.Args[0] == "callee" || ev.Args[0] == "snoop" {
+	if len(ev.Args) == 0 || ev.Args[0] == "agent" || ev.Args[0] == "callee" || ev.Args[0] == "snoop" || ev.Args[0] == "adopt" {
 		// A leg of ours whose call is already over, or a StasisStart with
 		// nothing to route on: nobody owns it, so it must not stay up.
 		log.Warn("unowned channel entered the application", "args", ev.Args)

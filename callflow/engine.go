@@ -60,6 +60,8 @@ type Telephony interface {
 	// dialplan after its Stasis().
 	SetVar(ctx context.Context, channelID, name, value string) error
 	Continue(ctx context.Context, channelID string) error
+	// Move takes a channel from another application into app.
+	Move(ctx context.Context, channelID, app string, appArgs []string) error
 	// Channels and Bridges list everything Asterisk has, for the periodic
 	// reconcile.
 	Channels(ctx context.Context) ([]Channel, error)
@@ -93,6 +95,8 @@ type Router interface {
 	// the agent, keeping a pause they asked for.
 	ReleaseOffer(ctx context.Context, o Offer) error
 	Leave(ctx context.Context, callID string) error
+	// TakeOver makes this node the owner of a dead node's waiting caller.
+	TakeOver(ctx context.Context, callID string) (Call, error)
 	// ActiveCalls lists the router's live calls: the first Reconcile ends
 	// this node's that vanished while it was down.
 	ActiveCalls(ctx context.Context) ([]Call, error)

@@ -336,6 +336,18 @@ func (f *fakeTel) SetVar(_ context.Context, ch, name, value string) error {
 	return nil
 }
 
+// Move brings a channel into the application: its StasisStart follows.
+func (f *fakeTel) Move(_ context.Context, ch, app string, args []string) error {
+	f.rec(action{Op: "move", Chan: ch, Arg: app})
+	f.mu.Lock()
+	emit := f.emit
+	f.mu.Unlock()
+	if emit != nil {
+		emit(Event{Type: "StasisStart", Application: app, Args: args, Channel: &Channel{ID: ch, State: "Up"}})
+	}
+	return nil
+}
+
 func (f *fakeTel) Continue(_ context.Context, ch string) error {
 	f.rec(action{Op: "continue", Chan: ch})
 	return nil
@@ -452,6 +464,8 @@ type fakeRouter struct {
 	rated    map[string]bool
 	live     map[string]Call
 	seq      int
+	// deadNodes are the nodes whose callers TakeOver gives this node.
+	deadNodes map[string]bool
 	// down makes the next n calls of a method fail as an unreachable
 	// store does (each is still recorded, with " down" appended).
 	down map[string]int
@@ -472,7 +486,7 @@ func (r *fakeRouter) unreachable(method string) bool {
 
 func newFakeRouter() *fakeRouter {
 	return &fakeRouter{sig: newSignal(), cases: map[string]routing.Case{}, openFor: map[string]string{},
-		agents: map[string]routing.AgentStatus{}, rated: map[string]bool{}, live: map[string]Call{}, down: map[string]int{},
+		agents: map[string]routing.AgentStatus{}, rated: map[string]bool{}, live: map[string]Call{}, down: map[string]int{}, deadNodes: map[string]bool{},
 		queue: QueueInfo{Position: 1, EstimatedWait: 30 * time.Second, AgentsLoggedIn: 2, AgentsAvailable: 0}}
 }
 
@@ -654,6 +668,19 @@ func (r *fakeRouter) Answered(_ context.Context, o Offer) error {
 func (r *fakeRouter) Unreachable(_ context.Context, o Offer) error {
 	r.record("Unreachable %s %s", o.CallID, o.Agent.ID)
 	return nil
+}
+
+func (r *fakeRouter) TakeOver(_ context.Context, id string) (Call, error) {
+	r.record("TakeOver %s", id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.live[id]
+	if !ok || c.State != routing.CallQueued || !r.deadNodes[c.Node] {
+		return Call{}, routing.ErrIllegalTransition
+	}
+	c.Node = "n1"
+	r.live[id] = c
+	return c, nil
 }
 
 func (r *fakeRouter) NoAnswer(_ context.Context, o Offer) error {

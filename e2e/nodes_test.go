@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/hotline-project/hotline/api"
 	"github.com/hotline-project/hotline/app"
@@ -15,17 +16,21 @@ import (
 // key prefix) named node, on the same Asterisk under its own application
 // name: Asterisk allows one websocket per application, and no dialplan
 // sends calls to this one, so every call stays the first node's.
-func (e *env) secondNode(node, application string) *app.App {
+func (e *env) secondNode(node, application string, opts ...func(*app.Options)) *app.App {
 	t := e.t
 	cfg := *e.cfg
 	cfg.Node.Name = node
 	cfg.ARI.Application = application
 	tokens := map[string]api.Token{adminToken: {Role: api.RoleAdmin}}
 	password := e.ariPass
-	a, err := app.New(app.Options{
+	o := app.Options{
 		Config: &cfg, Redis: e.rdb, ARIPassword: &password, Listen: "127.0.0.1:0",
 		Authenticate: api.StaticTokens(tokens), Logger: logger(t, node), Clock: e.clock,
-	})
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	a, err := app.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,5 +145,28 @@ func TestCommandToDeadNode(t *testing.T) {
 	// The owner's bridge outlives its calls until the owner is back: its
 	// first reconcile ends the vanished call and destroys the bridge.
 	e.startDaemon(e.ariPass)
+	e.noLeaks()
+}
+
+// TestDeadNodesCallerTakenOver (SPEC §3): two nodes share one Asterisk;
+// the node a caller waits on stops (or dies) and does not come back. The
+// live node takes the waiting caller over — the channel moves into its
+// application — and serves them in their place when an agent is free.
+func TestDeadNodesCallerTakenOver(t *testing.T) {
+	e := scenario(t)
+	peer := e.secondNode("e2e-peer", "hotline-peer", func(o *app.Options) { o.ReconcileEvery = 300 * time.Millisecond })
+	caller := e.call("200", "5550911")
+	e.eventually("caller queued", func() bool { return e.callOf("5550911").State == "queued" })
+	e.stopDaemon(e.app) // its heartbeat ends with it: its callers are nobody's now
+	e.app = peer        // the API from now on
+	e.eventually("the caller taken over", func() bool { return peer.Engine.Active() == 1 })
+	e.apiOK(http.MethodPost, "/agents/301/state", map[string]string{"action": "login"}, nil)
+	agent := e.ring("301") // offered the waiting caller at once
+	e.must(agent.WaitAnswered(e.wctx()))
+	e.must(caller.WaitConnectedTo(e.wctx(), agent))
+	if c := e.callOf("5550911"); c.AgentID != "301" {
+		t.Errorf("call %+v, want connected to 301 by the live node", c)
+	}
+	e.hangupAll(agent, caller)
 	e.noLeaks()
 }

@@ -483,6 +483,19 @@ func (s *Store) Call(ctx context.Context, id string) (routing.Call, error) {
 	return w.call(), nil
 }
 
+// TakeOver makes t.Node the node of a dead node's waiting caller, in one
+// round trip; the router may offer the caller at once (Decision).
+func (s *Store) TakeOver(ctx context.Context, callID string, t routing.Timing) (routing.Call, routing.Decision, error) {
+	rep, err := s.runRoute(ctx, "takeover", nil, routeArgs{Call: json.RawMessage(strconv.Quote(callID))}, t)
+	if err != nil {
+		return routing.Call{}, routing.Decision{}, fmt.Errorf("take over %s: %w", callID, err)
+	}
+	if rep.call == nil {
+		return routing.Call{}, routing.Decision{}, errScriptReply
+	}
+	return rep.call.call(), rep.decision(), nil
+}
+
 func (s *Store) callWire(ctx context.Context, id string) (callWire, error) {
 	start := time.Now()
 	raw, err := s.rdb.HGet(ctx, s.rkey("calls"), id).Result()

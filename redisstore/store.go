@@ -122,6 +122,24 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// CheckRouting reports whether a routing decision can be made now: it
+// writes one short-lived key in the routing set's hash slot ({r}), so
+// the write goes where the routing scripts go — the Sentinel master, the
+// Cluster master of that slot — and fails as they would if that node is
+// gone, read-only (a master just demoted), loading its data, refusing
+// writes (out of memory, too few replicas) or cut off from its cluster.
+// A PING proves none of that: any node answers it, a replica or a
+// Cluster master of other slots included. node names the writer.
+func (s *Store) CheckRouting(ctx context.Context, node string) error {
+	start := time.Now()
+	err := s.rdb.Set(ctx, s.rkey("ready"), node, time.Minute).Err()
+	s.observe("check_routing", start, err)
+	if err != nil {
+		return fmt.Errorf("write to the routing keys' master: %w", err)
+	}
+	return nil
+}
+
 // LoadScripts loads every script into Redis's script cache. Single
 // scripts fall back to EVAL by themselves, but pipelines cannot, so the
 // store calls this again whenever a pipeline meets NOSCRIPT (a Redis

@@ -2,6 +2,7 @@ package routing_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -212,4 +213,46 @@ func TestDeadNodesCallersDoNotCount(t *testing.T) {
 	check("n2 dead", 1, 1)
 	beat(n2)
 	check("n2 back", 3, 3)
+}
+
+// TestTakeOverDeadNodesCaller: a live node sharing the dead node's
+// Asterisk takes its waiting callers over: each keeps its place, and is
+// offered by the new node; a live node's caller cannot be taken.
+func TestTakeOverDeadNodesCaller(t *testing.T) {
+	ctx := context.Background()
+	ttl := 15 * time.Second
+	clk := newTestClock()
+	prefix := fmt.Sprintf("take%d:", prefixSeq.Add(1))
+	agents := []routing.Agent{agent("a", "audit")}
+	opt := func(o *routing.Options) { o.HeartbeatTTL = ttl; o.Policy.WrapUp = 0 }
+	n1 := newEnvOn(t, sharedRedis.Addr, prefix, "n1", clk, agents, opt)
+	n2 := newEnvOn(t, sharedRedis.Addr, prefix, "n2", clk, agents, opt)
+	for _, e := range []*env{n1, n2} {
+		if err := e.r.Heartbeat(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n2.enqueue(t, "c2", "audit")
+	n1.enqueue(t, "c1", "audit")
+	if _, err := n1.r.TakeOver(ctx, "c2"); !errors.Is(err, routing.ErrIllegalTransition) {
+		t.Fatalf("took a live node's caller over: %v", err)
+	}
+	clk.Advance(ttl + time.Second)
+	if err := n1.r.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := n1.r.TakeOver(ctx, "c2")
+	if err != nil || c.Node != "n1" || c.State != routing.CallQueued {
+		t.Fatalf("take over: %+v %v", c, err)
+	}
+	if q, err := n1.r.QueueInfo(ctx, "c2"); err != nil || q.Position != 1 {
+		t.Errorf("c2 after the takeover: %+v %v, want first in line", q, err)
+	}
+	n1.login(t, "a")
+	if o := n1.offers.last(t); o.CallID != "c2" {
+		t.Errorf("offer %+v, want c2 (first in line, now n1's)", o)
+	}
+	if _, err := n1.r.TakeOver(ctx, "c1"); !errors.Is(err, routing.ErrIllegalTransition) {
+		t.Errorf("took over a caller not waiting for a dead node: %v", err)
+	}
 }

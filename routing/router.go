@@ -412,6 +412,19 @@ func (r *Router) ActiveCalls(ctx context.Context) ([]Call, error) { return r.q.A
 // Call returns one live call.
 func (r *Router) Call(ctx context.Context, id string) (Call, error) { return r.q.Call(ctx, id) }
 
+// TakeOver makes this node the owner of a waiting caller whose node died
+// (its heartbeat lapsed), when this node can reach the caller's channel
+// (one Asterisk for both): the caller keeps their place, and is offered
+// from here.
+func (r *Router) TakeOver(ctx context.Context, callID string) (Call, error) {
+	c, d, err := r.q.TakeOver(ctx, callID, r.timing())
+	if err != nil {
+		return Call{}, err
+	}
+	r.deliver(d.Offers)
+	return c, nil
+}
+
 // CallPath returns a call's committed path.
 func (r *Router) CallPath(ctx context.Context, callID string) ([]Hop, error) {
 	return r.cs.CallPath(ctx, callID)

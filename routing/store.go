@@ -255,6 +255,9 @@ type QueueStore interface {
 	// heartbeats as of t.Now): a dead node's callers are not ahead of
 	// anyone.
 	QueuePosition(ctx context.Context, callID string, t Timing) (position int, stats TopicStats, err error)
+	// TakeOver gives t.Node a dead node's waiting caller (ErrIllegalTransition
+	// if the node is alive or the caller not waiting).
+	TakeOver(ctx context.Context, callID string, t Timing) (Call, Decision, error)
 	TopicStats(ctx context.Context, topic string, t Timing) (TopicStats, error)
 	// Claim rings a transfer target for a connected call: the named agent
 	// if available, or the longest-idle available agent of the topic not

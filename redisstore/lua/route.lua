@@ -489,6 +489,21 @@ if op == 'dispatch' then
   return reply(nil, nil)
 end
 
+-- takeover gives this node a waiting caller of a dead node (heartbeat
+-- lapsed), whose channel this node can reach (one Asterisk for both):
+-- the call keeps its place and state, its node becomes this one. Only
+-- one node can win it; a live node's caller is refused.
+if op == 'takeover' then
+  local c = getcall(args.call)
+  if not c then return err('notfound', args.call) end
+  if c.state ~= 'queued' then return err('illegal', 'call is ' .. c.state) end
+  if alive(c.node) then return err('illegal', 'node ' .. tostring(c.node) .. ' is alive') end
+  c.node = node
+  putcall(c)
+  dispatch({c.topic})
+  return reply(nil, getcall(c.id))
+end
+
 if op == 'leave' then
   local c = getcall(args.call)
   if not c then return err('notfound', args.call) end
