@@ -48,7 +48,7 @@ func (c *Client) Run(ctx context.Context) error {
 	attempt := 0
 	for {
 		start := time.Now()
-		err := c.session(ctx)
+		connected, err := c.session(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -61,7 +61,11 @@ func (c *Client) Run(ctx context.Context) error {
 		if errors.Is(err, errReplaced) {
 			level = slog.LevelError
 		}
-		c.log.Log(ctx, level, "ari events connection lost, reconnecting", "err", err, "retry_in", delay, "attempt", attempt)
+		msg := "ari events connection lost, reconnecting"
+		if !connected {
+			msg = "ari events: cannot connect, retrying"
+		}
+		c.log.Log(ctx, level, msg, "err", err, "retry_in", delay, "attempt", attempt)
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -89,7 +93,8 @@ func backoff(lo, hi time.Duration, n int) time.Duration {
 
 // session runs one websocket connection: dial, OnConnect, then the read
 // loop with a keepalive beside it, until the connection or ctx ends.
-func (c *Client) session(ctx context.Context) error {
+// connected says whether the dial succeeded.
+func (c *Client) session(ctx context.Context) (connected bool, _ error) {
 	dialCtx, cancelDial := context.WithTimeout(ctx, c.opts.DialTimeout)
 	conn, resp, err := websocket.Dial(dialCtx, c.wsURL, &websocket.DialOptions{
 		HTTPClient: c.wsHTTP,
@@ -100,9 +105,9 @@ func (c *Client) session(ctx context.Context) error {
 		// The error holds the URL at most, never credentials: they travel
 		// in a header, and New refuses URLs with a user part.
 		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
-			return fmt.Errorf("connect events: %w", &HTTPError{Status: resp.StatusCode, Message: "authentication failed"})
+			return false, fmt.Errorf("connect events: %w", &HTTPError{Status: resp.StatusCode, Message: "authentication failed"})
 		}
-		return fmt.Errorf("connect events: %w", err)
+		return false, fmt.Errorf("connect events: %w", err)
 	}
 	defer conn.CloseNow()
 	conn.SetReadLimit(maxEventBytes)
@@ -142,7 +147,7 @@ func (c *Client) session(ctx context.Context) error {
 	if cause := context.Cause(sctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		err = cause // the keepalive's verdict explains a read error it caused
 	}
-	return err
+	return true, err
 }
 
 // keepalive pings every PingInterval; a ping not answered within
