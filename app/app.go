@@ -208,15 +208,16 @@ func New(opts Options) (_ *App, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("ari: %w", err)
 	}
+	// The call flow's store probe asks whether a routing decision can be
+	// made, not whether some node answers a PING: on Cluster a master of
+	// other slots answers while the routing keys' master is dead.
+	probeStore := func(ctx context.Context) error { return a.store.CheckRouting(ctx, a.node) }
 	engine = callflow.New(callflow.Options{
 		Telephony: a.ARI, Router: a.Router, Callbacks: a.Callbacks, Plan: NewPlan(cfg),
 		Clock: callflow.SystemClock{}, Logger: a.log.With("component", "callflow"),
 		Node: a.node, App: cfg.ARI.Application, Metrics: observer{a.metrics},
 		Policy:         callflow.Policy{RingTimeout: policy.RingTimeout, OfferWaitThreshold: policy.OfferWaitThreshold},
-		// Whether a routing decision can be made, not whether some node
-		// answers a PING: on Cluster a master of other slots answers while
-		// the routing keys' master is dead.
-		Probe:          func(ctx context.Context) error { return a.store.CheckRouting(ctx, a.node) },
+		Probe:          probeStore,
 		ReconcileEvery: opts.ReconcileEvery,
 	})
 	a.Engine = engine
@@ -455,6 +456,7 @@ func slotMapSuspect(err error) bool {
 type redisLog struct {
 	log   *slog.Logger
 	every time.Duration
+	now   func() time.Time
 
 	mu   sync.Mutex
 	seen map[string]*redisLogKind
@@ -468,12 +470,12 @@ type redisLogKind struct {
 const redisLogEvery = 10 * time.Second
 
 func newRedisLog(log *slog.Logger) *redisLog {
-	return &redisLog{log: log.With("component", "go-redis"), every: redisLogEvery, seen: map[string]*redisLogKind{}}
+	return &redisLog{log: log.With("component", "go-redis"), every: redisLogEvery, now: time.Now, seen: map[string]*redisLogKind{}}
 }
 
 // Printf implements go-redis's logging interface.
 func (l *redisLog) Printf(ctx context.Context, format string, v ...any) {
-	now := time.Now()
+	now := l.now()
 	l.mu.Lock()
 	k := l.seen[format]
 	if k == nil {

@@ -19,8 +19,16 @@ func (a *App) ariReady(context.Context) error {
 	return nil
 }
 
+// redisReady is /readyz's Redis check: whether a routing decision can be
+// made now. The store must be prepared (scripts loaded, agents synced:
+// Start retries that until Redis answers) and the node owning the routing
+// keys — the Sentinel master, the Cluster master of the {r} slot — must
+// take a write; a node that merely answers PING is not enough.
 func (a *App) redisReady(ctx context.Context) error {
-	if err := a.store.Ping(ctx); err != nil {
+	if err := a.notPreparedErr(); err != nil {
+		return fmt.Errorf("redis: not started: %w", err)
+	}
+	if err := a.store.CheckRouting(ctx, a.node); err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
 	return nil
@@ -56,16 +64,19 @@ func (a *App) reconcile(ctx context.Context) {
 	a.Engine.Reconcile(ctx, chans, bridges)
 }
 
-// watchRedis pings Redis so hotline_redis_up and the logs show an outage
-// even while no call touches the store. go-redis reconnects by itself; the
-// scripts are re-sent on NOSCRIPT by redis.Script.
+// watchRedis checks every 5 s that a routing decision could be made (the
+// routing keys' master takes a write, as /readyz asks), so
+// hotline_redis_up and the logs show an outage even while no call touches
+// the store; on Cluster a failed check also has the client reload its slot
+// map. go-redis reconnects by itself; the scripts are re-sent on NOSCRIPT
+// by redis.Script and the store's pipelines.
 func (a *App) watchRedis(ctx context.Context) error {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	up := true
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := a.store.Ping(pctx)
+		err := a.store.CheckRouting(pctx, a.node)
 		cancel()
 		if ctx.Err() != nil {
 			return nil
