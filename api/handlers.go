@@ -51,7 +51,8 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "metrics not configured")
 		return
 	}
-	s.opts.Metrics.ServeHTTP(w, r)
+	// promhttp reports its own failures in plain text.
+	s.opts.Metrics.ServeHTTP(&jsonErrors{ResponseWriter: w, method: r.Method}, r)
 }
 
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {

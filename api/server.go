@@ -204,8 +204,9 @@ func tokenFrom(r *http.Request) Token {
 	return tok
 }
 
-// serve routes, authenticates and logs every request. The mux's own 404
-// and 405 are plain text, so they are answered here in JSON instead.
+// serve routes, authenticates and logs every request. Every error answer
+// is JSON: the mux's own 404 and 405 are plain text, so they are answered
+// here instead, and so are the desk's (jsonErrors).
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
@@ -225,12 +226,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			r = r.WithContext(context.WithValue(r.Context(), tokenKey, tok))
 		}
 		s.mux.ServeHTTP(sw, r)
-	case s.opts.Desk != nil && !strings.HasPrefix(r.URL.Path, "/api/"):
-		logged = "desk"
-		s.opts.Desk.ServeHTTP(sw, r)
 	default:
+		// Nothing of the API's matches. A path the API serves with other
+		// methods (POST /healthz) is the API's 405, not the desk's; any
+		// other path outside /api/ is the desk's to answer.
+		code, hdr := s.missed(r)
+		if code == http.StatusNotFound && s.opts.Desk != nil && !strings.HasPrefix(r.URL.Path, "/api/") {
+			logged = "desk"
+			s.opts.Desk.ServeHTTP(&jsonErrors{ResponseWriter: sw, method: r.Method}, r)
+			break
+		}
 		logged = "unmatched"
-		s.noRoute(sw, r)
+		s.noRoute(sw, r, code, hdr)
 	}
 	attrs := []slog.Attr{
 		slog.String("method", r.Method), slog.String("pattern", logged), slog.Int("status", sw.status()),
@@ -245,22 +252,82 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request", attrs...)
 }
 
-// noRoute tells 404 from 405 the way the mux would, in JSON.
-func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+// missed asks the mux what it would answer a request no route matches:
+// 404, 405 (the path exists for other methods; hdr has Allow) or a
+// redirect to the cleaned path (hdr has Location).
+func (s *Server) missed(r *http.Request) (code int, hdr http.Header) {
 	rec := &headerRecorder{h: http.Header{}}
 	h, _ := s.mux.Handler(r)
 	h.ServeHTTP(rec, r)
-	switch rec.code {
+	return rec.code, rec.h
+}
+
+// noRoute answers what the mux would (missed), in JSON.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request, code int, hdr http.Header) {
+	switch code {
 	case http.StatusMethodNotAllowed:
-		w.Header().Set("Allow", rec.h.Get("Allow"))
+		w.Header().Set("Allow", hdr.Get("Allow"))
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" not allowed here")
 	case http.StatusMovedPermanently, http.StatusPermanentRedirect, http.StatusTemporaryRedirect, http.StatusFound:
 		// The mux cleans paths ("//x", "/x/../y") by redirecting; keep that.
-		w.Header().Set("Location", rec.h.Get("Location"))
-		writeError(w, rec.code, "redirect", "see "+rec.h.Get("Location"))
+		w.Header().Set("Location", hdr.Get("Location"))
+		writeError(w, code, "redirect", "see "+hdr.Get("Location"))
 	default:
 		writeError(w, http.StatusNotFound, "not_found", "no such route")
 	}
+}
+
+// jsonErrors is the writer of handlers the API mounts but does not write
+// itself (the desk, the metrics handler): their error answers are plain
+// text (http.Error), so an error status is answered in the API's JSON
+// error shape instead, and the handler's own text dropped. Other answers
+// pass through untouched.
+type jsonErrors struct {
+	http.ResponseWriter
+	method string
+	failed bool
+}
+
+func (w *jsonErrors) WriteHeader(code int) {
+	if w.failed {
+		return
+	}
+	if code < 400 {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.failed = true
+	h := w.Header()
+	for _, k := range []string{"Content-Length", "Content-Encoding", "Content-Disposition", "Content-Range", "ETag", "Last-Modified"} {
+		h.Del(k)
+	}
+	switch code {
+	case http.StatusNotFound:
+		writeError(w.ResponseWriter, code, "not_found", "no such route")
+	case http.StatusMethodNotAllowed:
+		writeError(w.ResponseWriter, code, "method_not_allowed", w.method+" not allowed here")
+	default:
+		writeError(w.ResponseWriter, code, errorCode(code), http.StatusText(code))
+	}
+}
+
+func (w *jsonErrors) Write(b []byte) (int, error) {
+	if w.failed {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *jsonErrors) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// errorCode is the error code of a status without one of its own:
+// "Requested Range Not Satisfiable" → "requested_range_not_satisfiable".
+func errorCode(status int) string {
+	text := http.StatusText(status)
+	if text == "" {
+		return "error"
+	}
+	return strings.ReplaceAll(strings.ToLower(strings.ReplaceAll(text, "-", " ")), " ", "_")
 }
 
 // headerRecorder captures the mux's no-match answer to learn its status.

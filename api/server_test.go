@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotline-project/hotline/desk"
 	"github.com/hotline-project/hotline/routing"
 )
 
@@ -854,5 +856,84 @@ func TestEscalate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEveryErrorIsJSON: every error status the server answers is the
+// API's JSON error, whoever produced it: the probes' and metrics' wrong
+// methods (which used to fall through to the desk), unknown paths inside
+// and outside /api/, the desk's own refusals and a failing metrics handler.
+// It runs with the real desk mounted, as the daemon serves, and without.
+func TestEveryErrorIsJSON(t *testing.T) {
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("fail") {
+			http.Error(w, "gathering failed", http.StatusInternalServerError) // as promhttp does
+			return
+		}
+		_, _ = w.Write([]byte("hotline_up 1\n"))
+	})
+	tests := []struct {
+		method, path string
+		want         int
+		code, allow  string
+	}{
+		{"POST", "/healthz", 405, "method_not_allowed", "GET, HEAD"},
+		{"DELETE", "/healthz", 405, "method_not_allowed", "GET, HEAD"},
+		{"POST", "/readyz", 405, "method_not_allowed", "GET, HEAD"},
+		{"PUT", "/readyz", 405, "method_not_allowed", "GET, HEAD"},
+		{"POST", "/metrics", 405, "method_not_allowed", "GET, HEAD"},
+		{"PATCH", "/metrics", 405, "method_not_allowed", "GET, HEAD"},
+		{"POST", "/api/v1/openapi.json", 405, "method_not_allowed", "GET, HEAD"},
+		{"DELETE", "/api/v1/me", 405, "method_not_allowed", "GET, HEAD"},
+		{"GET", "/api/v1/nope", 404, "not_found", ""},
+		{"GET", "/nope", 404, "not_found", ""},
+		{"GET", "/healthz/extra", 404, "not_found", ""},
+		{"GET", "/desk/assets/nope.js", 404, "not_found", ""},
+		{"GET", "/metrics?fail", 500, "internal_server_error", ""},
+	}
+	withDesk := []struct {
+		method, path string
+		want         int
+		code, allow  string
+	}{
+		{"POST", "/", 405, "method_not_allowed", "GET, HEAD"},
+		{"DELETE", "/desk/", 405, "method_not_allowed", "GET, HEAD"},
+	}
+	for _, mounted := range []bool{false, true} {
+		e := newEnv(t, func(o *Options) {
+			o.Metrics = metrics
+			if mounted {
+				o.Desk = desk.New(desk.Options{})
+			}
+		})
+		cases := tests
+		if mounted {
+			cases = append(cases, withDesk...)
+		}
+		for _, tt := range cases {
+			t.Run(fmt.Sprintf("desk %v/%s %s", mounted, tt.method, tt.path), func(t *testing.T) {
+				rec := e.do(t, tt.method, tt.path, "", "")
+				wantStatus(t, rec, tt.want, tt.code)
+				dec := json.NewDecoder(rec.Body)
+				dec.DisallowUnknownFields()
+				var body errorBody
+				if err := dec.Decode(&body); err != nil || body.Message == "" || dec.More() {
+					t.Errorf("body %q is not one JSON error (%v)", rec.Body.String(), err)
+				}
+				if got := rec.Header().Get("Allow"); got != tt.allow {
+					t.Errorf("Allow %q, want %q", got, tt.allow)
+				}
+			})
+		}
+		// What is no error is as it was.
+		if rec := e.do(t, "GET", "/healthz", "", ""); rec.Code != 200 {
+			t.Errorf("GET /healthz: %d", rec.Code)
+		}
+		if rec := e.do(t, "GET", "/metrics", "", ""); rec.Code != 200 || rec.Body.String() != "hotline_up 1\n" {
+			t.Errorf("GET /metrics: %d %q", rec.Code, rec.Body.String())
+		}
+		if rec := e.do(t, "GET", "/", "", ""); mounted && (rec.Code != 200 || !strings.Contains(rec.Header().Get("Content-Type"), "text/html")) {
+			t.Errorf("GET / with the desk: %d %q", rec.Code, rec.Header().Get("Content-Type"))
+		}
 	}
 }
