@@ -112,9 +112,10 @@ type Queues interface {
 }
 
 // Updates is a source of live state changes for the events stream; *Hub is
-// the implementation. Subscribe returns a channel of the updates accept
-// lets through; it is closed when ctx ends or when the subscriber falls too
-// far behind.
+// the implementation. Subscribe returns a channel of the updates as view
+// returns them (nil: all, as they are), skipping those it refuses; view
+// sees every update in order. The channel is closed when ctx ends or when
+// the subscriber falls too far behind.
 type Updates interface {
-	Subscribe(ctx context.Context, accept func(Update) bool) <-chan Update
+	Subscribe(ctx context.Context, view func(Update) (Update, bool)) <-chan Update
 }

@@ -26,7 +26,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := tokenFrom(r)
-	accept, err := s.eventFilter(r.Context(), tok)
+	view, err := s.eventFilter(r.Context(), tok)
 	if err != nil {
 		s.fail(w, r, "events", err)
 		return
@@ -41,7 +41,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	defer context.AfterFunc(s.streams, cancel)()
-	updates := s.opts.Updates.Subscribe(ctx, accept)
+	updates := s.opts.Updates.Subscribe(ctx, view)
 
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
@@ -101,27 +101,57 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// eventFilter decides what a token sees: seniors and admins everything,
-// an agent what names them plus the queues of their topics (read once at
-// connect; a topic change in configuration takes effect on reconnect).
-func (s *Server) eventFilter(ctx context.Context, tok Token) (func(Update) bool, error) {
+// eventFilter decides what a token sees: seniors and admins everything;
+// an agent no more than the REST API shows them (least privilege: the
+// stream is no side door). That is: their own agent's updates; a call they
+// are on, or that their status points at (offered, or the consult of a
+// transfer to them) — the calls GET /calls lists them, in the same view;
+// of a call handed on from them, its id alone; their callbacks and the
+// requests they filed; the queue depths of their topics, which GET /topics
+// shows everyone. Never a queued caller: not their number, case or call id.
+//
+// Which call their status points at is read at connect and then followed
+// through their own agent updates, which the hub hands to the filter in
+// publishing order, before the call updates of the same change. Topics are
+// read once at connect; a topic change in configuration takes effect on
+// reconnect.
+func (s *Server) eventFilter(ctx context.Context, tok Token) (func(Update) (Update, bool), error) {
 	if tok.privileged() {
 		return nil, nil
 	}
 	var topics map[string]int
+	var current string
 	if s.opts.Agents != nil {
 		a, err := s.opts.Agents.Agent(ctx, tok.AgentID)
 		if err != nil {
 			return nil, fmt.Errorf("agent %s: %w", tok.AgentID, err)
 		}
-		topics = a.Topics
+		topics, current = a.Topics, a.CallID
 	}
 	id := tok.AgentID
-	return func(u Update) bool {
-		if slices.Contains(u.Agents, id) {
-			return true
+	// The hub calls this for one update at a time, under its lock: current
+	// needs no lock of its own.
+	return func(u Update) (Update, bool) {
+		named := slices.Contains(u.Agents, id)
+		switch u.Kind {
+		case UpdateAgent:
+			if named {
+				current = u.CallID
+			}
+			return u, named
+		case UpdateCall:
+			// As the REST API's mayTouch: on the call, or offered it.
+			if named || (u.CallID != "" && u.CallID == current) {
+				return u, true
+			}
+			if u.Brief != nil && slices.Contains(u.Former, id) {
+				return Update{Seq: u.Seq, Kind: u.Kind, CallID: u.CallID, Data: u.Brief}, true
+			}
+			return Update{}, false
+		case UpdateQueue:
+			_, mine := topics[u.Topic]
+			return u, u.Topic != "" && mine
 		}
-		_, mine := topics[u.Topic]
-		return u.Topic != "" && mine
+		return u, named
 	}, nil
 }

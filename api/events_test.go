@@ -3,8 +3,11 @@ package api
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,11 +98,11 @@ func TestEventsDeliveryAndRoleFiltering(t *testing.T) {
 	// read and write timeouts (heartbeats keep flowing) before publishing.
 	time.Sleep(250 * time.Millisecond)
 	updates := []Update{
-		AgentUpdate(e.router.agents["200"]),                                      // not agent 100's
-		QueueUpdate("audit", 4),                                                  // not agent 100's topic
-		QueueUpdate("service", 2),                                                // agent 100's topic
-		AgentUpdate(e.router.agents["100"]),                                      // agent 100 itself
-		CallUpdate(Call{ID: "c9", AgentID: "300", State: CallConsulting}, "100"), // names 100
+		AgentUpdate(e.router.agents["200"]),                                     // not agent 100's
+		QueueUpdate("audit", 4),                                                 // not agent 100's topic
+		QueueUpdate("service", 2),                                               // agent 100's topic
+		AgentUpdate(e.router.agents["100"]),                                     // agent 100 itself
+		CallUpdate(Call{ID: "c9", AgentID: "300", State: CallConnected}, "100"), // handed on from 100
 	}
 	for _, u := range updates {
 		e.hub.Publish(u)
@@ -107,7 +110,7 @@ func TestEventsDeliveryAndRoleFiltering(t *testing.T) {
 	want := []struct{ name, contains string }{
 		{"queue", `"topic":"service"`},
 		{"agent", `"id":"100"`},
-		{"call", `"id":"c9"`},
+		{"call", `{"id":"c9"}`},
 	}
 	for _, w := range want {
 		ev, ok := agent.next()
@@ -134,7 +137,7 @@ func TestEventsDeliveryAndRoleFiltering(t *testing.T) {
 // closedUpdates is an Updates that has already dropped its subscriber.
 type closedUpdates struct{}
 
-func (closedUpdates) Subscribe(ctx context.Context, accept func(Update) bool) <-chan Update {
+func (closedUpdates) Subscribe(ctx context.Context, view func(Update) (Update, bool)) <-chan Update {
 	ch := make(chan Update)
 	close(ch)
 	return ch
@@ -171,4 +174,137 @@ func TestEventsAuth(t *testing.T) {
 		e.router.agents = map[string]routing.AgentStatus{}
 		wantStatus(t, e.do(t, "GET", "/api/v1/events", tokAgent100, ""), 404, "not_found")
 	})
+}
+
+// TestEventsShowWhatRESTShows: least privilege on the events stream. For
+// each role, every call event carries exactly a call GET /calls shows that
+// token, in the same JSON, and the stream names no call REST hides from it
+// (a queued caller of the agent's own topic included); an agent the call
+// was handed on from learns only its id. Two rounds: the state of newEnv
+// (agent 100 on c1 consulting, 300 ringing for it, 200 on c2, c3 queued
+// for service, the topic of 100 and 300), then c1 handed on to 300.
+func TestEventsShowWhatRESTShows(t *testing.T) {
+	e := newEnv(t)
+	ts := startServer(t, e)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	viewers := []struct {
+		name, token string
+		agent       string // "" for senior and admin
+		topics      []string
+	}{
+		{"agent 100", tokAgent100, "100", []string{"service"}},
+		{"agent 200", tokAgent200, "200", []string{"audit"}},
+		{"agent 300 (transfer target)", tokAgent300, "300", []string{"service"}},
+		{"senior", tokSenior, "", []string{"audit", "service"}},
+		{"admin", tokAdmin, "", []string{"audit", "service"}},
+	}
+	streams := make([]*sseReader, len(viewers))
+	for i, v := range viewers {
+		streams[i] = openStream(t, ctx, ts.URL+"/api/v1/events?token="+v.token, "")
+	}
+	queuedCaller := e.router.calls["c3"]
+
+	// round publishes what app's state watcher would (agents first, then
+	// calls, then queues) and an end marker per agent, then checks every
+	// stream against the REST API's answers for the same token.
+	round := func(name string, calls []Update, wantBrief map[string]string) {
+		t.Helper()
+		var ups []Update
+		for _, id := range []string{"100", "200", "300"} {
+			ups = append(ups, AgentUpdate(e.router.agents[id]))
+		}
+		ups = append(ups, calls...)
+		ups = append(ups, QueueUpdate("service", 1), QueueUpdate("audit", 0))
+		for _, id := range []string{"100", "200", "300"} {
+			a := e.router.agents[id]
+			a.Reason = "end of " + name
+			ups = append(ups, AgentUpdate(a))
+		}
+		for _, u := range ups {
+			e.hub.Publish(u)
+		}
+		for i, v := range viewers {
+			var rest []map[string]any
+			if err := json.Unmarshal(e.do(t, "GET", "/api/v1/calls", v.token, "").Body.Bytes(), &rest); err != nil {
+				t.Fatal(err)
+			}
+			restByID := map[string]map[string]any{}
+			for _, c := range rest {
+				restByID[c["id"].(string)] = c
+			}
+			full, queues := map[string]bool{}, []string{}
+			brief := ""
+			last := "300"
+			if v.agent != "" {
+				last = v.agent
+			}
+			for {
+				ev, ok := streams[i].next()
+				if !ok {
+					t.Fatalf("%s, %s: stream ended", name, v.name)
+				}
+				if v.agent != "" && (strings.Contains(ev.data, queuedCaller.CallerNumber) || strings.Contains(ev.data, queuedCaller.CaseID) ||
+					strings.Contains(ev.data, `"`+queuedCaller.ID+`"`)) {
+					t.Errorf("%s, %s: the queued caller is on the stream: %s %s", name, v.name, ev.name, ev.data)
+				}
+				var data map[string]any
+				if err := json.Unmarshal([]byte(ev.data), &data); err != nil {
+					t.Fatalf("%s, %s: %s data %q: %v", name, v.name, ev.name, ev.data, err)
+				}
+				switch ev.name {
+				case "call":
+					id, _ := data["id"].(string)
+					if len(data) == 1 {
+						brief += id
+						continue
+					}
+					full[id] = true
+					if !reflect.DeepEqual(data, restByID[id]) {
+						t.Errorf("%s, %s: call event\n%s\nREST shows\n%v", name, v.name, ev.data, restByID[id])
+					}
+				case "queue":
+					queues = append(queues, data["topic"].(string))
+				case "agent":
+					if v.agent != "" && data["id"] != v.agent {
+						t.Errorf("%s, %s: agent event of %v", name, v.name, data["id"])
+					}
+				}
+				if ev.name == "agent" && data["id"] == last && data["reason"] == "end of "+name {
+					break
+				}
+			}
+			for _, u := range calls {
+				if id := u.CallID; restByID[id] != nil && !full[id] {
+					t.Errorf("%s, %s: REST shows call %s, the stream did not", name, v.name, id)
+				}
+			}
+			if brief != wantBrief[v.agent] {
+				t.Errorf("%s, %s: calls told as gone %q, want %q", name, v.name, brief, wantBrief[v.agent])
+			}
+			slices.Sort(queues)
+			if !slices.Equal(queues, v.topics) {
+				t.Errorf("%s, %s: queue events for %v, want %v", name, v.name, queues, v.topics)
+			}
+		}
+	}
+
+	var calls []Update
+	for _, id := range []string{"c1", "c2", "c3"} {
+		calls = append(calls, CallUpdate(e.router.calls[id]))
+	}
+	round("the start", calls, nil)
+
+	// The transfer completes: 300 has the caller, 100 wraps up.
+	e.router.mu.Lock()
+	c1 := e.router.calls["c1"]
+	c1.AgentID, c1.State = "300", CallConnected
+	e.router.calls["c1"] = c1
+	a100, a300 := e.router.agents["100"], e.router.agents["300"]
+	a100.State, a100.CallID = routing.StateWrapUp, ""
+	a300.State = routing.StateOnCall
+	e.router.agents["100"], e.router.agents["300"] = a100, a300
+	e.router.mu.Unlock()
+	wantStatus(t, e.do(t, "GET", "/api/v1/calls/c1", tokAgent100, ""), 403, "forbidden")
+	round("the transfer", []Update{CallUpdate(c1, "100")}, map[string]string{"100": "c1"})
 }

@@ -22,34 +22,58 @@ const (
 	UpdateRequest  UpdateKind = "request"
 )
 
-// Update is one state change for the live views. Agents and Topic decide who
-// sees it: an agent token receives an update that names its agent id or one
-// of its topics; senior and admin tokens receive everything.
+// Update is one state change for the live views. Senior and admin tokens
+// receive every update whole. An agent token receives what the REST API
+// shows that agent (see Server.eventFilter): its own agent, the calls it
+// is on or offered, its callbacks and requests, the queue depths of its
+// topics, and of a call handed on from it only that it left.
 type Update struct {
-	Seq    uint64 // assigned by the Hub, increasing; the SSE event id
-	Kind   UpdateKind
-	Agents []string // agent ids the change concerns
-	Topic  string   // queue the change concerns, if any
-	Data   any      // JSON-encodable payload; the Hub encodes it once
+	Seq  uint64 // assigned by the Hub, increasing; the SSE event id
+	Kind UpdateKind
+	// Agents are the agents the change concerns: an agent update's agent,
+	// a call's agent, a callback's owner, a request's author.
+	Agents []string
+	// CallID is the call an agent update points at (the one offered to or
+	// handled by the agent) or a call update is about.
+	CallID string
+	Topic  string // the queue of a queue depth update
+	Data   any    // JSON-encodable payload; the Hub encodes it once
+	// Former are agents who had the call before (a completed transfer):
+	// the REST API no longer shows it to them, so they receive Brief, its
+	// id alone, for their desk to let it go.
+	Former []string
+	Brief  any
 }
 
 // AgentUpdate announces an agent's new state to that agent (and seniors).
 func AgentUpdate(a routing.AgentStatus) Update {
-	return Update{Kind: UpdateAgent, Agents: []string{a.ID}, Data: agentView(a)}
+	return Update{Kind: UpdateAgent, Agents: []string{a.ID}, CallID: a.CallID, Data: agentView(a)}
 }
 
-// CallUpdate announces a call's change to its agent and to any others named
-// (a transfer target). A queued call also concerns its topic's agents.
-func CallUpdate(c Call, alsoAgents ...string) Update {
-	u := Update{Kind: UpdateCall, Data: callView(c)}
+// CallUpdate announces a call's change to its agent and to the agent it is
+// offered to (a ringing agent, a transfer target), who may read it over
+// REST too. formerAgents had the call before it was handed on and are told
+// only its id. A queued call is announced to nobody but seniors: agents
+// see the queue's depth (QueueUpdate), never who is in it.
+func CallUpdate(c Call, formerAgents ...string) Update {
+	u := Update{Kind: UpdateCall, CallID: c.ID, Data: callView(c)}
 	if c.AgentID != "" {
-		u.Agents = append(u.Agents, c.AgentID)
+		u.Agents = []string{c.AgentID}
 	}
-	u.Agents = append(u.Agents, alsoAgents...)
-	if c.State == CallQueued {
-		u.Topic = c.Topic
+	for _, a := range formerAgents {
+		if a != c.AgentID {
+			u.Former = append(u.Former, a)
+		}
+	}
+	if len(u.Former) > 0 {
+		u.Brief = callBrief{ID: c.ID}
 	}
 	return u
+}
+
+// callBrief is all a former agent learns of a call handed on.
+type callBrief struct {
+	ID string `json:"id"`
 }
 
 // QueueUpdate announces a topic queue's new depth to the topic's agents.
@@ -105,9 +129,9 @@ type Hub struct {
 }
 
 type subscriber struct {
-	ch     chan Update
-	accept func(Update) bool
-	stop   func() bool // unregisters the context watch
+	ch   chan Update
+	view func(Update) (Update, bool)
+	stop func() bool // unregisters the context watch
 }
 
 // NewHub returns an empty hub.
@@ -123,11 +147,13 @@ func NewHub(opts HubOptions) *Hub {
 
 var _ Updates = (*Hub)(nil)
 
-// Subscribe registers a subscriber until ctx ends. accept (nil: everything)
-// runs under the hub's lock on Publish's goroutine, so it must be quick and
-// must not call back into the hub.
-func (h *Hub) Subscribe(ctx context.Context, accept func(Update) bool) <-chan Update {
-	s := &subscriber{ch: make(chan Update, h.buffer), accept: accept}
+// Subscribe registers a subscriber until ctx ends. view (nil: every update
+// as it is) returns each update as the subscriber may see it, or false to
+// skip it. It runs for every update, in publishing order, under the hub's
+// lock on Publish's goroutine, so it must be quick and must not call back
+// into the hub.
+func (h *Hub) Subscribe(ctx context.Context, view func(Update) (Update, bool)) <-chan Update {
+	s := &subscriber{ch: make(chan Update, h.buffer), view: view}
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
 	h.mu.Unlock()
@@ -149,8 +175,8 @@ func (h *Hub) remove(s *subscriber) {
 }
 
 // Publish sends u to every subscriber that accepts it, without blocking.
-// The payload is encoded once here; subscribers receive it as
-// json.RawMessage.
+// The payloads (Data, Brief) are encoded once here; subscribers receive
+// them as json.RawMessage.
 func (h *Hub) Publish(u Update) {
 	h.mu.Lock()
 	n := len(h.subs)
@@ -164,16 +190,27 @@ func (h *Hub) Publish(u Update) {
 		return
 	}
 	u.Data = json.RawMessage(raw)
+	if u.Brief != nil {
+		if raw, err = json.Marshal(u.Brief); err != nil {
+			h.logger.Error("encode update", "kind", string(u.Kind), "err", err)
+			return
+		}
+		u.Brief = json.RawMessage(raw)
+	}
 	u.Seq = h.seq.Add(1)
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
-		if s.accept != nil && !s.accept(u) {
-			continue
+		v := u
+		if s.view != nil {
+			var ok bool
+			if v, ok = s.view(u); !ok {
+				continue
+			}
 		}
 		select {
-		case s.ch <- u:
+		case s.ch <- v:
 		default:
 			delete(h.subs, s)
 			close(s.ch)

@@ -28,7 +28,7 @@ func TestHubDeliversAndFilters(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	all := h.Subscribe(ctx, nil)
-	only100 := h.Subscribe(ctx, func(u Update) bool { return len(u.Agents) > 0 && u.Agents[0] == "100" })
+	only100 := h.Subscribe(ctx, func(u Update) (Update, bool) { return u, len(u.Agents) > 0 && u.Agents[0] == "100" })
 
 	h.Publish(AgentUpdate(routing.AgentStatus{Agent: routing.Agent{ID: "100"}, State: routing.StateAvailable}))
 	h.Publish(AgentUpdate(routing.AgentStatus{Agent: routing.Agent{ID: "200"}, State: routing.StatePaused}))
@@ -104,21 +104,22 @@ func TestHubBadPayloadSkipped(t *testing.T) {
 
 func TestUpdateAudience(t *testing.T) {
 	tests := []struct {
-		name   string
-		u      Update
-		agents []string
-		topic  string
+		name           string
+		u              Update
+		agents, former []string
+		topic          string
 	}{
-		{"queued call concerns its topic", CallUpdate(Call{ID: "c", Topic: "audit", State: CallQueued}), nil, "audit"},
-		{"connected call concerns its agent", CallUpdate(Call{ID: "c", Topic: "audit", AgentID: "1", State: CallConnected}), []string{"1"}, ""},
-		{"consult concerns the target too", CallUpdate(Call{ID: "c", AgentID: "1", State: CallConsulting}, "2"), []string{"1", "2"}, ""},
-		{"callback concerns its owner", CallbackUpdate(Callback{ID: "b", Owner: "7"}), []string{"7"}, ""},
-		{"senior callback concerns seniors only", CallbackUpdate(Callback{ID: "b", Kind: CallbackSenior}), nil, ""},
+		{"queued call concerns nobody but seniors", CallUpdate(Call{ID: "c", Topic: "audit", State: CallQueued}), nil, nil, ""},
+		{"connected call concerns its agent", CallUpdate(Call{ID: "c", Topic: "audit", AgentID: "1", State: CallConnected}), []string{"1"}, nil, ""},
+		{"a call handed on concerns its former agent", CallUpdate(Call{ID: "c", AgentID: "1", State: CallConnected}, "2"), []string{"1"}, []string{"2"}, ""},
+		{"queue depth concerns its topic", QueueUpdate("audit", 2), nil, nil, "audit"},
+		{"callback concerns its owner", CallbackUpdate(Callback{ID: "b", Owner: "7"}), []string{"7"}, nil, ""},
+		{"senior callback concerns seniors only", CallbackUpdate(Callback{ID: "b", Kind: CallbackSenior}), nil, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if fmt.Sprint(tt.u.Agents) != fmt.Sprint(tt.agents) || tt.u.Topic != tt.topic {
-				t.Errorf("agents %v topic %q, want %v %q", tt.u.Agents, tt.u.Topic, tt.agents, tt.topic)
+			if fmt.Sprint(tt.u.Agents) != fmt.Sprint(tt.agents) || fmt.Sprint(tt.u.Former) != fmt.Sprint(tt.former) || tt.u.Topic != tt.topic {
+				t.Errorf("agents %v former %v topic %q, want %v %v %q", tt.u.Agents, tt.u.Former, tt.u.Topic, tt.agents, tt.former, tt.topic)
 			}
 		})
 	}
@@ -132,7 +133,7 @@ func BenchmarkHubPublish(b *testing.B) {
 			defer cancel()
 			for i := range subs {
 				id := fmt.Sprint(i)
-				h.Subscribe(ctx, func(u Update) bool { return len(u.Agents) > 0 && u.Agents[0] == id })
+				h.Subscribe(ctx, func(u Update) (Update, bool) { return u, len(u.Agents) > 0 && u.Agents[0] == id })
 			}
 			u := AgentUpdate(routing.AgentStatus{Agent: routing.Agent{ID: "7", Name: "Agent 7"}, State: routing.StateAvailable})
 			b.ReportAllocs()
