@@ -140,12 +140,16 @@ func (s *Server) eventFilter(ctx context.Context, tok Token) (func(Update) (Upda
 			}
 			return u, named
 		case UpdateCall:
-			// As the REST API's mayTouch: on the call, or offered it.
-			if named || (u.CallID != "" && u.CallID == current) {
+			// As the REST API's mayTouch: on the call, or offered it; but a
+			// call that moved on from them is only its id, even if their
+			// own agent update saying so comes after it.
+			switch {
+			case named:
 				return u, true
-			}
-			if u.Brief != nil && slices.Contains(u.Former, id) {
+			case u.Brief != nil && slices.Contains(u.Former, id):
 				return Update{Seq: u.Seq, Kind: u.Kind, CallID: u.CallID, Data: u.Brief}, true
+			case u.CallID != "" && u.CallID == current:
+				return u, true
 			}
 			return Update{}, false
 		case UpdateQueue:

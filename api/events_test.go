@@ -308,3 +308,31 @@ func TestEventsShowWhatRESTShows(t *testing.T) {
 	wantStatus(t, e.do(t, "GET", "/api/v1/calls/c1", tokAgent100, ""), 403, "forbidden")
 	round("the transfer", []Update{CallUpdate(c1, "100")}, map[string]string{"100": "c1"})
 }
+
+// TestEventFilterCallHandedOnFirst: a call handed on is only its id to the
+// agent it left, even when that agent's own update (no call any more)
+// comes after it, as the desk's fake publishes them.
+func TestEventFilterCallHandedOnFirst(t *testing.T) {
+	e := newEnv(t)
+	view, err := e.srv.eventFilter(context.Background(), Token{Role: RoleAgent, AgentID: "100"}) // on c1
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1 := e.router.calls["c1"]
+	c1.AgentID = "300"
+	got, ok := view(CallUpdate(c1, "100"))
+	if b, isBrief := got.Data.(callBrief); !ok || !isBrief || b.ID != "c1" {
+		t.Errorf("agent 100 sees %+v, %v; want c1's id alone", got, ok)
+	}
+	// The offered call is whole: agent 300 is ringing for c1.
+	view, err = e.srv.eventFilter(context.Background(), Token{Role: RoleAgent, AgentID: "300"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := view(CallUpdate(e.router.calls["c1"])); !ok || got.Data == nil {
+		t.Errorf("agent 300 sees %+v, %v; want the call it is offered", got, ok)
+	}
+	if _, ok := view(CallUpdate(e.router.calls["c3"])); ok {
+		t.Error("agent 300 sees a queued caller of its topic")
+	}
+}
