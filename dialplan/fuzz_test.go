@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // FuzzParse feeds Parse arbitrary bytes, seeded with every testdata case
@@ -114,4 +116,44 @@ func TestMergeBombs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseTokens feeds the token file parser arbitrary bytes. It must
+// never panic, must report problems only as Problems at the file's lines,
+// and must never repeat a token (a mapping key as long as one) in them.
+func FuzzParseTokens(f *testing.F) {
+	f.Add([]byte(`"0123456789abcdef0123": admin` + "\n" + `"senior-token-0123456789": senior` + "\n"))
+	f.Add([]byte(`"agent-token-101-abcdef": agent:101` + "\n" + `"agent-token-101-abcdef": root` + "\n"))
+	f.Add([]byte(`admin-0123456789abcdef: "0123456789abcdef0123"`))
+	f.Add([]byte(`*0123456789abcdef0123: admin`))
+	f.Add([]byte(`{"0123456789abcdef0123": admin, "x": [1]}`))
+	f.Add([]byte("- a\n- b\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := ParseTokens("tokens.yaml", data)
+		if err == nil {
+			return
+		}
+		var probs Problems
+		if !errors.As(err, &probs) || len(probs) == 0 {
+			t.Fatalf("error %v (%T) is not Problems", err, err)
+		}
+		lines := len(lineEnds(data)) + 1
+		for _, p := range probs {
+			if p.File != "tokens.yaml" || p.Message == "" || p.Line < 0 || p.Line > lines {
+				t.Fatalf("bad problem %+v (%d lines)", p, lines)
+			}
+		}
+		root, _, perr := parseYAML(data)
+		if perr != nil || root == nil || root.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			if k := root.Content[i].Value; len(k) >= MinTokenLength && strings.Contains(err.Error(), k) {
+				t.Fatalf("token %q repeated in:\n%v", k, err)
+			}
+			if v := root.Content[i+1].Value; len(v) >= MinTokenLength && !strings.HasPrefix(v, "agent:") && strings.Contains(err.Error(), v) {
+				t.Fatalf("token-long role %q repeated in:\n%v", v, err)
+			}
+		}
+	})
 }

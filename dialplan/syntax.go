@@ -145,35 +145,45 @@ func unclosedQuote(data []byte, line int) (int, bool) {
 }
 
 // lineEnds returns, for each line from the first, the offset just past it
-// (past its newline, or the end of data for the last line).
+// (past its line break, or the end of data for the last line). Line breaks
+// are YAML's: "\n", "\r\n" and a lone "\r".
 func lineEnds(data []byte) []int {
 	var ends []int
-	for i, b := range data {
-		if b == '\n' {
+	for i := 0; i < len(data); i++ {
+		switch {
+		case data[i] == '\n':
+			ends = append(ends, i+1)
+		case data[i] == '\r' && (i+1 == len(data) || data[i+1] != '\n'):
 			ends = append(ends, i+1)
 		}
 	}
-	if len(data) > 0 && data[len(data)-1] != '\n' {
-		ends = append(ends, len(data))
+	if n := len(data); n > 0 && (len(ends) == 0 || ends[len(ends)-1] != n) {
+		ends = append(ends, n)
 	}
 	return ends
+}
+
+// lineAt is the line (from 1) of the byte at offset off.
+func lineAt(ends []int, off int) int {
+	for i, e := range ends {
+		if off < e {
+			return i + 1
+		}
+	}
+	return len(ends)
 }
 
 // badCharLine is the line of the first character YAML does not allow in a
 // stream (C0 and C1 controls but tab, line breaks and NEL; surrogates;
 // U+FFFE and U+FFFF; bytes that are not UTF-8), or 0.
 func badCharLine(data []byte) int {
-	line := 1
 	for i := 0; i < len(data); {
 		r, size := utf8.DecodeRune(data[i:])
 		ok := r == '\t' || r == '\n' || r == '\r' || r == 0x85 ||
 			(r >= 0x20 && r <= 0x7e) || (r >= 0xa0 && r <= 0xd7ff) ||
 			(r >= 0xe000 && r <= 0xfffd) || (r >= 0x10000 && r <= 0x10ffff)
 		if r == utf8.RuneError && size == 1 || !ok {
-			return line
-		}
-		if r == '\n' {
-			line++
+			return lineAt(lineEnds(data), i)
 		}
 		i += size
 	}
@@ -186,10 +196,12 @@ func aliasLine(data []byte, name string) int {
 	if err != nil {
 		return 1
 	}
-	for i, l := range strings.Split(string(data), "\n") {
-		if re.MatchString(l) {
+	start := 0
+	for i, end := range lineEnds(data) {
+		if re.Match(bytes.TrimRight(data[start:end], "\r\n")) {
 			return i + 1
 		}
+		start = end
 	}
 	return 1
 }

@@ -301,6 +301,16 @@ func TestSyntaxErrorConstructs(t *testing.T) {
 			want: "x.yaml:3: invalid YAML: incomplete UTF-8 octet sequence",
 		},
 		{
+			name: "CRLF line breaks",
+			yaml: "topics:\r\n  a:\r\n    description: x\r\n    prompt: y\r\n     bad: 1\r\nnumbers: {}\r\n",
+			want: "x.yaml:5: invalid YAML: mapping values are not allowed in this context",
+		},
+		{
+			name: "old Mac line breaks",
+			yaml: "topics:\r  a:\r    description: \"x\r    prompt: y\r  b: {description: \"z\"}\r",
+			want: "x.yaml:3: invalid YAML: quoted string not closed on this line",
+		},
+		{
 			name: "document end marker mid-file",
 			yaml: "topics:\n  a: {}\n...\nnumbers: {}\n",
 			want: "x.yaml:4: invalid YAML: did not find expected <document start>",
