@@ -249,7 +249,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			attrs = append(attrs, slog.String("agent", tok.AgentID))
 		}
 	}
-	s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request", attrs...)
+	s.log.LogAttrs(r.Context(), accessLevel(r, sw.status()), "http request", attrs...)
 }
 
 // missed asks the mux what it would answer a request no route matches:
@@ -452,3 +452,19 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, op string, err err
 
 // errForbidden marks errors that are the caller's rights, not the state.
 var errForbidden = errors.New("forbidden")
+
+// accessLevel is the log level of one request: a failure on our side is a
+// warning, a change (a login, a transfer, a note) is worth an info line,
+// and what only reads — the probes every few seconds, the desk's views —
+// is debug, so that the log says what happened, not that someone looked.
+func accessLevel(r *http.Request, status int) slog.Level {
+	switch {
+	case status >= 500:
+		return slog.LevelWarn
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return slog.LevelInfo
+	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}

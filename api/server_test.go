@@ -128,7 +128,7 @@ func newEnv(t testing.TB, mutate ...func(*Options)) *env {
 			tokSenior:   {Role: RoleSenior},
 			tokAdmin:    {Role: RoleAdmin},
 		}),
-		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)),
+		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Clock:  fixedClock{testNow},
 	}
 	for _, m := range mutate {
@@ -818,7 +818,9 @@ func TestAccessLog(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
 		}
-		lines = append(lines, m)
+		if m["msg"] == "http request" {
+			lines = append(lines, m)
+		}
 	}
 	if len(lines) != 3 {
 		t.Fatalf("want 3 access log lines, got %d: %s", len(lines), logs)
@@ -830,6 +832,32 @@ func TestAccessLog(t *testing.T) {
 	}
 	if lines[1]["status"] != float64(401) {
 		t.Errorf("401 logged as %v", lines[1])
+	}
+	// What only reads is debug; a refused token is info.
+	if lines[0]["level"] != "DEBUG" || lines[1]["level"] != "INFO" {
+		t.Errorf("levels %v and %v, want DEBUG for a read and INFO for a refusal", lines[0]["level"], lines[1]["level"])
+	}
+}
+
+func TestAccessLevel(t *testing.T) {
+	tests := []struct {
+		method, path string
+		status       int
+		want         slog.Level
+	}{
+		{"GET", "/readyz", 200, slog.LevelDebug},
+		{"GET", "/healthz", 200, slog.LevelDebug},
+		{"GET", "/api/v1/calls", 200, slog.LevelDebug},
+		{"GET", "/readyz", 503, slog.LevelWarn},
+		{"GET", "/api/v1/calls", 401, slog.LevelInfo},
+		{"GET", "/api/v1/calls/x", 403, slog.LevelInfo},
+		{"POST", "/api/v1/agents/100/state", 200, slog.LevelInfo},
+		{"POST", "/api/v1/calls/c1/transfer", 500, slog.LevelWarn},
+	}
+	for _, tt := range tests {
+		if got := accessLevel(httptest.NewRequest(tt.method, tt.path, nil), tt.status); got != tt.want {
+			t.Errorf("%s %s %d: %v, want %v", tt.method, tt.path, tt.status, got, tt.want)
+		}
 	}
 }
 
