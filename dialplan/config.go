@@ -11,6 +11,7 @@ package dialplan
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
@@ -26,6 +27,7 @@ type Config struct {
 	Redis     Redis
 	HTTP      HTTP
 	Node      Node
+	Log       Log
 	Languages Languages
 	Topics    map[string]*Topic  // by topic name
 	Numbers   map[string]*Number // by service number as written in the file
@@ -43,6 +45,12 @@ type Config struct {
 	// to the line of its key, so checks that run after decoding can still
 	// point at the file.
 	lines map[string]int
+}
+
+// Log is what the daemon logs: Level is the least severe level written
+// (debug, info, warn or error; default info). A SIGHUP applies a new one.
+type Log struct {
+	Level slog.Level
 }
 
 // ARI is how the hotline reaches Asterisk's REST interface.

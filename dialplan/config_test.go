@@ -143,6 +143,7 @@ var errorCases = []struct {
 			`FILE:5: topics: topic name "Sales" must be lowercase letters, digits, _ or -`,
 			`FILE:6: topics.support.prompt: write the sound name without the "sound:" prefix`,
 			`FILE:10: transfer.blind: must be refuse or convert, got "allow"`,
+			`FILE:16: log.level: "verbose" must be debug, info, warn or error`,
 		},
 		warnings: []string{
 			"FILE:5: warning: topics.Sales: no agent serves this topic; its callers can only be offered a callback",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -189,16 +190,19 @@ func (d *decoder) decodeFile(data []byte) *Config {
 			d.mapping(p, v, map[string]fieldFn{"name": d.ident(&c.Node.Name, appRe, "letters, digits, _ . or -")})
 		},
 		"languages": func(p string, v *yaml.Node) { d.languages(&c.Languages, p, v) },
-		"topics":    func(p string, v *yaml.Node) { d.topics(c, p, v) },
-		"numbers":   func(p string, v *yaml.Node) { d.numbers(c, p, v) },
-		"menus":     func(p string, v *yaml.Node) { d.menus(c, p, v) },
-		"hours":     func(p string, v *yaml.Node) { d.hoursSets(c, p, v) },
-		"agents":    func(p string, v *yaml.Node) { d.agents(c, p, v) },
-		"transfer":  func(p string, v *yaml.Node) { d.transfer(&c.Transfer, p, v) },
-		"callback":  func(p string, v *yaml.Node) { d.callback(&c.Callback, p, v) },
-		"queue":     func(p string, v *yaml.Node) { d.queue(&c.Queue, p, v) },
-		"survey":    func(p string, v *yaml.Node) { d.survey(&c.Survey, p, v) },
-		"prompts":   func(p string, v *yaml.Node) { d.prompts(&c.Prompts, p, v) },
+		"log": func(p string, v *yaml.Node) {
+			d.mapping(p, v, map[string]fieldFn{"level": d.logLevel(&c.Log.Level)})
+		},
+		"topics":   func(p string, v *yaml.Node) { d.topics(c, p, v) },
+		"numbers":  func(p string, v *yaml.Node) { d.numbers(c, p, v) },
+		"menus":    func(p string, v *yaml.Node) { d.menus(c, p, v) },
+		"hours":    func(p string, v *yaml.Node) { d.hoursSets(c, p, v) },
+		"agents":   func(p string, v *yaml.Node) { d.agents(c, p, v) },
+		"transfer": func(p string, v *yaml.Node) { d.transfer(&c.Transfer, p, v) },
+		"callback": func(p string, v *yaml.Node) { d.callback(&c.Callback, p, v) },
+		"queue":    func(p string, v *yaml.Node) { d.queue(&c.Queue, p, v) },
+		"survey":   func(p string, v *yaml.Node) { d.survey(&c.Survey, p, v) },
+		"prompts":  func(p string, v *yaml.Node) { d.prompts(&c.Prompts, p, v) },
 	})
 	if c.ARI.WebsocketURL == "" {
 		c.ARI.WebsocketURL = deriveWebsocketURL(c.ARI.URL)
@@ -390,6 +394,22 @@ func (d *decoder) scalar(path string, v *yaml.Node) (string, bool) {
 		return "", false
 	}
 	return v.Value, true
+}
+
+// logLevel decodes debug, info, warn or error.
+func (d *decoder) logLevel(dst *slog.Level) fieldFn {
+	return func(p string, v *yaml.Node) {
+		s, ok := d.scalar(p, v)
+		if !ok {
+			return
+		}
+		switch s {
+		case "debug", "info", "warn", "error":
+			_ = dst.UnmarshalText([]byte(s))
+		default:
+			d.errorf(resolve(v).Line, "%s: %q must be debug, info, warn or error", p, s)
+		}
+	}
 }
 
 func (d *decoder) str(dst *string) fieldFn {

@@ -1,6 +1,7 @@
 package dialplan
 
 import (
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -148,6 +149,13 @@ languages: [uk, pt_BR]
 `, func(t *testing.T, c *Config) {
 			if !reflect.DeepEqual(c.Languages, Languages{Default: "uk", Supported: []string{"uk", "pt_BR"}}) {
 				t.Errorf("Languages = %+v", c.Languages)
+			}
+		}},
+		{"log level", `
+log: {level: debug}
+`, func(t *testing.T, c *Config) {
+			if c.Log.Level != slog.LevelDebug {
+				t.Errorf("Log = %+v", c.Log)
 			}
 		}},
 		{"languages default only", `

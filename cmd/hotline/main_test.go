@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -378,5 +381,28 @@ func TestServeMountsDesk(t *testing.T) {
 	opts.Desk.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	if rec.Code != http.StatusOK || !strings.Contains(strings.ToLower(rec.Body.String()), "<!doctype html>") {
 		t.Errorf("GET /: %d %.200s", rec.Code, rec.Body.String())
+	}
+}
+
+// TestLogFormat: the daemon's log is JSON with durations in seconds (slog
+// alone writes nanoseconds), at the configured level.
+func TestLogFormat(t *testing.T) {
+	var buf bytes.Buffer
+	level := new(slog.LevelVar)
+	log := newLogger(&buf, level)
+	log.Debug("hidden at info")
+	log.Info("retrying", "retry_in", 1500*time.Millisecond)
+	level.Set(slog.LevelDebug)
+	log.Debug("shown at debug")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("log lines %q, want the info and the later debug line", lines)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["retry_in"] != 1.5 {
+		t.Errorf("duration logged as %v, want 1.5 (seconds)", m["retry_in"])
 	}
 }

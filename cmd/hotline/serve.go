@@ -30,7 +30,9 @@ func runServe(ctx context.Context, reload <-chan struct{}, args []string, stderr
 	if err := cfg.CheckSecrets(); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	level := new(slog.LevelVar)
+	level.Set(cfg.Log.Level)
+	log := newLogger(stderr, level)
 	for _, w := range cfg.Warnings() {
 		log.Warn("configuration", "problem", w.String())
 	}
@@ -51,7 +53,7 @@ loop:
 		case runErr = <-a.Err():
 			break loop
 		case <-reload:
-			reloadConfig(ctx, a, path, log)
+			reloadConfig(ctx, a, path, level, log)
 		}
 	}
 	log.Info("stopping", "deadline", stopTimeout.String())
@@ -66,14 +68,29 @@ func serveOptions(cfg *dialplan.Config, log *slog.Logger) app.Options {
 	return app.Options{Config: cfg, Logger: log, Version: version, Desk: desk.New(desk.Options{})}
 }
 
+// newLogger is the daemon's log: JSON lines on w, durations in seconds
+// (slog writes a time.Duration as nanoseconds), at level.
+func newLogger(w io.Writer, level slog.Leveler) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				a.Value = slog.Float64Value(a.Value.Duration().Seconds())
+			}
+			return a
+		},
+	}))
+}
+
 // reloadConfig applies a changed configuration: a file with problems is
 // refused whole and the running one kept.
-func reloadConfig(ctx context.Context, a *app.App, path string, log *slog.Logger) {
+func reloadConfig(ctx context.Context, a *app.App, path string, level *slog.LevelVar, log *slog.Logger) {
 	cfg, err := dialplan.Load(path)
 	if err != nil {
 		log.Error("reload refused: configuration has problems", "err", err)
 		return
 	}
+	level.Set(cfg.Log.Level)
 	if err := a.Reload(ctx, cfg); err != nil {
 		log.Error("reload failed", "err", err)
 		return
