@@ -257,7 +257,7 @@ func NewCallbacks(store CallbackStore, router callbackRouter, opts CallbackOptio
 		store:  store,
 		router: router,
 		opts:   opts,
-		log:    opts.Logger.With("component", "callbacks", "node", opts.Node),
+		log:    opts.Logger.With("node", opts.Node), // the wiring names the component
 		held:   make(map[string]struct{}),
 	}
 }

@@ -192,7 +192,7 @@ func NewRequests(store RequestStore, opts RequestOptions) *Requests {
 	if opts.OnCreate == nil {
 		opts.OnCreate = func(Request) {}
 	}
-	return &Requests{store: store, opts: opts, log: opts.Logger.With("component", "requests")}
+	return &Requests{store: store, opts: opts, log: opts.Logger} // the wiring names the component
 }
 
 // Create validates r, gives it an id, creation time and state new, and
