@@ -424,19 +424,36 @@ func (s *Store) Enqueue(ctx context.Context, e routing.Entry, t routing.Timing) 
 		if err == nil {
 			err = pathCmd.Err()
 		}
-		if (isNoScript(err) || isNoScript(routeCmd.Err())) && attempt == 0 {
-			// Redis lost its script cache (restart or failover). Neither
-			// script ran, so the pipeline is safe to repeat; the case's
-			// plain writes did run unless they failed, and are not sent
-			// twice (its path would get the entry hop twice).
+		// Redis lost its script cache: a restart, or a failover to a
+		// replica, whose cache is its own. A master just promoted may
+		// know some scripts already (single operations fall back to
+		// EVAL, which caches), so either script may have been refused
+		// alone. One refused with NOSCRIPT did not run; one that ran
+		// must not run again.
+		switch {
+		case isNoScript(routeCmd.Err()) && attempt == 0:
+			// The routing script did not run: repeat the pipeline. The
+			// path's init records the entry hop only on an empty path;
+			// the case's plain writes ran unless they failed, and are
+			// not sent twice (its path would get the entry hop twice).
 			if cmdsOK(caseCmds) {
 				newCase = nil
 			}
-			if lerr := s.LoadScripts(ctx); lerr != nil {
-				err = lerr
-				break
+			if err = s.LoadScripts(ctx); err == nil {
+				continue
 			}
-			continue
+		case isNoScript(pathCmd.Err()) && !isNoScript(routeCmd.Err()):
+			// The routing script ran, and its reply carries the offers
+			// it made: run again it would find the caller paired and
+			// offer nothing, leaving the agent ringing for nobody. Only
+			// the path's init is sent again, alone (EVAL if need be).
+			err = s.path.Run(ctx, s.rdb, s.pathKeys(call.ID), "init", ms(t.Now), string(initArgs)).Err()
+			if err == nil {
+				err = firstErr(caseCmds)
+			}
+			if err == nil {
+				err = routeCmd.Err()
+			}
 		}
 		break
 	}
@@ -731,6 +748,16 @@ func (s *Store) Offers(ctx context.Context, node string) (<-chan routing.Offer, 
 }
 
 // cmdsOK reports whether every command ran without error.
+// firstErr is the first error of cmds.
+func firstErr(cmds []redis.Cmder) error {
+	for _, c := range cmds {
+		if err := c.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func cmdsOK(cmds []redis.Cmder) bool {
 	for _, c := range cmds {
 		if c.Err() != nil {
