@@ -41,29 +41,84 @@ const (
 	kindSnoop
 )
 
+// interest is how many times an application subscribed to a channel or a
+// bridge: Asterisk counts them (res/stasis/app.c), and the application hears
+// of the object while the count is above zero.
+type interest struct {
+	app string
+	n   int
+}
+
+type interests []interest
+
+func (is *interests) add(app string, d int) {
+	if app == "" {
+		return
+	}
+	for i := range *is {
+		if (*is)[i].app == app {
+			(*is)[i].n += d
+			if (*is)[i].n <= 0 {
+				*is = slices.Delete(*is, i, i+1)
+			}
+			return
+		}
+	}
+	if d > 0 {
+		*is = append(*is, interest{app, d})
+	}
+}
+
+func (is interests) has(app string) bool {
+	return slices.ContainsFunc(is, func(x interest) bool { return x.app == app })
+}
+
+func (is interests) apps() []string {
+	out := make([]string, len(is))
+	for i, x := range is {
+		out[i] = x.app
+	}
+	return out
+}
+
 // channel is one live channel. Kept small: the bench holds tens of
 // thousands. Everything is guarded by Server.mu.
+//
+// snap is the channel as it is now; pub is the snapshot Asterisk last
+// published, which is what events carry. Publishing compares the two the
+// way res/stasis/app.c does and raises ChannelStateChange (or
+// ChannelDestroyed), ChannelDialplan, ChannelCallerId and
+// ChannelConnectedLine, in that order. Some changes (a Local half's caller
+// taken from its peer's connected line) are not published when they happen
+// and show only with the next snapshot.
 type channel struct {
-	snap        channelJSON
-	kind        chanKind
-	half        int      // 1: the originated half; 2: the half running the dialplan
-	peer        *channel // the other half of a pair; nil for snoops
-	gone        bool
-	stasisApp   string
-	subs        []string // applications subscribed to this channel
-	bridge      *bridge
-	vars        map[string]string
-	timer       *time.Timer // no-answer timeout while ringing
-	pending     *stasisTarget
-	after       *dialTarget // where half 1 goes once answered, without app=
-	dialString  string      // as in Dial events
-	created     bool        // made by /channels/create and not dialled yet
-	dialled     bool        // a /dial was issued on a created channel
-	pendingPeer *channel    // half 2 of a created channel, until /dial
-	playbacks   []*playback
-	snoops      []*channel
-	spied       *channel
-	transfer    *transfer
+	snap       channelJSON
+	pub        channelJSON
+	published  bool
+	kind       chanKind
+	half       int      // 1: the originated half; 2: the half running the dialplan
+	peer       *channel // the other half of a pair; nil for snoops
+	gone       bool
+	cause      int  // hangup cause, once known
+	causeSet   bool // cause was set by the dialplan (Busy, Congestion)
+	inPBX      bool // runs the dialplan: its hangup ends a PBX too
+	stasisApp  string
+	prevApp    [2]string // dialplan application and data to restore after Stasis
+	subs       interests
+	bridge     *bridge
+	absorbDTMF bool // joined its bridge with absorbDTMF=true
+	losePlay   bool // fault knob: the next play is lost (LosePlayAfterBridgeDestroy)
+	vars       map[string]string
+	timer      *time.Timer // no-answer timeout while ringing
+	pending    *stasisTarget
+	after      *dialTarget // where half 1 goes once answered, without app=
+	dialString string      // as in Dial events
+	created    bool        // made by /channels/create
+	dialled    bool        // a /dial was issued on a created channel
+	playQ      []*playback // playbacks on this channel; the first one plays
+	snoops     []*channel
+	spied      *channel
+	transfer   *transfer
 }
 
 type stasisTarget struct {
@@ -90,33 +145,46 @@ func (c *channel) livePeer() *channel {
 	return nil
 }
 
-// recipients are the applications that get this channel's events: the one
-// it is in Stasis with, and the ones subscribed to it (explicitly, or by
-// having originated it).
-func (c *channel) recipients() []string {
-	if c.stasisApp == "" {
-		return c.subs
+// recipients are the applications that hear of this channel: those
+// subscribed to it (by originating it, by a subscription, or by having it
+// in Stasis).
+func (c *channel) recipients() []string { return c.subs.apps() }
+
+// publish emits what changed since the last published snapshot. Callers
+// hold s.mu.
+func (s *Server) publish(c *channel) {
+	if !c.published {
+		c.pub, c.published = c.snap, true
+		return
 	}
-	if len(c.subs) == 0 {
-		return []string{c.stasisApp}
+	old := c.pub
+	c.pub = c.snap
+	apps := c.recipients()
+	if len(apps) == 0 {
+		return
 	}
-	out := make([]string, 0, len(c.subs)+1)
-	out = append(out, c.stasisApp)
-	for _, a := range c.subs {
-		if a != c.stasisApp {
-			out = append(out, a)
-		}
+	cur := c.snap
+	switch {
+	case c.gone:
+		s.emit(apps, "ChannelDestroyed", event{"cause": c.cause, "cause_txt": causeText(c.cause), "channel": cur})
+	case old.State != cur.State:
+		s.emit(apps, "ChannelStateChange", event{"channel": cur})
 	}
-	return out
+	if cur.Dialplan.AppName != "" && (old.Dialplan.AppName == "" || old.Dialplan.Priority != cur.Dialplan.Priority ||
+		old.Dialplan.Context != cur.Dialplan.Context || old.Dialplan.Exten != cur.Dialplan.Exten) {
+		s.emit(apps, "ChannelDialplan", event{"dialplan_app": cur.Dialplan.AppName, "dialplan_app_data": cur.Dialplan.AppData, "channel": cur})
+	}
+	if old.Caller != cur.Caller {
+		s.emit(apps, "ChannelCallerId", event{"caller_presentation": 0,
+			"caller_presentation_txt": "Presentation Allowed, Not Screened", "channel": cur})
+	}
+	if old.Connected != cur.Connected {
+		s.emit(apps, "ChannelConnectedLine", event{"channel": cur})
+	}
 }
 
-func (c *channel) subscribe(app string) {
-	if !slices.Contains(c.subs, app) {
-		c.subs = append(c.subs, app)
-	}
-}
-
-// chanEvent emits a channel event to the channel's recipients.
+// chanEvent emits a channel event, carrying the published snapshot, to the
+// channel's recipients.
 func (s *Server) chanEvent(c *channel, typ string, ev event) {
 	apps := c.recipients()
 	if len(apps) == 0 {
@@ -125,7 +193,7 @@ func (s *Server) chanEvent(c *channel, typ string, ev event) {
 	if ev == nil {
 		ev = make(event, 6)
 	}
-	ev["channel"] = c.snap
+	ev["channel"] = c.pub
 	s.emit(apps, typ, ev)
 }
 
@@ -134,7 +202,16 @@ func (s *Server) setState(c *channel, state string) {
 		return
 	}
 	c.snap.State = state
-	s.chanEvent(c, "ChannelStateChange", nil)
+	s.publish(c)
+}
+
+// setApp moves the channel to a dialplan application and publishes it.
+func (s *Server) setApp(c *channel, app, data string, priority int) {
+	c.snap.Dialplan.AppName, c.snap.Dialplan.AppData = app, data
+	if priority > 0 {
+		c.snap.Dialplan.Priority = priority
+	}
+	s.publish(c)
 }
 
 func (s *Server) dialEvent(c *channel, status, dialstring string) {
@@ -142,7 +219,7 @@ func (s *Server) dialEvent(c *channel, status, dialstring string) {
 	if len(apps) == 0 {
 		return
 	}
-	s.emit(apps, "Dial", event{"peer": c.snap, "dialstatus": status, "dialstring": dialstring, "forward": ""})
+	s.emit(apps, "Dial", event{"peer": c.pub, "dialstatus": status, "dialstring": dialstring, "forward": ""})
 }
 
 func (s *Server) hangupRequest(c *channel, cause int, soft bool) {
@@ -153,7 +230,20 @@ func (s *Server) hangupRequest(c *channel, cause int, soft bool) {
 	s.chanEvent(c, "ChannelHangupRequest", ev)
 }
 
-func (s *Server) setVar(c *channel, name, value string) {
+// varset sets a plain channel variable and reports it.
+func (s *Server) varset(c *channel, name, value string) {
+	if c.vars == nil {
+		c.vars = make(map[string]string, 2)
+	}
+	c.vars[name] = value
+	s.chanEvent(c, "ChannelVarset", event{"variable": name, "value": value})
+}
+
+// setVar is what Set() does: a dialplan function changes the channel (a
+// caller id change is published as ChannelCallerId, with no ChannelVarset),
+// a plain variable is set and reported. With quiet, nothing is reported
+// (variables given to an originate are set before anyone is subscribed).
+func (s *Server) setVar(c *channel, name, value string, quiet bool) {
 	switch name {
 	case "CALLERID(name)":
 		c.snap.Caller.Name = value
@@ -162,41 +252,80 @@ func (s *Server) setVar(c *channel, name, value string) {
 	case "CALLERID(all)":
 		c.snap.Caller = parseCallerID(value)
 	default:
-		if c.vars == nil {
-			c.vars = make(map[string]string, 2)
+		if strings.HasSuffix(name, ")") {
+			// Another function (PJSIP_TRANSFER_HANDLING(), ...): kept for
+			// reading back, reported by nothing.
+			if c.vars == nil {
+				c.vars = make(map[string]string, 2)
+			}
+			c.vars[name] = value
+			return
 		}
-		c.vars[name] = value
+		if quiet {
+			if c.vars == nil {
+				c.vars = make(map[string]string, 2)
+			}
+			c.vars[name] = value
+			return
+		}
+		s.varset(c, name, value)
+		return
 	}
-	s.chanEvent(c, "ChannelVarset", event{"variable": name, "value": value})
+	if !quiet {
+		s.publish(c)
+	}
 }
 
 // getVar reads a variable or one of the few dialplan functions the hotline
-// asks for.
-func (c *channel) getVar(name string) (string, bool) {
+// asks for. fn reports that name is a function the simulator does not know
+// (Asterisk answers 500 "Unable to read provided function").
+func (c *channel) getVar(name string) (value string, ok, unknownFn bool) {
 	switch name {
 	case "CALLERID(name)":
-		return c.snap.Caller.Name, true
+		return c.snap.Caller.Name, true, false
 	case "CALLERID(num)", "CALLERID(number)":
-		return c.snap.Caller.Number, true
+		return c.snap.Caller.Number, true, false
+	case "CALLERID(all)":
+		if c.snap.Caller.Name == "" {
+			return c.snap.Caller.Number, true, false
+		}
+		return `"` + c.snap.Caller.Name + `" <` + c.snap.Caller.Number + `>`, true, false
 	case "CHANNEL(state)":
-		return c.snap.State, true
+		return c.snap.State, true, false
 	case "CHANNEL(name)":
-		return c.snap.Name, true
-	case "CHANNEL(uniqueid)", "UNIQUEID":
-		return c.snap.ID, true
+		return c.snap.Name, true, false
+	case "CHANNEL(uniqueid)":
+		return c.snap.ID, true, false
 	case "CHANNEL(language)":
-		return c.snap.Language, true
+		return c.snap.Language, true, false
+	case "CHANNEL(channeltype)":
+		return c.techName(), true, false
 	case "CHANNEL(pjsip,call-id)", "PJSIP_HEADER(read,Call-ID)":
 		if c.kind == kindPJSIP && c.snap.ProtocolID != "" {
-			return c.snap.ProtocolID, true
+			return c.snap.ProtocolID, true, false
 		}
+		return "", true, false
 	case "CHANNEL(pjsip,remote_addr)":
 		if c.kind == kindPJSIP {
-			return "127.0.0.1:5060", true
+			return "127.0.0.1:5060", true, false
 		}
+		return "", true, false
 	}
 	v, ok := c.vars[name]
-	return v, ok
+	if !ok && strings.HasSuffix(name, ")") {
+		return "", false, true
+	}
+	return v, ok, false
+}
+
+func (c *channel) techName() string {
+	switch c.kind {
+	case kindPJSIP:
+		return "PJSIP"
+	case kindSnoop:
+		return "Snoop"
+	}
+	return "Local"
 }
 
 // parseCallerID reads `"Name" <number>`, `Name <number>` or a bare number.
@@ -212,76 +341,64 @@ func parseCallerID(s string) callerJSON {
 	return callerJSON{Name: name, Number: strings.TrimSpace(s[lt+1 : gt])}
 }
 
-// enterStasis hands c to app. An application with no websocket makes
-// Stasis() fail; the channel then falls off the end of the dialplan and
-// hangs up, as on Asterisk.
-func (s *Server) enterStasis(c *channel, app string, args []string) {
+// setConnected changes a channel's connected line and publishes it. On a
+// Local pair, the other half takes it as its caller id at once, without
+// publishing (core_unreal.c): it shows with that half's next snapshot.
+func (s *Server) setConnected(c *channel, to callerJSON) {
+	if c.snap.Connected == to {
+		return
+	}
+	c.snap.Connected = to
+	s.publish(c)
+	if p := c.livePeer(); p != nil && c.kind == kindLocal {
+		p.snap.Caller = to
+	}
+}
+
+// enterStasis hands c, whose dialplan already shows Stasis(), to app: the
+// Stasis() application sets STASISSTATUS, subscribes app to the channel and
+// sends it StasisStart (only to app: res_stasis app_send). It reports false
+// when app has no websocket, as Stasis() then fails.
+func (s *Server) enterStasis(c *channel, app string, args []string) bool {
+	s.varset(c, "STASISSTATUS", "")
 	if !s.connected(app) {
 		s.log.Debug("asterisksim: stasis application not connected", "app", app, "channel", c.snap.ID)
-		s.endBoth(c, 16)
-		return
+		s.varset(c, "STASISSTATUS", "FAILED")
+		return false
 	}
 	if args == nil {
 		args = []string{}
 	}
 	c.stasisApp = app
-	// Asterisk sends StasisStart and StasisEnd to the application the
-	// channel enters or leaves only (res_stasis app_send), not to the
-	// others subscribed to it: the originator of a Local pair must not see
-	// its far half entering another application as a new call.
+	c.subs.add(app, 1)
 	s.emit([]string{app}, "StasisStart", event{"args": args, "channel": c.snap})
+	return true
 }
 
+// endStasis: StasisEnd goes to the application, which gives up its
+// interest in the channel first; STASISSTATUS is then set for whoever else
+// listens. The dialplan application shown before Stasis() comes back with
+// the next snapshot.
 func (s *Server) endStasis(c *channel) {
-	if c.stasisApp == "" {
+	app := c.stasisApp
+	if app == "" {
 		return
 	}
-	s.emit([]string{c.stasisApp}, "StasisEnd", event{"channel": c.snap})
 	c.stasisApp = ""
-}
-
-// runDialplan executes context's behaviour on c.
-func (s *Server) runDialplan(c *channel, context, exten string) {
-	c.snap.Dialplan.Context = context
-	c.snap.Dialplan.Exten = exten
-	st, ok := s.dialplan[context]
-	if !ok {
-		s.noSuchContext(c)
-		return
-	}
-	dp := &c.snap.Dialplan
-	switch st.kind {
-	case kindStasis:
-		data, args := st.appData(exten)
-		*dp = dialplanJSON{AppName: "Stasis", AppData: data, Context: context, Exten: exten, Priority: st.priority}
-		s.enterStasis(c, st.app, args)
-	case BehaviourAnswerWait:
-		dp.AppName, dp.AppData, dp.Priority = "Answer", "", 2
-		s.answer(c)
-		if !c.gone {
-			dp.AppName, dp.AppData, dp.Priority = "Wait", "3600", 3
-		}
-	case BehaviourRinging:
-		dp.AppName, dp.AppData, dp.Priority = "Ringing", "", 1
-		s.ring(c)
-		dp.AppName, dp.AppData, dp.Priority = "Wait", "3600", 2
-	case BehaviourBusy:
-		dp.AppName, dp.AppData = "Busy", "10"
-		s.farFails(c, "BUSY", 17)
-	case BehaviourCongested:
-		dp.AppName, dp.AppData = "Congestion", "10"
-		s.farFails(c, "CONGESTION", 34)
+	c.subs.add(app, -1)
+	s.emit([]string{app}, "StasisEnd", event{"channel": c.pub})
+	s.varset(c, "STASISSTATUS", "SUCCESS")
+	if !c.inPBX {
+		c.snap.Dialplan.AppName, c.snap.Dialplan.AppData = c.prevApp[0], c.prevApp[1]
 	}
 }
 
-// noSuchContext: Asterisk destroys the pair at once with cause 0 and no
-// hangup request (file 04).
-func (s *Server) noSuchContext(c *channel) {
-	p := c.livePeer()
-	s.finish(c, 0)
-	if p != nil {
-		s.finish(p, 0)
-	}
+// stasisFromOutside puts a channel that runs no dialplan (an originated ;1
+// half, a created channel, a snoop) into Stasis(app,args).
+func (s *Server) stasisFromOutside(c *channel, app string, args []string) bool {
+	c.prevApp = [2]string{c.snap.Dialplan.AppName, c.snap.Dialplan.AppData}
+	s.setApp(c, "Stasis", strings.Join(append([]string{app}, args...), ","), 0)
+	return s.enterStasis(c, app, args)
 }
 
 // answer answers c; answering the dialplan half of a pair answers the
@@ -310,9 +427,9 @@ func (s *Server) originatedAnswered(a *channel) {
 	case a.pending != nil:
 		p := a.pending
 		a.pending = nil
-		data := strings.Join(append([]string{p.app}, p.args...), ",")
-		a.snap.Dialplan.AppName, a.snap.Dialplan.AppData = "Stasis", data
-		s.enterStasis(a, p.app, p.args)
+		if !s.stasisFromOutside(a, p.app, p.args) {
+			s.hangupPair(a, 16, nil)
+		}
 	case a.after != nil:
 		t := a.after
 		a.after = nil
@@ -330,23 +447,7 @@ func (s *Server) ring(c *channel) {
 		return
 	}
 	s.setState(a, "Ringing")
-	s.dialEvent(a, "RINGING", a.dialString)
-}
-
-// farFails is Busy() or Congestion() on the dialplan half (file 09): the
-// originated channel goes with cause 0, the far half with the real cause.
-func (s *Server) farFails(c *channel, status string, cause int) {
-	a := c.livePeer()
-	if c.half != 2 || a == nil {
-		s.endBoth(c, cause)
-		return
-	}
-	s.setState(c, "Busy")
-	s.dialEvent(a, status, dialStringFor(a))
-	s.hangupRequest(c, 0, false)
-	s.finish(a, 0)
-	s.hangupRequest(c, 16, true)
-	s.finish(c, cause)
+	s.dialEvent(a, "RINGING", dialStringFor(a))
 }
 
 func dialStringFor(a *channel) string {
@@ -356,8 +457,69 @@ func dialStringFor(a *channel) string {
 	return a.dialString
 }
 
+// hangupReq is the ChannelHangupRequest that starts a channel's end.
+type hangupReq struct {
+	cause int
+	soft  bool
+}
+
+// endChannel ends c the way Asterisk takes a channel down, as recorded:
+// the hangup request, the bridge and the playbacks it leaves, the end of
+// Stasis (StasisEnd, STASISSTATUS), the end of its dialplan (a soft hangup
+// request with cause 16), then ChannelDestroyed with the published
+// snapshot. Callers hold s.mu.
+func (s *Server) endChannel(c *channel, cause int, req *hangupReq) {
+	if c.gone {
+		return
+	}
+	if req != nil {
+		s.hangupRequest(c, req.cause, req.soft)
+	}
+	c.stopTimer()
+	if c.bridge != nil {
+		s.leaveBridge(c, leftByHangup)
+	}
+	s.stopPlaybacks(c)
+	s.endStasis(c)
+	if c.inPBX {
+		s.hangupRequest(c, 16, true)
+		c.snap.Dialplan.AppName, c.snap.Dialplan.AppData = "", ""
+	}
+	if !c.causeSet {
+		c.cause = cause
+	}
+	c.gone = true
+	c.transfer = nil
+	// Snoops end with the channel they spy on: they only leave Stasis.
+	for _, sn := range c.snoops {
+		sn.spied = nil
+		s.endChannel(sn, 16, nil)
+	}
+	c.snoops = nil
+	if sp := c.spied; sp != nil {
+		sp.snoops = slices.DeleteFunc(sp.snoops, func(x *channel) bool { return x == c })
+	}
+	s.publish(c)
+	delete(s.channels, c.snap.ID)
+}
+
+// hangupPair ends c and then its peer, which hears of it as a hangup
+// request with the same cause.
+func (s *Server) hangupPair(c *channel, cause int, req *hangupReq) {
+	p := c.livePeer()
+	s.endChannel(c, cause, req)
+	if p != nil {
+		s.endChannel(p, cause, &hangupReq{cause: cause})
+	}
+}
+
+// hangupFromARI is DELETE /channels/{id}.
+func (s *Server) hangupFromARI(c *channel, cause int) {
+	s.hangupPair(c, cause, &hangupReq{cause: 32, soft: true})
+}
+
 // noAnswer fires when an originate's (or dial's) timeout passes before
-// answer: cause 19 on both halves (file 09).
+// answer: cause 19 on both halves, the far one told by a hangup request.
 func (s *Server) noAnswer(a *channel) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -366,80 +528,27 @@ func (s *Server) noAnswer(a *channel) {
 	}
 	a.timer = nil
 	if a.dialled {
-		s.dialEvent(a, "NOANSWER", "")
-	}
-	p := a.livePeer()
-	if p != nil {
-		s.hangupRequest(p, 19, false)
-	}
-	s.finish(a, 19)
-	if p != nil {
-		s.hangupRequest(p, 16, true)
-		s.finish(p, 19)
-	}
-}
-
-// hangupFromARI is DELETE /channels/{id}: the order of events on both
-// halves follows files 01-03 and 11.
-func (s *Server) hangupFromARI(c *channel, cause int) {
-	s.hangupRequest(c, 32, true)
-	if c.stasisApp == "" && c.kind != kindSnoop {
-		// The dialplan the channel was running ends too.
-		s.hangupRequest(c, 16, true)
-	}
-	s.endBoth(c, cause)
-}
-
-// endBoth ends c, then its peer, the way one half hanging up takes the
-// other with it.
-func (s *Server) endBoth(c *channel, cause int) {
-	p := c.livePeer()
-	s.release(c)
-	if p != nil {
-		s.hangupRequest(p, cause, false)
-	}
-	s.destroy(c, cause)
-	if p != nil {
-		s.release(p)
-		s.hangupRequest(p, 16, true)
-		s.destroy(p, cause)
-	}
-}
-
-// release stops what c is doing: playbacks, bridge, Stasis.
-func (s *Server) release(c *channel) {
-	s.stopPlaybacks(c)
-	s.leaveBridge(c)
-	s.endStasis(c)
-}
-
-// finish releases and destroys c, without hangup requests.
-func (s *Server) finish(c *channel, cause int) {
-	s.release(c)
-	s.destroy(c, cause)
-}
-
-func (s *Server) destroy(c *channel, cause int) {
-	if c.gone {
+		// A created channel's dial gives up by hanging it up, as a DELETE
+		// would (no Dial NOANSWER).
+		s.hangupPair(a, 19, &hangupReq{cause: 32, soft: true})
 		return
 	}
-	c.gone = true
-	c.stopTimer()
-	c.transfer = nil
-	// Snoops die with the channel they spy on, before it is gone.
-	for _, sn := range c.snoops {
-		sn.spied = nil
-		if !sn.gone {
-			s.hangupRequest(sn, 16, false)
-			s.finish(sn, 16)
-		}
+	s.hangupPair(a, 19, nil)
+}
+
+// farFails is Busy() or Congestion() on the dialplan half: the originated
+// channel fails with cause 0, the far half keeps its own cause.
+func (s *Server) farFails(c *channel, status string, cause int) {
+	c.cause, c.causeSet = cause, true
+	s.setState(c, "Busy")
+	a := c.livePeer()
+	if c.half != 2 || a == nil {
+		s.endChannel(c, cause, nil)
+		return
 	}
-	c.snoops = nil
-	if sp := c.spied; sp != nil {
-		sp.snoops = slices.DeleteFunc(sp.snoops, func(x *channel) bool { return x == c })
-	}
-	s.chanEvent(c, "ChannelDestroyed", event{"cause": cause, "cause_txt": causeText(cause)})
-	delete(s.channels, c.snap.ID)
+	s.dialEvent(a, status, dialStringFor(a))
+	s.endChannel(a, 0, nil)
+	s.endChannel(c, 0, &hangupReq{cause: 0})
 }
 
 func causeText(cause int) string {
@@ -476,10 +585,11 @@ func causeText(cause int) string {
 	return "Unknown"
 }
 
-// reasonCause maps ARI's DELETE reason to a cause code.
+// reasonCause maps ARI's DELETE reason to a cause code
+// (convert_reason_to_hangup_code in res/ari/resource_channels.c).
 func reasonCause(reason string) (int, bool) {
 	switch reason {
-	case "", "normal":
+	case "normal":
 		return 16, true
 	case "busy":
 		return 17, true

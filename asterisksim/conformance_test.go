@@ -1,9 +1,35 @@
 package asterisksim
 
+// The conformance suite: small scripted ARI scenarios ("probes", in
+// probes_test.go) whose normalized traces are compared between the
+// simulator and a real Asterisk.
+//
+// With HOTLINE_E2E_ARI_URL, HOTLINE_E2E_ARI_USER and
+// HOTLINE_E2E_ARI_PASSWORD set (scripts/e2e-asterisk.sh up DIR writes them),
+// every probe runs against that Asterisk and then against a fresh simulator,
+// and the two traces must be equal; with -update the real traces are written
+// to testdata/conformance/. Without a real Asterisk each probe runs against
+// the simulator only and its trace must equal the recorded one, so a plain
+// `go test` holds the simulator to the real behaviour.
+//
+// A trace is a list of lines: each REST call (method, path, query, body,
+// status and response body) and, at each synchronisation point, the events
+// every application received since the previous one. Within a point the
+// events are grouped by application and by the object they are about
+// (channel, bridge, playback), in arrival order per object: the relative
+// order of events about different objects depends on Asterisk's threads,
+// their order per object does not. Ids the probe chose are kept; generated
+// ids, timestamps, channel-name counters and the asterisk_id become
+// placeholders.
+
 import (
-	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,571 +39,869 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
-// transcriptsDir is where CI and the development layout keep the recordings:
-// shared/ beside the repository.
-const transcriptsDir = "../../shared/ari-transcripts"
+var updateGolden = flag.Bool("update", false,
+	"write the real Asterisk's traces (and recordings) into testdata; needs HOTLINE_E2E_ARI_URL")
 
-// recLine is one line of a transcript (see its README).
-type recLine struct {
-	Kind    string  `json:"kind"`
-	TMs     float64 `json:"t_ms"`
-	TReqMs  float64 `json:"t_req_ms"`
-	Request *struct {
-		Method string            `json:"method"`
-		Path   string            `json:"path"`
-		Query  map[string]string `json:"query"`
-		Body   json.RawMessage   `json:"body"`
-		Auth   string            `json:"auth"`
-	} `json:"request"`
-	Response *struct {
-		Status int `json:"status"`
-		Body   any `json:"body"`
-	} `json:"response"`
-	Event map[string]any `json:"event"`
-	n     int            // 1-based line number
+var traceOut = flag.String("trace.out", "",
+	"also write every trace a probe produced into this directory (NAME.real.trace, NAME.simulator.trace), to read or diff")
+
+// goldenDir holds the traces recorded from the real Asterisk.
+const goldenDir = "testdata/conformance"
+
+// ariTarget is an ARI server a probe runs against.
+type ariTarget struct {
+	kind            string // "real" or "simulator"
+	url, user, pass string
+	sim             *Server // nil for the real Asterisk
 }
 
-// loadTranscript reads name from dir, or from testdata (trimmed excerpts).
-func loadTranscript(t *testing.T, path string) []recLine {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("open transcript: %v", err)
+// realTarget is the real Asterisk named by the environment, if any.
+func realTarget() (ariTarget, bool) {
+	u := os.Getenv("HOTLINE_E2E_ARI_URL")
+	if u == "" {
+		return ariTarget{}, false
 	}
-	defer f.Close()
-	var out []recLine
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<22)
-	for n := 1; sc.Scan(); n++ {
-		var l recLine
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			t.Fatalf("%s:%d: %v", path, n, err)
+	return ariTarget{kind: "real", url: strings.TrimSuffix(u, "/"),
+		user: os.Getenv("HOTLINE_E2E_ARI_USER"), pass: os.Getenv("HOTLINE_E2E_ARI_PASSWORD")}, true
+}
+
+// conformanceSim starts a simulator configured like the throwaway Asterisk
+// of scripts/e2e-asterisk.sh: the deployment's endpoints, none registered,
+// the test contexts, and the three test sounds with their real lengths.
+func conformanceSim(t *testing.T) ariTarget {
+	eps := make(map[string]Endpoint)
+	for _, n := range []string{"101", "102", "103", "301", "302", "303", "304", "309"} {
+		eps[n] = Endpoint{Context: "agents-ari", Exten: n, Offline: true}
+	}
+	for _, n := range []string{"caller1", "caller2"} {
+		eps[n] = Endpoint{Context: "hotline", Exten: n, Offline: true}
+	}
+	s := startSim(t, Options{
+		Endpoints: eps,
+		Sounds:    []string{"hotline-beep", "hotline-tone-3s", "hotline-silence-1s"},
+		PlaybackDuration: func(media string) time.Duration {
+			switch media {
+			case "sound:hotline-tone-3s":
+				return 3 * time.Second
+			case "sound:hotline-silence-1s":
+				return time.Second
+			}
+			return 300 * time.Millisecond
+		},
+	})
+	return ariTarget{kind: "simulator", url: s.URL(), user: testUser, pass: testPass, sim: s}
+}
+
+func TestConformance(t *testing.T) {
+	real, haveReal := realTarget()
+	if *updateGolden && !haveReal {
+		t.Fatal("-update records the real Asterisk: set HOTLINE_E2E_ARI_URL, HOTLINE_E2E_ARI_USER and HOTLINE_E2E_ARI_PASSWORD")
+	}
+	names := map[string]bool{}
+	for _, pr := range probes() {
+		if names[pr.name] {
+			t.Fatalf("two probes named %s", pr.name)
 		}
-		l.n = n
+		names[pr.name] = true
+		t.Run(pr.name, func(t *testing.T) {
+			golden := filepath.Join(goldenDir, pr.name+".trace")
+			if !haveReal {
+				// Simulators are independent: these may run side by side.
+				t.Parallel()
+				want, err := readTrace(golden)
+				if err != nil {
+					t.Fatalf("no recorded trace (record it with a real Asterisk and -update): %v", err)
+				}
+				got := runProbe(t, conformanceSim(t), pr)
+				if d := lineDiff(want, got); d != "" {
+					t.Errorf("simulator differs from the recorded real Asterisk (%s; - real, + simulator):\n%s", golden, d)
+				}
+				return
+			}
+			// Against a real Asterisk: serially, real first.
+			got := runProbe(t, real, pr)
+			if t.Failed() {
+				return
+			}
+			if *updateGolden {
+				if err := writeTrace(golden, pr, got); err != nil {
+					t.Fatal(err)
+				}
+			} else if want, err := readTrace(golden); err != nil {
+				t.Errorf("no recorded trace; run with -update: %v", err)
+			} else if d := lineDiff(want, got); d != "" {
+				t.Errorf("the real Asterisk no longer gives the recorded trace %s (run with -update if that is expected; - recorded, + real):\n%s", golden, d)
+			}
+			sim := runProbe(t, conformanceSim(t), pr)
+			if d := lineDiff(got, sim); d != "" {
+				t.Errorf("simulator differs from the real Asterisk (- real, + simulator):\n%s", d)
+			}
+		})
+	}
+}
+
+func readTrace(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
 		out = append(out, l)
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("read %s: %v", path, err)
-	}
-	return out
+	return out, nil
 }
 
-// transcriptSources lists where name can be read: the shared recording
-// (skipping with a message naming the path when it is absent) and, when
-// there is one, its excerpt in testdata, which always runs.
-func transcriptSources(name string) []string {
-	out := []string{filepath.Join(transcriptsDir, name)}
-	if _, err := os.Stat(filepath.Join("testdata", name)); err == nil {
-		out = append(out, filepath.Join("testdata", name))
+func writeTrace(path string, pr probe, lines []string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# probe %s: %s\n", pr.name, pr.doc)
+	b.WriteString("# Recorded from a real Asterisk by `go test ./asterisksim/ -run TestConformance -update`; do not edit.\n")
+	for _, l := range lines {
+		b.WriteString(l)
+		b.WriteByte('\n')
 	}
-	return out
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
-// sourceLabel names a subtest after where its transcript comes from.
-func sourceLabel(path string) string {
-	if strings.HasPrefix(path, "testdata") {
-		return "testdata/" + filepath.Base(path)
-	}
-	return "shared/" + filepath.Base(path)
+// probe is one scripted scenario.
+type probe struct {
+	name string
+	doc  string   // what it shows, for the golden file's header
+	apps []string // applications whose websockets are open throughout
+	run  func(p *prober)
 }
 
-// needFile skips the test when a shared transcript is not there.
-func needFile(t *testing.T, path string) {
+// prober runs one probe against one target and builds its trace.
+type prober struct {
+	t     *testing.T
+	tg    ariTarget
+	hc    *http.Client
+	conns map[string]*appConn
+	apps  []string
+	trace []string
+	seg   []appEvent // events of the current synchronisation point
+	nbar  int
+	norm  normalizer
+	// hide keeps events out of the trace (see hideEvents).
+	hide []func(ev map[string]any) bool
+	// masks rewrite racing fields of events (see maskEvents).
+	masks []func(ev map[string]any)
+	// wait bounds every wait for an event.
+	wait time.Duration
+}
+
+type appEvent struct {
+	app     string
+	ev      map[string]any
+	claimed bool // matched by a wait already
+}
+
+// appConn is one application's events websocket.
+type appConn struct {
+	ws     *websocket.Conn
+	events chan map[string]any
+	done   chan struct{}
+}
+
+// runProbe runs pr against tg and returns its normalized trace.
+func runProbe(t *testing.T, tg ariTarget, pr probe) []string {
 	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		abs, _ := filepath.Abs(path)
-		t.Skipf("transcript not found at %s (shared/ beside the repository)", abs)
+	p := &prober{t: t, tg: tg, hc: &http.Client{Timeout: 10 * time.Second}, conns: map[string]*appConn{}, wait: 5 * time.Second,
+		norm: normalizer{ids: map[string]string{}, names: map[string]int{}}}
+	if *traceOut != "" {
+		// Written even when the probe fails half way.
+		defer func() {
+			if err := writeTrace(filepath.Join(*traceOut, pr.name+"."+tg.kind+".trace"), pr, p.trace); err != nil {
+				t.Error(err)
+			}
+		}()
 	}
+	chans0, bridges0 := p.inventory()
+	// Deferred, so that they run when a probe fails with t.Fatalf too.
+	defer p.checkClean(chans0, bridges0)
+	defer p.closeAll()
+	for _, a := range pr.apps {
+		p.open(a)
+	}
+	pr.run(p)
+	p.settle("end")
+	return p.trace
 }
 
-// ignoredEvent: events that depend on the real dialplan and media stack,
-// not on ARI semantics, and that the simulator does not produce.
-func ignoredEvent(typ string) bool {
-	switch typ {
-	case "ChannelVarset", "ChannelCallerId", "ChannelConnectedLine", "ChannelDialplan":
-		return true
-	}
-	return false
-}
-
-var counterRE = regexp.MustCompile(`-[0-9a-f]{8}(;[12])?$`)
-
-// normName removes Asterisk's channel counter: Local/100@hotline-0000000a;2
-// becomes Local/100@hotline;2, comparable across runs.
-func normName(name string) string { return counterRE.ReplaceAllString(name, "$1") }
-
-// eventKey says which sequence an event belongs to, and the item recorded
-// for it (type plus the fields that carry meaning).
-func eventKey(ev map[string]any) (key, item string, ok bool) {
-	typ, _ := ev["type"].(string)
-	if ignoredEvent(typ) {
-		return "", "", false
-	}
-	item = typ
-	switch typ {
-	case "ChannelStateChange":
-		item += ":" + str(ev["channel"], "state")
-	case "Dial":
-		item += ":" + fmt.Sprint(ev["dialstatus"])
-	case "ChannelDestroyed":
-		item += fmt.Sprintf(":%v", ev["cause"])
-	case "ChannelHangupRequest":
-		item += fmt.Sprintf(":%v:soft=%v", ev["cause"], ev["soft"] == true)
-	case "ChannelDtmfReceived":
-		item += ":" + fmt.Sprint(ev["digit"])
-	case "StasisStart":
-		item += fmt.Sprintf(":%v", ev["args"])
-	}
-	if p, isPB := ev["playback"].(map[string]any); isPB {
-		return "playback " + fmt.Sprint(p["media_uri"]), item + ":" + fmt.Sprint(p["state"]), true
-	}
-	for _, k := range []string{"channel", "peer"} {
-		if c, isCh := ev[k].(map[string]any); isCh {
-			return normName(fmt.Sprint(c["name"])), item, true
+// inventory lists the ids of the live channels and bridges.
+func (p *prober) inventory() (chans, bridges []string) {
+	for _, what := range []string{"channels", "bridges"} {
+		st, body := p.raw("GET", "/"+what, nil, nil)
+		if st != 200 {
+			p.t.Fatalf("%s GET /%s: %d %s", p.tg.kind, what, st, body)
+		}
+		var list []struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(body, &list); err != nil {
+			p.t.Fatalf("GET /%s: %v", what, err)
+		}
+		ids := make([]string, 0, len(list))
+		for _, x := range list {
+			ids = append(ids, x.ID)
+		}
+		sort.Strings(ids)
+		if what == "channels" {
+			chans = ids
+		} else {
+			bridges = ids
 		}
 	}
-	if b, isBr := ev["bridge"].(map[string]any); isBr {
-		return "bridge " + fmt.Sprint(b["name"]), item, true
-	}
-	return "other", item, true
+	return chans, bridges
 }
 
-func str(v any, k string) string {
-	m, _ := v.(map[string]any)
-	s, _ := m[k].(string)
-	return s
-}
-
-// shapeDiff lists the differences in field structure between a recorded
-// JSON value and the simulator's (values are not compared).
-func shapeDiff(path string, rec, sim any) []string {
-	switch r := rec.(type) {
-	case map[string]any:
-		s, ok := sim.(map[string]any)
-		if !ok {
-			return []string{fmt.Sprintf("%s: recorded object, got %T", path, sim)}
+// checkClean asserts that the probe left no channel or bridge behind,
+// removing any it did leave so the next probe starts clean.
+func (p *prober) checkClean(chans0, bridges0 []string) {
+	deadline := time.Now().Add(p.wait)
+	for {
+		chans, bridges := p.inventory()
+		if slices.Equal(chans, chans0) && slices.Equal(bridges, bridges0) {
+			return
 		}
-		var out []string
-		for k, rv := range r {
-			sv, ok := s[k]
-			if !ok {
-				out = append(out, fmt.Sprintf("%s.%s: missing", path, k))
+		if time.Now().After(deadline) {
+			p.t.Errorf("%s: probe left channels %v (had %v) and bridges %v (had %v)", p.tg.kind, chans, chans0, bridges, bridges0)
+			for _, id := range chans {
+				if !slices.Contains(chans0, id) {
+					p.raw("DELETE", "/channels/"+url.PathEscape(id), nil, nil)
+				}
+			}
+			for _, id := range bridges {
+				if !slices.Contains(bridges0, id) {
+					p.raw("DELETE", "/bridges/"+url.PathEscape(id), nil, nil)
+				}
+			}
+			// Give the removal the same bound, so the next probe starts
+			// from what this one found.
+			for end := time.Now().Add(p.wait); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+				if c, b := p.inventory(); slices.Equal(c, chans0) && slices.Equal(b, bridges0) {
+					break
+				}
+			}
+			return
+		}
+		// Destruction of a channel can trail its last event by a moment:
+		// poll, with the bound above.
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// raw sends one ARI request without recording it.
+func (p *prober) raw(method, path string, qv url.Values, body any) (int, []byte) {
+	p.t.Helper()
+	u := p.tg.url + path
+	if len(qv) > 0 {
+		u += "?" + qv.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			p.t.Fatalf("marshal: %v", err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, u, rd)
+	if err != nil {
+		p.t.Fatalf("request: %v", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.SetBasicAuth(p.tg.user, p.tg.pass)
+	resp, err := p.hc.Do(req)
+	if err != nil {
+		p.t.Fatalf("%s %s %s: %v", p.tg.kind, method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		p.t.Fatalf("%s %s: read: %v", method, path, err)
+	}
+	return resp.StatusCode, b
+}
+
+// open connects app's events websocket and waits until Asterisk knows the
+// application.
+func (p *prober) open(app string) {
+	u := strings.Replace(p.tg.url, "http", "ws", 1) + "/events?" +
+		url.Values{"app": {app}, "subscribeAll": {"false"}, "api_key": {p.tg.user + ":" + p.tg.pass}}.Encode()
+	ctx, cancel := context.WithTimeout(context.Background(), p.wait)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, u, nil)
+	if err != nil {
+		p.t.Fatalf("%s: events websocket for %s: %v", p.tg.kind, app, err)
+	}
+	ws.SetReadLimit(1 << 22)
+	c := &appConn{ws: ws, events: make(chan map[string]any, 4096), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		defer close(c.events)
+		for {
+			_, b, err := ws.Read(context.Background())
+			if err != nil {
+				return
+			}
+			var ev map[string]any
+			if err := json.Unmarshal(b, &ev); err != nil {
 				continue
 			}
-			out = append(out, shapeDiff(path+"."+k, rv, sv)...)
-		}
-		for k := range s {
-			if _, ok := r[k]; !ok {
-				out = append(out, fmt.Sprintf("%s.%s: not in the recording", path, k))
+			select {
+			case c.events <- ev:
+			default:
+				return // a probe never gets thousands of events; give up
 			}
 		}
-		sort.Strings(out)
+	}()
+	p.conns[app] = c
+	p.apps = append(p.apps, app)
+	deadline := time.Now().Add(p.wait)
+	for {
+		if st, _ := p.raw("GET", "/applications/"+app, nil, nil); st == 200 {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s: application %s never registered", p.tg.kind, app)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (p *prober) closeAll() {
+	for _, a := range p.apps {
+		c := p.conns[a]
+		_ = c.ws.Close(websocket.StatusNormalClosure, "")
+		<-c.done
+	}
+}
+
+// --- recorded steps
+
+// do sends one request and records it with its answer. It returns the
+// status and the decoded body (nil when empty).
+func (p *prober) do(method, path string, qv url.Values, body any) (int, any) {
+	p.t.Helper()
+	return p.doMasked(nil, method, path, qv, body)
+}
+
+// doMasked is do with the answer passed through mask before it is
+// recorded (for an answer with a field that races; the probe says which).
+func (p *prober) doMasked(mask func(any) any, method, path string, qv url.Values, body any) (int, any) {
+	p.t.Helper()
+	st, raw := p.raw(method, path, qv, body)
+	return p.record(mask, method, path, qv, body, st, raw)
+}
+
+// record adds a request and its answer to the trace.
+func (p *prober) record(mask func(any) any, method, path string, qv url.Values, body any, st int, raw []byte) (int, any) {
+	var got any
+	if len(bytes.TrimSpace(raw)) > 0 {
+		if err := json.Unmarshal(raw, &got); err != nil {
+			got = "<not JSON: " + strings.TrimSpace(string(raw)) + ">"
+		}
+	}
+	p.norm.learn(got)
+	line := method + " " + p.norm.path(path)
+	if len(qv) > 0 {
+		nq := url.Values{}
+		for k, vs := range qv {
+			for _, v := range vs {
+				nq.Add(k, p.norm.str("", v))
+			}
+		}
+		line += "?" + nq.Encode()
+	}
+	if body != nil {
+		line += " " + canon(p.norm.value("", toAny(body)))
+	}
+	if mask != nil {
+		got = mask(got)
+	}
+	norm := p.norm.value("", got)
+	if list, ok := norm.([]any); ok && method == "GET" {
+		// Lists come in Asterisk's container order: compare them as sets.
+		sort.Slice(list, func(i, j int) bool { return canon(list[i]) < canon(list[j]) })
+	}
+	line += fmt.Sprintf(" -> %d", st)
+	if got != nil {
+		line += " " + canon(norm)
+	}
+	p.trace = append(p.trace, line)
+	return st, got
+}
+
+// call is do for a request the probe needs to succeed with status want.
+func (p *prober) call(want int, method, path string, qv url.Values, body any) map[string]any {
+	p.t.Helper()
+	st, got := p.do(method, path, qv, body)
+	if st != want {
+		p.t.Fatalf("%s: %s %s %v: status %d, want %d (%v)", p.tg.kind, method, path, qv, st, want, got)
+	}
+	m, _ := got.(map[string]any)
+	return m
+}
+
+// note adds a comment line to the trace (it is compared like any other).
+func (p *prober) note(s string) { p.trace = append(p.trace, "## "+s) }
+
+// match describes an awaited event.
+type match struct {
+	app  string
+	desc string
+	f    func(ev map[string]any) bool
+}
+
+// on matches an event of type typ about channel (or peer, playback, bridge)
+// id, for application app.
+func on(app, typ, id string) match {
+	return match{app: app, desc: typ + " " + id, f: func(ev map[string]any) bool {
+		return ev["type"] == typ && (id == "" || slices.Contains(eventIDs(ev), id))
+	}}
+}
+
+// eventIDs are the ids an event is about.
+func eventIDs(ev map[string]any) []string {
+	var out []string
+	for _, k := range []string{"channel", "peer", "playback", "bridge"} {
+		if m, ok := ev[k].(map[string]any); ok {
+			if id, ok := m["id"].(string); ok {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
+// until waits (with a bound) for every awaited event, in any order, then
+// closes the synchronisation point: every event each application had been
+// sent by then goes into the trace under label.
+func (p *prober) until(label string, ms ...match) {
+	p.t.Helper()
+	for _, m := range ms {
+		p.await(m)
+	}
+	p.settle(label)
+}
+
+// await consumes events of m.app until one matches m (an event already
+// received in this point counts).
+func (p *prober) await(m match) map[string]any {
+	p.t.Helper()
+	for i := range p.seg {
+		e := &p.seg[i]
+		if e.app == m.app && !e.claimed && m.f(e.ev) {
+			e.claimed = true
+			return e.ev
+		}
+	}
+	c := p.conns[m.app]
+	if c == nil {
+		p.t.Fatalf("await %s: application %s not open", m.desc, m.app)
+	}
+	timer := time.NewTimer(p.wait)
+	defer timer.Stop()
+	for {
+		select {
+		case ev, ok := <-c.events:
+			if !ok {
+				p.t.Fatalf("%s: %s websocket closed while waiting for %s", p.tg.kind, m.app, m.desc)
+			}
+			if isBarrier(ev) {
+				continue
+			}
+			hit := m.f(ev)
+			p.seg = append(p.seg, appEvent{app: m.app, ev: ev, claimed: hit})
+			if hit {
+				return ev
+			}
+		case <-timer.C:
+			p.trace = append(p.trace, "-- (failed waiting for "+m.desc+")")
+			p.trace = append(p.trace, p.render()...)
+			p.t.Fatalf("%s: no %s for %s within %v", p.tg.kind, m.desc, m.app, p.wait)
+			return nil
+		}
+	}
+}
+
+func isBarrier(ev map[string]any) bool {
+	n, _ := ev["eventname"].(string)
+	return ev["type"] == "ChannelUserevent" && strings.HasPrefix(n, "conformance-barrier-")
+}
+
+// settle closes the synchronisation point without awaiting anything: a
+// user event sent to each application comes after every event Asterisk
+// published for it before (they share the application's topic), so all of
+// those are in.
+func (p *prober) settle(label string) {
+	p.t.Helper()
+	for _, a := range p.apps {
+		p.nbar++
+		name := fmt.Sprintf("conformance-barrier-%d", p.nbar)
+		if st, b := p.raw("POST", "/events/user/"+name, url.Values{"application": {a}}, nil); st != 204 {
+			p.t.Fatalf("%s: user event for %s: %d %s", p.tg.kind, a, st, b)
+		}
+		c := p.conns[a]
+		timer := time.NewTimer(p.wait)
+	read:
+		for {
+			select {
+			case ev, ok := <-c.events:
+				if !ok {
+					timer.Stop()
+					p.t.Fatalf("%s: %s websocket closed", p.tg.kind, a)
+				}
+				if isBarrier(ev) {
+					if ev["eventname"] == name {
+						break read
+					}
+					continue
+				}
+				p.seg = append(p.seg, appEvent{app: a, ev: ev})
+			case <-timer.C:
+				p.t.Fatalf("%s: barrier %s for %s never arrived", p.tg.kind, name, a)
+			}
+		}
+		timer.Stop()
+	}
+	lines := p.render()
+	p.trace = append(p.trace, fmt.Sprintf("-- %s: %d events", label, len(lines)))
+	p.trace = append(p.trace, lines...)
+	p.seg = nil
+}
+
+// render lists the point's events grouped by application and object.
+func (p *prober) render() []string {
+	type group struct {
+		key   string
+		evs   []map[string]any
+		lines []string
+		dials []map[string]any
+	}
+	var groups []*group
+	byKey := map[string]*group{}
+	for _, e := range p.seg {
+		p.norm.learn(e.ev)
+	}
+	for _, e := range p.seg {
+		if slices.ContainsFunc(p.hide, func(f func(map[string]any) bool) bool { return f(e.ev) }) {
+			continue
+		}
+		ev := p.norm.value("", e.ev).(map[string]any)
+		delete(ev, "application")
+		for _, m := range p.masks {
+			m(ev)
+		}
+		key := e.app + " " + p.objectKey(e.ev)
+		g := byKey[key]
+		if g == nil {
+			g = &group{key: key}
+			byKey[key] = g
+			groups = append(groups, g)
+		}
+		if strings.HasPrefix(p.objectKey(e.ev), "dial:") {
+			if peer, ok := ev["peer"].(map[string]any); ok && ev["dialstatus"] == "" && (peer["state"] == "Down" || peer["state"] == "Ringing") {
+				// The dial's start carries the snapshot of when its thread
+				// got to publish it: Down, or Ringing already.
+				peer["state"] = "<Down or Ringing>"
+			}
+			g.dials = append(g.dials, ev)
+			continue
+		}
+		g.evs = append(g.evs, ev)
+	}
+	sort.SliceStable(groups, func(i, j int) bool { return groups[i].key < groups[j].key })
+	for _, g := range groups {
+		// Within an object, events keep their order lane by lane (see
+		// eventLane): the lanes reach the application by different paths.
+		sort.SliceStable(g.evs, func(i, j int) bool { return eventLane(g.evs[i]) < eventLane(g.evs[j]) })
+		for _, ev := range g.evs {
+			g.lines = append(g.lines, "  "+g.key+" "+canon(ev))
+		}
+	}
+	var out []string
+	for _, g := range groups {
+		// A Dial event comes from the dial's own thread and can overtake
+		// or trail the others (even the one that started the dial):
+		// dials are a group of their own, in the order of their status.
+		sort.SliceStable(g.dials, func(i, j int) bool { return dialRank(g.dials[i]) < dialRank(g.dials[j]) })
+		for _, ev := range g.dials {
+			g.lines = append(g.lines, "  "+g.key+" "+canon(ev))
+		}
+		out = append(out, g.lines...)
+	}
+	return out
+}
+
+// eventLane sorts an object's events into lanes whose order the real
+// Asterisk keeps, while the order between lanes is not fixed. The events
+// raised by comparing channel snapshots (res/stasis/app.c: state, dialplan
+// step, caller id and connected line) come through the channel's cached
+// topic and a snapshot can be published from another thread than the
+// channel's own (seen: a Local half's ChannelStateChange Up after its next
+// ChannelDialplan; Busy's state before the ChannelDialplan of Busy itself;
+// a created channel's StasisStart before its ChannelDialplan Stasis). The
+// other events (hangup requests, Stasis, variables, bridges, digits) come
+// first, in their order; then the snapshot events, kind by kind, each in
+// its order. What a snapshot event does not tell by its place, its
+// snapshot does: StasisStart's channel shows the state it entered in.
+func eventLane(ev map[string]any) int {
+	switch ev["type"] {
+	case "ChannelStateChange", "ChannelDestroyed":
+		return 1
+	case "ChannelDialplan":
+		return 2
+	case "ChannelCallerId", "ChannelConnectedLine":
+		return 3
+	}
+	return 0
+}
+
+// dialRank orders a Dial event by its status: the start, progress, then
+// the outcome.
+func dialRank(ev map[string]any) int {
+	switch ev["dialstatus"] {
+	case "":
+		return 0
+	case "PROGRESS":
+		return 1
+	case "RINGING":
+		return 2
+	}
+	return 3
+}
+
+// maskEvents rewrites, in every event of the trace, a field whose value
+// the real Asterisk does not repeat reliably (the probe says which and
+// why). f gets the normalized event and may change it.
+func (p *prober) maskEvents(f func(ev map[string]any)) { p.masks = append(p.masks, f) }
+
+// hideEvents keeps events matching f out of the trace, for an outcome the
+// real Asterisk does not repeat reliably (the probe says which and why).
+func (p *prober) hideEvents(f func(ev map[string]any) bool) { p.hide = append(p.hide, f) }
+
+// objectKey names what an event is about.
+func (p *prober) objectKey(ev map[string]any) string {
+	id := func(k string) string {
+		m, _ := ev[k].(map[string]any)
+		s, _ := m["id"].(string)
+		return p.norm.str("id", s)
+	}
+	switch {
+	case ev["playback"] != nil:
+		return "playback:" + id("playback")
+	case ev["channel"] != nil:
+		return "channel:" + id("channel")
+	case ev["peer"] != nil:
+		return "dial:" + id("peer")
+	case ev["bridge"] != nil:
+		return "bridge:" + id("bridge")
+	}
+	return fmt.Sprint(ev["type"])
+}
+
+// --- normalization
+
+var (
+	uniqueidRE = regexp.MustCompile(`^[0-9]{9,11}\.[0-9]+(;2)?$`)
+	uuidRE     = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	// Channel names carry a counter: Local/100@hotline-0000000a;2.
+	chanCounterRE = regexp.MustCompile(`((?:Local|PJSIP|Snoop|Announcer|Recorder)/[^\s,]*?)-[0-9a-f]{8}`)
+)
+
+// normalizer replaces run-dependent values by placeholders. Ids a probe
+// chose stay as they are; a generated channel id becomes a placeholder
+// named after its channel, so that two generated ids stay apart.
+type normalizer struct {
+	ids   map[string]string // generated id → placeholder
+	names map[string]int    // placeholders handed out, for duplicates
+}
+
+// learn records the generated ids of the channels in v.
+func (n *normalizer) learn(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		id, _ := x["id"].(string)
+		name, _ := x["name"].(string)
+		if _, known := n.ids[id]; !known && name != "" && uniqueidRE.MatchString(id) {
+			ph := "<id of " + chanCounterRE.ReplaceAllString(name, "$1-<n>")
+			n.names[ph]++
+			if k := n.names[ph]; k > 1 {
+				ph += fmt.Sprintf(" #%d", k)
+			}
+			n.ids[id] = ph + ">"
+		}
+		for _, vv := range x {
+			n.learn(vv)
+		}
+	case []any:
+		for _, vv := range x {
+			n.learn(vv)
+		}
+	}
+}
+
+func (n *normalizer) value(key string, v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, vv := range x {
+			out[k] = n.value(k, vv)
+		}
 		return out
 	case []any:
-		s, ok := sim.([]any)
-		if !ok {
-			return []string{fmt.Sprintf("%s: recorded array, got %T", path, sim)}
+		out := make([]any, len(x))
+		for i, vv := range x {
+			out[i] = n.value(key, vv)
 		}
-		if len(r) > 0 && len(s) > 0 {
-			return shapeDiff(path+"[0]", r[0], s[0])
+		if key == "channels" {
+			// A bridge's members come in hash order. A generated id in it
+			// is the announcer Asterisk puts in a bridge for music on hold
+			// or a playback (probes choose the ids of their own channels):
+			// whether it is still listed a moment after it was told to go
+			// races, so it is left out.
+			out = slices.DeleteFunc(out, func(v any) bool { return v == "<uniqueid>" })
+			sort.Slice(out, func(i, j int) bool { return fmt.Sprint(out[i]) < fmt.Sprint(out[j]) })
 		}
-		if (len(r) == 0) != (len(s) == 0) && path == "body" {
-			return []string{fmt.Sprintf("%s: recorded %d elements, got %d", path, len(r), len(s))}
-		}
-		return nil
-	case nil:
-		if sim != nil {
-			return []string{fmt.Sprintf("%s: recorded null, got %v", path, sim)}
-		}
-		return nil
-	default:
-		if fmt.Sprintf("%T", rec) != fmt.Sprintf("%T", sim) {
-			return []string{fmt.Sprintf("%s: recorded %T, got %T", path, rec, sim)}
-		}
-		return nil
+		return out
+	case string:
+		return n.str(key, x)
 	}
+	return v
 }
 
-// replay drives one REST transcript against a fresh simulator.
-type replay struct {
-	t     *testing.T
-	file  string
-	sim   *Server
-	rc    *restClient
-	ws    *wsClient
-	lines []recLine
-
-	recNorm   map[string]string         // recorded channel id → normalized name
-	simByNorm map[string]string         // normalized name → simulator channel id
-	ids       map[string]string         // recorded id → simulator id (from responses)
-	simSeq    map[string][]string       // key → items seen from the simulator
-	simShape  map[string]map[string]any // shape key → first such simulator event
+func (n *normalizer) str(key, s string) string {
+	if s == "" {
+		return s
+	}
+	switch key {
+	case "timestamp", "creationtime", "startup_time", "last_reload_time":
+		return "<time>"
+	case "asterisk_id", "entity_id":
+		return "<asterisk_id>"
+	case "protocol_id":
+		return "<protocol_id>"
+	}
+	if ph, ok := n.ids[s]; ok {
+		return ph
+	}
+	if kind, id, ok := strings.Cut(s, ":"); ok && (kind == "channel" || kind == "bridge") {
+		if ph, ok := n.ids[id]; ok {
+			return kind + ":" + ph
+		}
+	}
+	if uniqueidRE.MatchString(s) {
+		return "<uniqueid>"
+	}
+	if uuidRE.MatchString(s) {
+		return "<uuid>"
+	}
+	return chanCounterRE.ReplaceAllString(s, "$1-<n>")
 }
 
-// shapeKey groups events whose JSON has the same fields: the type, and for
-// hangup requests whether "soft" is there.
-func shapeKey(ev map[string]any) string {
-	k := fmt.Sprint(ev["type"])
-	if _, soft := ev["soft"]; soft {
-		k += "+soft"
+// path normalizes the ids in a request path.
+func (n *normalizer) path(p string) string {
+	segs := strings.Split(p, "/")
+	for i, sg := range segs {
+		segs[i] = n.str("", sg)
 	}
-	return k
+	return strings.Join(segs, "/")
 }
 
-func (r *replay) collect(ev map[string]any) {
-	if _, ok := r.simShape[shapeKey(ev)]; !ok {
-		r.simShape[shapeKey(ev)] = ev
+// toAny turns a request body into plain JSON values.
+func toAny(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
 	}
-	if c, ok := ev["channel"].(map[string]any); ok {
-		r.simByNorm[normName(fmt.Sprint(c["name"]))] = fmt.Sprint(c["id"])
-	}
-	if key, item, ok := eventKey(ev); ok {
-		r.simSeq[key] = append(r.simSeq[key], item)
-	}
+	var out any
+	_ = json.Unmarshal(b, &out)
+	return out
 }
 
-// catchUp reads simulator events until every sequence is at least as long
-// as want, or the deadline passes.
-func (r *replay) catchUp(want map[string]int, d time.Duration) {
-	deadline := time.After(d)
-	for {
-		behind := false
-		for k, n := range want {
-			if len(r.simSeq[k]) < n {
-				behind = true
-				break
-			}
-		}
-		if !behind {
-			return
-		}
-		select {
-		case ev := <-r.ws.events:
-			r.collect(ev)
-		case <-deadline:
-			return
-		}
-	}
+// canon is v's JSON with sorted keys.
+func canon(v any) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return strings.TrimSpace(b.String())
 }
 
-func (r *replay) translate(id string) string {
-	if m, ok := r.ids[id]; ok {
-		return m
+// lineDiff is a unified diff of two traces, empty when they are equal.
+func lineDiff(a, b []string) string {
+	if slices.Equal(a, b) {
+		return ""
 	}
-	if n, ok := r.recNorm[id]; ok {
-		if m, ok := r.simByNorm[n]; ok {
-			return m
-		}
+	n, m := len(a), len(b)
+	// lcs[i][j]: length of the longest common subsequence of a[i:], b[j:].
+	lcs := make([][]int, n+1)
+	for i := range lcs {
+		lcs[i] = make([]int, m+1)
 	}
-	return id
-}
-
-func (r *replay) translateValue(v string) string {
-	parts := strings.Split(v, ",")
-	for i, p := range parts {
-		if kind, id, ok := strings.Cut(p, ":"); ok && (kind == "channel" || kind == "bridge") {
-			parts[i] = kind + ":" + r.translate(id)
-			continue
-		}
-		parts[i] = r.translate(p)
-	}
-	return strings.Join(parts, ",")
-}
-
-func (r *replay) run() {
-	t := r.t
-	// What the recording says each sequence is, and what it was before each
-	// request was sent (t_req_ms), for the barrier.
-	recSeq := map[string][]string{}
-	recLineOf := map[string][]int{}
-	type timed struct {
-		t   float64
-		key string
-	}
-	var evTimes []timed
-	recShape := map[string]recLine{}
-	for _, l := range r.lines {
-		if l.Kind == "event" {
-			if _, ok := recShape[shapeKey(l.Event)]; !ok {
-				recShape[shapeKey(l.Event)] = l
-			}
-			if c, ok := l.Event["channel"].(map[string]any); ok {
-				r.recNorm[fmt.Sprint(c["id"])] = normName(fmt.Sprint(c["name"]))
-			}
-			if c, ok := l.Event["peer"].(map[string]any); ok {
-				r.recNorm[fmt.Sprint(c["id"])] = normName(fmt.Sprint(c["name"]))
-			}
-			if key, item, ok := eventKey(l.Event); ok {
-				recSeq[key] = append(recSeq[key], item)
-				recLineOf[key] = append(recLineOf[key], l.n)
-				evTimes = append(evTimes, timed{l.TMs, key})
-			}
-		}
-		if l.Kind == "rest" && l.Response != nil {
-			if b, ok := l.Response.Body.(map[string]any); ok && b["name"] != nil && b["id"] != nil {
-				if _, isChan := b["dialplan"]; isChan {
-					r.recNorm[fmt.Sprint(b["id"])] = normName(fmt.Sprint(b["name"]))
-				}
+	for i := n - 1; i >= 0; i-- {
+		for j := m - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
 			}
 		}
 	}
-
-	for _, l := range r.lines {
-		if l.Kind != "rest" || l.Request == nil || l.Response == nil {
-			continue
-		}
-		want := map[string]int{}
-		for _, e := range evTimes {
-			if e.t < l.TReqMs {
-				want[e.key]++
-			}
-		}
-		if l.Request.Auth == "" {
-			r.catchUp(want, time.Second)
-		}
-		rq := l.Request
-		segs := strings.Split(strings.TrimPrefix(rq.Path, "/ari"), "/")
-		for i, s := range segs {
-			segs[i] = r.translate(s)
-		}
-		path := strings.Join(segs, "/")
-		qs := url.Values{}
-		for k, v := range rq.Query {
-			qs.Set(k, r.translateValue(v))
-		}
-		var body any
-		if len(rq.Body) > 0 && string(rq.Body) != "null" {
-			if err := json.Unmarshal(rq.Body, &body); err != nil {
-				t.Fatalf("%s:%d: body: %v", r.file, l.n, err)
-			}
-		}
-		rc := r.rc
-		if rq.Auth != "" {
-			c := *r.rc
-			c.user, c.pass, _ = strings.Cut(rq.Auth, ":")
-			rc = &c
-		}
-		st, raw := rc.do(t, rq.Method, path, qs, body)
-		if st != l.Response.Status {
-			t.Errorf("%s:%d: %s %s: status %d, recorded %d (body %s)", r.file, l.n, rq.Method, rq.Path, st, l.Response.Status, raw)
-			continue
-		}
-		var got any
-		if len(strings.TrimSpace(string(raw))) > 0 {
-			if err := json.Unmarshal(raw, &got); err != nil {
-				t.Errorf("%s:%d: response %s: %v", r.file, l.n, raw, err)
-				continue
-			}
-		}
-		for _, d := range shapeDiff("body", l.Response.Body, got) {
-			t.Errorf("%s:%d: %s %s: %s", r.file, l.n, rq.Method, rq.Path, d)
-		}
-		if rb, ok := l.Response.Body.(map[string]any); ok {
-			if gb, ok := got.(map[string]any); ok {
-				if rid, ok := rb["id"].(string); ok {
-					if gid, ok := gb["id"].(string); ok {
-						r.ids[rid] = gid
-					}
-				}
-			}
-		}
+	type op struct {
+		c    byte
+		line string
 	}
-
-	total := map[string]int{}
-	for k, s := range recSeq {
-		total[k] = len(s)
-	}
-	r.catchUp(total, 2*time.Second)
-	for _, ev := range r.ws.drain(100 * time.Millisecond) {
-		r.collect(ev)
-	}
-	keys := make([]string, 0, len(recSeq))
-	for k := range recSeq {
-		keys = append(keys, k)
-	}
-	for k := range r.simSeq {
-		if _, ok := recSeq[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		rs, ss := recSeq[k], r.simSeq[k]
-		if slices.Equal(rs, ss) {
-			continue
-		}
-		i := 0
-		for i < len(rs) && i < len(ss) && rs[i] == ss[i] {
+	var ops []op
+	i, j := 0, 0
+	for i < n || j < m {
+		switch {
+		case i < n && j < m && a[i] == b[j]:
+			ops = append(ops, op{' ', a[i]})
+			i++
+			j++
+		case j < m && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
+			ops = append(ops, op{'+', b[j]})
+			j++
+		default:
+			ops = append(ops, op{'-', a[i]})
 			i++
 		}
-		where := "after the last recorded event"
-		if i < len(rs) {
-			where = fmt.Sprintf("line %d (%s)", recLineOf[k][i], rs[i])
-		}
-		t.Errorf("%s: events of %s differ at %s:\n recorded %v\n simulator %v", r.file, k, where, rs, ss)
 	}
-	// Field structure of each kind of event, against its first recording.
-	for k, l := range recShape {
-		got, ok := r.simShape[k]
-		if !ok {
-			continue // a missing event is reported by the sequences above
-		}
-		for _, d := range shapeDiff("event", l.Event, got) {
-			t.Errorf("%s:%d: %s: %s", r.file, l.n, k, d)
+	const ctx = 2
+	keep := make([]bool, len(ops))
+	for k, o := range ops {
+		if o.c != ' ' {
+			for c := max(0, k-ctx); c <= min(len(ops)-1, k+ctx); c++ {
+				keep[c] = true
+			}
 		}
 	}
-}
-
-// conformanceOptions match the recording server: the agent endpoints exist
-// but have no contact (file 04 originates PJSIP/agent100 and gets 500).
-func conformanceOptions() Options {
-	eps := DefaultEndpoints()
-	for _, n := range []string{"agent100", "agent101", "agent102"} {
-		e := eps[n]
-		e.Offline = true
-		eps[n] = e
-	}
-	return Options{Username: testUser, Password: testPass, Endpoints: eps,
-		PlaybackDuration: func(string) time.Duration { return 5 * time.Millisecond }}
-}
-
-func TestConformanceREST(t *testing.T) {
-	files := []string{
-		"01-caller-dtmf.jsonl",
-		"02-dtmf-both-halves.jsonl",
-		"03-bridge-agent-hangup.jsonl",
-		"04-errors-and-variables.jsonl",
-		"09-originate-failures.jsonl",
-		"10-create-dial-snoop-whisper.jsonl",
-		"11-moh-hold-caller-hangup-in-bridge.jsonl",
-	}
-	for _, f := range files {
-		for _, path := range transcriptSources(f) {
-			t.Run(sourceLabel(path), func(t *testing.T) {
-				t.Parallel()
-				needFile(t, path)
-				conformREST(t, f, path)
-			})
+	var out strings.Builder
+	prev := -1
+	for k, o := range ops {
+		if !keep[k] {
+			continue
 		}
-	}
-}
-
-func conformREST(t *testing.T, f, path string) {
-	sim := startSim(t, conformanceOptions())
-	r := &replay{t: t, file: path, sim: sim, rc: newREST(sim), ws: dialEvents(t, sim, "hotline"),
-		lines: loadTranscript(t, path), recNorm: map[string]string{}, simByNorm: map[string]string{},
-		ids: map[string]string{}, simSeq: map[string][]string{}, simShape: map[string]map[string]any{}}
-	r.run()
-	if n := sim.Stats().Channels; n != 0 {
-		t.Errorf("%s: %d channels left at the end", f, n)
-	}
-}
-
-// TestConformanceTransfer checks the REFER interception of files 06-08: the
-// ChannelTransfer that Refer produces has the recorded field structure, and
-// transfer_progress answers and follows up as recorded.
-func TestConformanceTransfer(t *testing.T) {
-	tests := []struct {
-		file     string
-		bridged  bool
-		attended bool
-		dest     string
-	}{
-		{"06-sip-blind-refer-ari.jsonl", true, false, "200"},
-		{"07-sip-attended-refer-ari.jsonl", true, true, "101"},
-		{"08-sip-originate-registered-agent.jsonl", false, false, "300"},
-	}
-	for _, tc := range tests {
-		for _, path := range transcriptSources(tc.file) {
-			t.Run(sourceLabel(path), func(t *testing.T) {
-				t.Parallel()
-				needFile(t, path)
-				lines := loadTranscript(t, path)
-				sim := startSim(t, Options{PlaybackDuration: func(string) time.Duration { return time.Millisecond }})
-				rc := newREST(sim)
-				hl := dialEvents(t, sim, "hotline")
-				ph := dialEvents(t, sim, "phones")
-				agent := phoneInStasis(t, rc, hl, ph, "agent100", "agent,100")
-				if tc.bridged {
-					caller, _ := stasisCaller(t, rc, hl, "100")
-					b := rc.mustJSON(t, 200, "POST", "/bridges", q("type", "mixing", "name", "sip-call"), nil)
-					rc.mustJSON(t, 204, "POST", "/bridges/"+b["id"].(string)+"/addChannel", q("channel", caller+","+agent), nil)
-				}
-				consult := ""
-				if tc.attended {
-					consult = phoneInStasis(t, rc, hl, ph, "agent101", "agent,101")
-				}
-				if err := sim.Refer(agent, tc.dest, consult); err != nil {
-					t.Fatalf("refer: %v", err)
-				}
-				recTransfer := func(state string) recLine {
-					for _, l := range lines {
-						if l.Kind == "event" && l.Event["type"] == "ChannelTransfer" && fmt.Sprint(l.Event["state"]) == state {
-							return l
-						}
-					}
-					t.Fatalf("%s: no recorded ChannelTransfer with state %q", path, state)
-					return recLine{}
-				}
-				check := func(state string) {
-					t.Helper()
-					want := recTransfer(state)
-					got := hl.waitEvent(t, "ChannelTransfer "+state, func(ev map[string]any) bool {
-						return ev["type"] == "ChannelTransfer" && fmt.Sprint(ev["state"]) == state
-					})
-					for _, d := range shapeDiff("event", want.Event, got) {
-						t.Errorf("%s:%d: %s", path, want.n, d)
-					}
-					if rt := got["refer_to"].(map[string]any); str(rt["requested_destination"], "destination") != tc.dest {
-						t.Errorf("destination %v, want %s", rt["requested_destination"], tc.dest)
-					}
-				}
-				check("<nil>")
-				for _, l := range lines {
-					if l.Kind != "rest" || !strings.HasSuffix(l.Request.Path, "/transfer_progress") {
-						continue
-					}
-					states := l.Request.Query["states"]
-					st, raw := rc.do(t, "POST", "/channels/"+agent+"/transfer_progress", q("states", states), nil)
-					if st != l.Response.Status {
-						t.Errorf("%s:%d: transfer_progress %s: status %d, recorded %d", path, l.n, states, st, l.Response.Status)
-						continue
-					}
-					var got any
-					if len(raw) > 0 {
-						if err := json.Unmarshal(raw, &got); err != nil {
-							t.Fatalf("%s:%d: %s: %v", path, l.n, raw, err)
-						}
-					}
-					if !reflectEqualJSON(got, l.Response.Body) {
-						t.Errorf("%s:%d: transfer_progress %s: body %s, recorded %v", path, l.n, states, raw, l.Response.Body)
-					}
-					if st == 204 {
-						check(states)
-					}
-				}
-			})
+		if prev >= 0 && k > prev+1 {
+			out.WriteString("...\n")
 		}
+		out.WriteString(string(o.c) + " " + o.line + "\n")
+		prev = k
 	}
-}
-
-// phoneInStasis originates PJSIP/endpoint into the hotline application, lets
-// the phones application answer it, and returns the hotline-side channel id.
-func phoneInStasis(t *testing.T, rc *restClient, hl, ph *wsClient, endpoint, args string) string {
-	t.Helper()
-	ch := rc.mustJSON(t, 200, "POST", "/channels", q("endpoint", "PJSIP/"+endpoint, "app", "hotline", "appArgs", args),
-		map[string]any{"variables": map[string]string{"PJSIP_TRANSFER_HANDLING()": "ari-only"}})
-	id := ch["id"].(string)
-	phone := ph.waitEvent(t, "phone "+endpoint, evType("StasisStart"))
-	rc.mustJSON(t, 204, "POST", "/channels/"+evChanID(phone)+"/answer", nil, nil)
-	hl.waitEvent(t, "StasisStart "+endpoint, evOn("StasisStart", id))
-	return id
-}
-
-func reflectEqualJSON(a, b any) bool {
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
-	return string(x) == string(y)
+	return out.String()
 }

@@ -27,7 +27,7 @@ func (s *Server) Channel(id string) (ChannelInfo, bool) {
 		ID: c.snap.ID, Name: c.snap.Name, State: c.snap.State,
 		CallerName: c.snap.Caller.Name, CallerNumber: c.snap.Caller.Number,
 		Context: c.snap.Dialplan.Context, Exten: c.snap.Dialplan.Exten,
-		StasisApp: c.stasisApp, Subscribers: append([]string(nil), c.subs...),
+		StasisApp: c.stasisApp, Subscribers: c.subs.apps(),
 		Vars: maps.Clone(c.vars),
 	}
 	if c.bridge != nil {

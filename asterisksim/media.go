@@ -1,6 +1,7 @@
 package asterisksim
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -19,12 +20,43 @@ type bridgeJSON struct {
 	VideoMode    string   `json:"video_mode"`
 }
 
-// bridge is an app-created bridge; media is notional, only membership is kept.
+// bridge is an app-created bridge; media is notional, only membership is
+// kept. An announcer (music on hold, a playback) counts as a member for
+// BRIDGEPEER and connected line, as the channel Asterisk puts in the bridge
+// for it does, but is not listed.
 type bridge struct {
-	id, name, typ, tech, created string
-	chans                        []*channel
-	subs                         []string // apps that get BridgeDestroyed etc.
-	playbacks                    []*playback
+	id, name, typ, created string
+	dtmfEvents             bool
+	chans                  []*channel
+	subs                   interests // applications that hear of the bridge
+	playQ                  []*playback
+	moh                    string // the music-on-hold announcer's name, or empty
+	player                 string // the playback announcer's name, or empty
+}
+
+// technology is what Asterisk reports: a mixing bridge of exactly two
+// PJSIP channels goes native_rtp, and then raises no DTMF events, unless it
+// was made with dtmf_events. Local channels never go native.
+func (b *bridge) technology() string {
+	if b.typ == "holding" {
+		return "holding_bridge"
+	}
+	if b.native() {
+		return "native_rtp"
+	}
+	return "simple_bridge"
+}
+
+func (b *bridge) native() bool {
+	if b.typ != "mixing" || b.dtmfEvents || len(b.chans) != 2 || b.moh != "" || b.player != "" {
+		return false
+	}
+	for _, c := range b.chans {
+		if c.kind != kindPJSIP || c.half != 1 {
+			return false
+		}
+	}
+	return true
 }
 
 func (b *bridge) snapshot() bridgeJSON {
@@ -33,54 +65,181 @@ func (b *bridge) snapshot() bridgeJSON {
 		ids[i] = c.snap.ID
 	}
 	return bridgeJSON{BridgeClass: "stasis", BridgeType: b.typ, Channels: ids, Creationtime: b.created,
-		Creator: "Stasis", ID: b.id, Name: b.name, Technology: b.tech, VideoMode: "talker"}
+		Creator: "Stasis", ID: b.id, Name: b.name, Technology: b.technology(), VideoMode: "talker"}
 }
 
-func union(a, b []string) []string {
-	if len(b) == 0 {
-		return a
-	}
-	out := slices.Clone(a)
-	for _, x := range b {
-		if !slices.Contains(out, x) {
-			out = append(out, x)
+// recipients are the applications subscribed to the bridge and those
+// subscribed to every bridge.
+func (s *Server) bridgeRecipients(b *bridge) []string {
+	apps := b.subs.apps()
+	for a := range s.allBridge {
+		if !slices.Contains(apps, a) {
+			apps = append(apps, a)
 		}
 	}
-	return out
+	slices.Sort(apps)
+	return apps
 }
 
-func (s *Server) addToBridge(b *bridge, c *channel) {
+func (s *Server) bridgeEvent(b *bridge, typ string, ev event) {
+	if apps := s.bridgeRecipients(b); len(apps) > 0 {
+		s.emit(apps, typ, ev)
+	}
+}
+
+// addToBridge joins c to b. The channel's application subscribes to the
+// bridge twice (control.c, early enough for ChannelEnteredBridge, and
+// res_stasis.c's loop once it sees the bridge): leaving by removal or by
+// the bridge's end undoes both, leaving by hangup only one, so an
+// application whose channel hung up in a bridge still hears of the bridge.
+func (s *Server) addToBridge(b *bridge, c *channel, absorb bool) {
 	if c.bridge == b {
 		return
 	}
-	s.leaveBridge(c)
+	if c.bridge != nil {
+		s.leaveBridge(c, leftByRemoval)
+	}
+	app := c.stasisApp
+	b.subs.add(app, 1)
 	b.chans = append(b.chans, c)
 	c.bridge = b
-	if c.stasisApp != "" && !slices.Contains(b.subs, c.stasisApp) {
-		b.subs = append(b.subs, c.stasisApp)
-	}
-	s.emit(union(c.recipients(), b.subs), "ChannelEnteredBridge", event{"bridge": b.snapshot(), "channel": c.snap})
+	c.absorbDTMF = absorb
+	s.bridgeEvent(b, "ChannelEnteredBridge", event{"bridge": b.snapshot(), "channel": c.pub})
+	b.subs.add(app, 1)
+	s.bridgeChanged(b)
 }
 
-func (s *Server) leaveBridge(c *channel) {
+type leaveReason int
+
+const (
+	leftByRemoval leaveReason = iota // removeChannel, or the bridge's end
+	leftByHangup
+)
+
+func (s *Server) leaveBridge(c *channel, why leaveReason) {
 	b := c.bridge
 	if b == nil {
 		return
 	}
+	if c.vars["BRIDGEPEER"] != "" {
+		s.varset(c, "BRIDGEPEER", "")
+	}
 	c.bridge = nil
+	c.absorbDTMF = false
 	b.chans = slices.DeleteFunc(b.chans, func(x *channel) bool { return x == c })
-	s.emit(union(c.recipients(), b.subs), "ChannelLeftBridge", event{"bridge": b.snapshot(), "channel": c.snap})
+	s.bridgeEvent(b, "ChannelLeftBridge", event{"bridge": b.snapshot(), "channel": c.pub})
+	if why == leftByHangup {
+		b.subs.add(c.stasisApp, -1)
+	} else {
+		b.subs.add(c.stasisApp, -2)
+	}
+	s.bridgeChanged(b)
+}
+
+// party is a bridge member as the other members see it.
+type party struct {
+	name   string
+	caller callerJSON
+	c      *channel // nil for an announcer
+}
+
+// parties lists the bridge's members, latest first (the order BRIDGEPEER
+// names them in).
+func (b *bridge) parties() []party {
+	var out []party
+	if b.player != "" {
+		out = append(out, party{name: b.player})
+	}
+	if b.moh != "" {
+		out = append(out, party{name: b.moh})
+	}
+	for i := len(b.chans) - 1; i >= 0; i-- {
+		c := b.chans[i]
+		out = append(out, party{name: c.snap.Name, caller: c.snap.Caller, c: c})
+	}
+	return out
+}
+
+// bridgeChanged updates what the members learn of each other once two or
+// more are in: BRIDGEPEER (the others' names) and, between exactly two,
+// the connected line (each takes the other's caller id).
+func (s *Server) bridgeChanged(b *bridge) {
+	ps := b.parties()
+	if len(ps) < 2 {
+		return
+	}
+	for i, p := range ps {
+		if p.c == nil {
+			continue
+		}
+		names := make([]string, 0, len(ps)-1)
+		for j, o := range ps {
+			if j != i {
+				names = append(names, o.name)
+			}
+		}
+		if v := strings.Join(names, ","); p.c.vars["BRIDGEPEER"] != v {
+			s.varset(p.c, "BRIDGEPEER", v)
+		}
+	}
+	if len(ps) == 2 {
+		for i, p := range ps {
+			if p.c != nil {
+				s.setConnected(p.c, ps[1-i].caller)
+			}
+		}
+	}
 }
 
 func (s *Server) destroyBridge(b *bridge) {
 	for len(b.chans) > 0 {
-		s.leaveBridge(b.chans[0])
+		c := b.chans[0]
+		s.leaveBridge(c, leftByRemoval)
+		if s.opts.LosePlayAfterBridgeDestroy {
+			c.losePlay = true
+		}
 	}
-	for _, p := range slices.Clone(b.playbacks) {
-		s.finishPlayback(p, "done")
+	for len(b.playQ) > 0 {
+		s.endPlayback(b.playQ[0], "failed")
 	}
+	b.moh, b.player = "", ""
 	delete(s.bridges, b.id)
-	s.emit(b.subs, "BridgeDestroyed", event{"bridge": b.snapshot()})
+	s.bridgeEvent(b, "BridgeDestroyed", event{"bridge": b.snapshot()})
+}
+
+// announcerName names the channel Asterisk puts in a bridge to play to it.
+func (s *Server) announcerName(moh bool) string {
+	n := s.annSeq
+	s.annSeq++
+	if moh {
+		return fmt.Sprintf("Announcer/ARI_MOH-%08x;2", n)
+	}
+	return fmt.Sprintf("Announcer/ARI-%08x;2", n)
+}
+
+// dtmfArrives is a digit read by c: ChannelDtmfReceived on c (not in a
+// native_rtp bridge), then, unless c absorbs DTMF, out to the other members
+// of its bridge, whose far sides read it in turn.
+func (s *Server) dtmfArrives(c *channel, digit string, dur int, seen map[*channel]bool) {
+	if seen[c] {
+		return
+	}
+	seen[c] = true
+	b := c.bridge
+	if b == nil || !b.native() {
+		s.chanEvent(c, "ChannelDtmfReceived", event{"digit": digit, "duration_ms": dur})
+	}
+	if b == nil || c.absorbDTMF {
+		return
+	}
+	for _, m := range b.chans {
+		if m == c {
+			continue
+		}
+		if p := m.livePeer(); p != nil {
+			s.dtmfArrives(p, digit, dur, seen)
+		}
+	}
 }
 
 // playbackJSON is ARI's Playback model.
@@ -94,6 +253,7 @@ type playbackJSON struct {
 }
 
 // playback plays media items one after another on a channel or bridge.
+// Playbacks on one target queue: the first in its queue plays.
 type playback struct {
 	id, lang, state string
 	media           []string
@@ -101,6 +261,23 @@ type playback struct {
 	ch              *channel
 	br              *bridge
 	timer           *time.Timer
+	started         bool
+	lost            bool // fault: accepted, never reported
+}
+
+// queue is the playback queue of p's target.
+func (p *playback) queue() *[]*playback {
+	if p.ch != nil {
+		return &p.ch.playQ
+	}
+	return &p.br.playQ
+}
+
+func (p *playback) stopTimer() {
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
 }
 
 func (p *playback) snapshot() playbackJSON {
@@ -116,11 +293,19 @@ func (p *playback) snapshot() playbackJSON {
 	return j
 }
 
-func (p *playback) recipients() []string {
-	if p.ch != nil {
-		return p.ch.recipients()
+func (s *Server) playbackEvent(p *playback, typ string) {
+	if p.lost {
+		return
 	}
-	return p.br.subs
+	ev := event{"playback": p.snapshot()}
+	if p.ch != nil {
+		// Published on the channel's topic: its subscribers hear it.
+		if apps := p.ch.recipients(); len(apps) > 0 {
+			s.emit(apps, typ, ev)
+		}
+		return
+	}
+	s.bridgeEvent(p.br, typ, ev)
 }
 
 // mediaOutcome says what playing one item does.
@@ -129,13 +314,14 @@ type mediaOutcome int
 const (
 	mediaPlays   mediaOutcome = iota // plays for PlaybackDuration
 	mediaMissing                     // fails at once
-	mediaEndless                     // plays until stopped (tones, unknown schemes)
+	mediaEndless                     // plays until stopped (tones)
+	mediaSkipped                     // an unsupported scheme: skipped with no report
 )
 
 func (s *Server) mediaOutcome(media string) mediaOutcome {
 	scheme, name, ok := strings.Cut(media, ":")
 	if !ok {
-		return mediaEndless
+		return mediaSkipped
 	}
 	switch scheme {
 	case "sound":
@@ -151,10 +337,10 @@ func (s *Server) mediaOutcome(media string) mediaOutcome {
 		return mediaPlays
 	case "digits", "number", "characters", "recording":
 		return mediaPlays
+	case "tone":
+		return mediaEndless
 	}
-	// tone: loops until stopped; an unsupported scheme starts and never
-	// finishes (file 04).
-	return mediaEndless
+	return mediaSkipped
 }
 
 func (s *Server) duration(media string) time.Duration {
@@ -164,87 +350,143 @@ func (s *Server) duration(media string) time.Duration {
 	return DefaultPlaybackDuration
 }
 
-// startPlayback emits PlaybackStarted and arms the timer of the first item.
-// The REST answer carries state "queued", as recorded.
-func (s *Server) startPlayback(p *playback) {
-	s.playbacks[p.id] = p
-	if p.ch != nil {
-		p.ch.playbacks = append(p.ch.playbacks, p)
-	} else {
-		p.br.playbacks = append(p.br.playbacks, p)
+// queuePlayback registers p and starts it if nothing plays on its target.
+// The REST answer carries state "queued" (or "playing", when Asterisk's
+// channel thread was quicker): it is sent before this runs.
+func (s *Server) queuePlayback(p *playback) {
+	s.playbacks[p.id] = append(s.playbacks[p.id], p)
+	q := p.queue()
+	*q = append(*q, p)
+	if len(*q) == 1 {
+		s.startPlayback(p)
 	}
-	p.state = "playing"
-	s.emit(p.recipients(), "PlaybackStarted", event{"playback": p.snapshot()})
-	s.armPlayback(p)
 }
 
-func (s *Server) armPlayback(p *playback) {
-	switch s.mediaOutcome(p.media[p.idx]) {
-	case mediaMissing:
-		s.finishPlayback(p, "failed")
-	case mediaEndless:
-	case mediaPlays:
-		p.timer = time.AfterFunc(s.duration(p.media[p.idx]), func() { s.playbackTick(p) })
+func (s *Server) startPlayback(p *playback) {
+	p.started = true
+	if p.br != nil && p.br.player == "" {
+		p.br.player = s.announcerName(false)
+		s.bridgeChanged(p.br)
+	}
+	s.startItem(p)
+}
+
+// startItem plays item p.idx: PlaybackStarted, then a timer, at once a
+// failure, or nothing for a tone (until stopped).
+func (s *Server) startItem(p *playback) {
+	for {
+		p.state = "playing"
+		s.playbackEvent(p, "PlaybackStarted")
+		switch s.mediaOutcome(p.media[p.idx]) {
+		case mediaMissing:
+			s.itemDone(p, true)
+		case mediaEndless:
+		case mediaPlays:
+			p.timer = time.AfterFunc(s.duration(p.media[p.idx]), func() { s.playbackTick(p) })
+		case mediaSkipped:
+			// res_stasis_playback.c skips it without a final update:
+			// no Continuing, no Finished.
+			if p.idx+1 < len(p.media) {
+				p.idx++
+				continue
+			}
+			s.dropPlayback(p)
+		}
+		return
 	}
 }
 
 func (s *Server) playbackTick(p *playback) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.playbacks[p.id] != p {
+	if s.closed || p.timer == nil {
 		return
 	}
 	p.timer = nil
-	if p.idx+1 < len(p.media) {
-		p.idx++
-		s.emit(p.recipients(), "PlaybackContinuing", event{"playback": p.snapshot()})
-		s.armPlayback(p)
-		return
-	}
-	s.finishPlayback(p, "done")
+	s.itemDone(p, false)
 }
 
-func (s *Server) finishPlayback(p *playback, state string) {
-	if s.playbacks[p.id] != p {
-		return
-	}
-	if p.timer != nil {
-		p.timer.Stop()
-		p.timer = nil
-	}
-	delete(s.playbacks, p.id)
-	if p.ch != nil {
-		p.ch.playbacks = slices.DeleteFunc(p.ch.playbacks, func(x *playback) bool { return x == p })
-	} else {
-		p.br.playbacks = slices.DeleteFunc(p.br.playbacks, func(x *playback) bool { return x == p })
-	}
-	p.state = state
-	s.emit(p.recipients(), "PlaybackFinished", event{"playback": p.snapshot()})
-}
-
-// stopPlaybacks ends c's playbacks when it hangs up (state "done"). A
-// playback of an unsupported scheme never reports finishing, not even then
-// (file 04).
-func (s *Server) stopPlaybacks(c *channel) {
-	for len(c.playbacks) > 0 {
-		p := c.playbacks[0]
-		if s.unsupportedScheme(p.media[p.idx]) {
-			if p.timer != nil {
-				p.timer.Stop()
-			}
-			delete(s.playbacks, p.id)
-			c.playbacks = c.playbacks[1:]
-			continue
+// itemDone: the last item ends the playback (done, or failed); any other
+// is followed by PlaybackContinuing for it and PlaybackStarted for the next.
+func (s *Server) itemDone(p *playback, failed bool) {
+	if p.idx+1 >= len(p.media) {
+		st := "done"
+		if failed {
+			st = "failed"
 		}
-		s.finishPlayback(p, "done")
+		s.endPlayback(p, st)
+		return
+	}
+	p.state = "continuing"
+	s.playbackEvent(p, "PlaybackContinuing")
+	p.idx++
+	s.startItem(p)
+}
+
+// endPlayback reports PlaybackFinished with state and starts the next
+// playback on the target.
+func (s *Server) endPlayback(p *playback, state string) {
+	p.stopTimer()
+	p.state = state
+	s.playbackEvent(p, "PlaybackFinished")
+	s.dropPlayback(p)
+}
+
+// dropPlayback forgets p without a report and starts what waits behind it.
+func (s *Server) dropPlayback(p *playback) {
+	p.stopTimer()
+	ps := slices.DeleteFunc(s.playbacks[p.id], func(x *playback) bool { return x == p })
+	if len(ps) == 0 {
+		delete(s.playbacks, p.id)
+	} else {
+		s.playbacks[p.id] = ps
+	}
+	q := p.queue()
+	head := len(*q) > 0 && (*q)[0] == p
+	*q = slices.DeleteFunc(*q, func(x *playback) bool { return x == p })
+	if p.br != nil && len(*q) == 0 && p.br.player != "" {
+		p.br.player = ""
+		s.bridgeChanged(p.br)
+	}
+	if head && len(*q) > 0 {
+		if p.ch == nil || !p.ch.gone {
+			s.startPlayback((*q)[0])
+		}
 	}
 }
 
-func (s *Server) unsupportedScheme(media string) bool {
-	scheme, _, _ := strings.Cut(media, ":")
-	switch scheme {
-	case "sound", "digits", "number", "characters", "recording", "tone":
-		return false
+// stopPlayback is DELETE /playbacks/{id}: a playing one finishes "done"
+// (Asterisk's stopped state reads "done"); a queued one is cancelled, and
+// reports "done" without having started.
+func (s *Server) stopPlayback(p *playback) {
+	s.endPlayback(p, "done")
+}
+
+// stopPlaybacks ends c's playbacks when it hangs up: the one playing
+// fails; those queued behind it are dropped unreported.
+func (s *Server) stopPlaybacks(c *channel) {
+	q := slices.Clone(c.playQ)
+	c.playQ = nil
+	for i, p := range q {
+		if i == 0 && p.started {
+			p.stopTimer()
+			p.state = "failed"
+			s.playbackEvent(p, "PlaybackFinished")
+		}
+		p.stopTimer()
+		ps := slices.DeleteFunc(s.playbacks[p.id], func(x *playback) bool { return x == p })
+		if len(ps) == 0 {
+			delete(s.playbacks, p.id)
+		} else {
+			s.playbacks[p.id] = ps
+		}
 	}
-	return true
+}
+
+// findPlayback is the first live playback with that id.
+func (s *Server) findPlayback(id string) *playback {
+	if ps := s.playbacks[id]; len(ps) > 0 {
+		return ps[0]
+	}
+	return nil
 }

@@ -5,9 +5,10 @@
 //
 // It is a protocol-level server: it knows nothing about the hotline's code.
 // Its behaviour (event types, JSON shapes, ordering, status codes and error
-// bodies, and which events are *not* sent) follows the recordings of a real
-// Asterisk 22.10.1 in shared/ari-transcripts. Media is notional: playbacks
-// last PlaybackDuration, bridges only track membership, and DTMF is delivered
+// bodies, and which events are *not* sent) is held to a real Asterisk
+// 22.10.1 by the conformance suite (conformance_test.go, probes_test.go,
+// traces in testdata/conformance). Media is notional: playbacks last
+// PlaybackDuration, bridges only track membership, and DTMF is delivered
 // instantly.
 package asterisksim
 
@@ -23,10 +24,14 @@ import (
 //
 //	"stasis:APP[,ARG...]"  enter Stasis(APP,ARG...); ${EXTEN} in an argument is
 //	                        replaced by the dialled extension
-//	"answer-wait"           Answer() then Wait(3600): a phone that answers
+//	"answer-wait"           Answer(,i) then Wait(3600): a phone that answers
 //	"ringing"               Ringing() then Wait(3600): never answers
-//	"busy"                  Busy()
-//	"congested"             Congestion()
+//	"busy"                  Busy(10)
+//	"congested"             Congestion(10)
+//
+// In the contexts "hotline" and "agents-ari" a Stasis behaviour runs the
+// deployment's dialplan (deploy/asterisk/extensions_hotline.conf): NoOp(),
+// ExecIf(...Set(PJSIP_TRANSFER_HANDLING()=ari-only)), Stasis(), Hangup(34).
 type Behaviour string
 
 // Behaviours understood by the dialplan (besides the "stasis:" prefix).
@@ -75,6 +80,14 @@ type Options struct {
 	// AsteriskID is the asterisk_id put in every event; empty means
 	// "02:fc:00:00:00:01", the one in the recordings.
 	AsteriskID string
+	// LosePlayAfterBridgeDestroy is a fault knob: the first play on a
+	// channel after the bridge it was in was deleted is accepted (201)
+	// and then never reports anything. A real Asterisk does this now and
+	// then to a play sent while the channel is still leaving the deleted
+	// bridge (about one run in six of the conformance probe
+	// play-after-bridge-delete); a client must bound its wait for
+	// PlaybackFinished.
+	LosePlayAfterBridgeDestroy bool
 }
 
 // DefaultPlaybackDuration is how long a media item plays when
@@ -106,10 +119,12 @@ func DefaultEndpoints() map[string]Endpoint {
 
 // step is a parsed Behaviour.
 type step struct {
-	kind     Behaviour // one of the constants, or "stasis"
-	app      string
-	args     []string // may contain ${EXTEN}
-	priority int      // dialplan priority shown in snapshots
+	kind Behaviour // one of the constants, or "stasis"
+	app  string
+	args []string // may contain ${EXTEN}
+	// deployed: the context is one of deploy/asterisk/extensions_hotline.conf,
+	// whose Stasis() comes after a NoOp() and an ExecIf().
+	deployed string
 }
 
 const kindStasis Behaviour = "stasis"
@@ -118,7 +133,7 @@ const kindStasis Behaviour = "stasis"
 func parseBehaviour(b Behaviour) (step, error) {
 	switch b {
 	case BehaviourAnswerWait, BehaviourRinging, BehaviourBusy, BehaviourCongested:
-		return step{kind: b, priority: 1}, nil
+		return step{kind: b}, nil
 	}
 	rest, ok := strings.CutPrefix(string(b), "stasis:")
 	if !ok || rest == "" {
@@ -128,14 +143,14 @@ func parseBehaviour(b Behaviour) (step, error) {
 	if parts[0] == "" {
 		return step{}, fmt.Errorf("parse behaviour %q: %w", b, ErrBadBehaviour)
 	}
-	return step{kind: kindStasis, app: parts[0], args: parts[1:], priority: 1}, nil
+	return step{kind: kindStasis, app: parts[0], args: parts[1:]}, nil
 }
 
-// appData renders the Stasis() argument string, e.g. "hotline,agent,200".
-func (s step) appData(exten string) (string, []string) {
+// stasisArgs renders the Stasis() arguments for an extension.
+func (s step) stasisArgs(exten string) []string {
 	args := make([]string, len(s.args))
 	for i, a := range s.args {
 		args[i] = strings.ReplaceAll(a, "${EXTEN}", exten)
 	}
-	return strings.Join(append([]string{s.app}, args...), ","), args
+	return args
 }

@@ -3,6 +3,7 @@ package asterisksim
 import (
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 )
@@ -14,9 +15,11 @@ type originateReq struct {
 	appArgs        []string
 	context, exten string
 	callerID       string
-	timeout        time.Duration // <0: none
+	timeout        time.Duration // <0: none; 0: Asterisk's 30 s
 	chanID         string
 	otherID        string
+	originator     string
+	formats        string
 	vars           map[string]string
 	create         bool // /channels/create: Stasis now, dial later
 }
@@ -31,6 +34,12 @@ func msgErr(status int, msg string) *apiError {
 	return &apiError{status: status, body: map[string]string{"message": msg}}
 }
 
+// allocFailed is ast_ari_response_alloc_failed: the one error whose body
+// has "error", not "message".
+func allocFailed() *apiError {
+	return &apiError{status: http.StatusInternalServerError, body: map[string]string{"error": "Allocation failed"}}
+}
+
 // target is a parsed endpoint.
 type target struct {
 	kind           chanKind
@@ -39,16 +48,18 @@ type target struct {
 	ownContext     string // PJSIP: the context shown on the channel itself
 }
 
-func (s *Server) parseEndpoint(ep string) (target, *apiError) {
-	tech, res, ok := strings.Cut(ep, "/")
-	if !ok || tech == "" {
-		return target{}, msgErr(http.StatusBadRequest, "Invalid endpoint specified")
-	}
+// splitEndpoint is the check every originate makes first: TECH/RESOURCE,
+// both non-empty.
+func splitEndpoint(ep string) (tech, res string, ok bool) {
+	tech, res, ok = strings.Cut(ep, "/")
+	return tech, res, ok && tech != "" && res != ""
+}
+
+// resolve finds what an endpoint dials; an unknown technology, endpoint or
+// an unregistered one fails the allocation.
+func (s *Server) resolve(tech, res string) (target, *apiError) {
 	switch strings.ToLower(tech) {
 	case "local":
-		if res == "" {
-			return target{}, msgErr(http.StatusBadRequest, "Invalid endpoint specified")
-		}
 		res, _, _ = strings.Cut(res, "/") // Local/x@y/n options
 		exten, ctx, ok := strings.Cut(res, "@")
 		if !ok {
@@ -57,48 +68,82 @@ func (s *Server) parseEndpoint(ep string) (target, *apiError) {
 		return target{kind: kindLocal, context: ctx, exten: exten}, nil
 	case "pjsip":
 		name, _, _ := strings.Cut(res, "/")
-		if name == "" {
-			return target{}, msgErr(http.StatusBadRequest, "Invalid endpoint specified")
-		}
 		e, ok := s.endpoints[name]
 		if !ok || e.Offline {
-			return target{}, &apiError{status: http.StatusInternalServerError, body: map[string]string{"error": "Allocation failed"}}
+			return target{}, allocFailed()
 		}
 		return target{kind: kindPJSIP, context: e.Context, exten: e.Exten, resource: name, ownContext: e.Context}, nil
 	}
-	return target{}, &apiError{status: http.StatusInternalServerError, body: map[string]string{"error": "Allocation failed"}}
+	return target{}, allocFailed()
 }
 
-// originate creates the channel pair and starts the call. Callers hold s.mu.
-// It returns half 1 as it was when created, which is what Asterisk answers.
+// knownFormat lists the codecs Asterisk's format cache has.
+func knownFormat(f string) bool {
+	switch f {
+	case "ulaw", "alaw", "gsm", "g722", "g729", "slin", "slin16", "slin48", "slin192", "opus", "ilbc", "speex", "g726", "adpcm", "lpc10", "h264", "vp8":
+		return true
+	}
+	return false
+}
+
+// originate creates the channel pair and starts the call, checking in the
+// order of res/ari/resource_channels.c. Callers hold s.mu. It returns half
+// 1 as it was when created, which is what Asterisk answers.
 func (s *Server) originate(r originateReq) (channelJSON, *apiError) {
-	if r.app == "" && r.exten == "" && !r.create {
+	if r.create && r.originator != "" && r.formats != "" {
+		return channelJSON{}, msgErr(http.StatusBadRequest, "Originator and formats can't both be specified")
+	}
+	if r.endpoint == "" {
+		return channelJSON{}, msgErr(http.StatusBadRequest, "Endpoint must be specified")
+	}
+	if !r.create && r.originator != "" && r.formats != "" {
+		return channelJSON{}, msgErr(http.StatusBadRequest, "Originator and formats can't both be specified")
+	}
+	tech, res, ok := splitEndpoint(r.endpoint)
+	if !ok {
+		return channelJSON{}, msgErr(http.StatusBadRequest, "Invalid endpoint specified")
+	}
+	if !r.create && r.app == "" && r.exten == "" {
 		return channelJSON{}, msgErr(http.StatusBadRequest, "Application or extension must be specified")
 	}
-	if r.create && r.app == "" {
-		return channelJSON{}, msgErr(http.StatusBadRequest, "Application must be specified")
+	if r.originator != "" && s.channels[r.originator] == nil && !r.create {
+		return channelJSON{}, msgErr(http.StatusBadRequest, "Provided originator channel was not found")
 	}
-	t, aerr := s.parseEndpoint(r.endpoint)
+	if r.formats != "" {
+		for _, f := range strings.Split(r.formats, ",") {
+			if f = strings.TrimSpace(f); !knownFormat(f) {
+				return channelJSON{}, msgErr(http.StatusBadRequest, fmt.Sprintf("Provided format (%s) was not found", f))
+			}
+		}
+	}
+	t, aerr := s.resolve(tech, res)
 	if aerr != nil {
 		return channelJSON{}, aerr
-	}
-	for _, id := range []string{r.chanID, r.otherID} {
-		if id != "" && s.channels[id] != nil {
-			return channelJSON{}, msgErr(http.StatusConflict, "Channel with given unique ID already exists")
-		}
 	}
 	if r.chanID == "" {
 		r.chanID = s.newID()
 	}
-	if r.otherID == "" || r.otherID == r.chanID {
-		r.otherID = s.newID()
+	if r.otherID == "" {
+		if t.kind == kindLocal {
+			r.otherID = r.chanID + ";2" // core_unreal.c names it after the first
+		} else {
+			r.otherID = s.newID()
+		}
+	}
+	for _, id := range []string{r.chanID, r.otherID} {
+		if s.channels[id] != nil {
+			return channelJSON{}, msgErr(http.StatusConflict, "Channel with given unique ID already exists")
+		}
 	}
 	ts := now()
-	cid := parseCallerID(r.callerID)
 	a := &channel{kind: t.kind, half: 1}
-	a.snap = channelJSON{Caller: cid, Connected: cid, Creationtime: ts, ID: r.chanID, Language: "en", State: "Down"}
+	a.snap = channelJSON{Creationtime: ts, ID: r.chanID, Language: "en", State: "Down"}
+	if r.callerID != "" {
+		cid := parseCallerID(r.callerID)
+		a.snap.Caller, a.snap.Connected = cid, cid
+	}
 	b := &channel{kind: t.kind, half: 2, peer: a}
-	b.snap = channelJSON{Caller: cid, Connected: cid, Creationtime: ts, ID: r.otherID, Language: "en", State: "Ring",
+	b.snap = channelJSON{Creationtime: ts, ID: r.otherID, Language: "en", State: "Ring",
 		Dialplan: dialplanJSON{Context: t.context, Exten: t.exten, Priority: 1}}
 	a.peer = b
 	switch t.kind {
@@ -119,88 +164,106 @@ func (s *Server) originate(r originateReq) (channelJSON, *apiError) {
 		a.snap.Dialplan = dialplanJSON{Context: t.ownContext, Exten: "s", Priority: 1, AppName: "AppDial2", AppData: "(Outgoing Line)"}
 		a.dialString = t.resource
 	}
-	s.channels[a.snap.ID] = a
-	if r.app != "" {
-		a.subscribe(r.app)
+	for _, k := range sortedKeys(r.vars) {
+		s.setVar(a, k, r.vars[k], true)
 	}
+	s.channels[a.snap.ID] = a
+	s.channels[b.snap.ID] = b
 	if r.create {
-		// Only half 1 exists for the application until /dial (file 10).
+		// ast_request made both halves; only half 1 runs Stasis (from a
+		// thread of its own), half 2 waits for /dial.
 		a.created = true
-		a.peer = nil
 		a.snap.Dialplan.AppName, a.snap.Dialplan.AppData = "", ""
-		a.pendingPeer = b
-		for k, v := range r.vars {
-			s.setVar(a, k, v)
+		s.publish(a)
+		s.publish(b)
+		snap := a.pub
+		if r.app == "" {
+			// Stasis() of no application fails at once: the channel is
+			// hung up, with nobody to hear of it.
+			s.hangupPair(a, 16, nil)
+			return snap, nil
 		}
-		snap := a.snap
-		a.snap.Dialplan.AppName = "Stasis"
-		a.snap.Dialplan.AppData = strings.Join(append([]string{r.app}, r.appArgs...), ",")
-		s.enterStasis(a, r.app, r.appArgs)
+		a.subs.add(r.app, 1)
+		if !s.stasisFromOutside(a, r.app, r.appArgs) {
+			s.hangupPair(a, 16, nil)
+		}
 		return snap, nil
 	}
-	s.channels[b.snap.ID] = b
-	if r.app != "" && t.kind == kindLocal {
-		b.subscribe(r.app) // both halves, as files 02 and 04 show
-	}
-	for k, v := range r.vars {
-		s.setVar(a, k, v)
-		if !strings.Contains(k, "(") {
-			// Local channels inherit plain variables into half 2.
-			if b.vars == nil {
-				b.vars = make(map[string]string, 1)
-			}
-			b.vars[k] = v
-		}
-	}
+	s.publish(a)
+	s.publish(b)
 	if r.app != "" {
+		a.subs.add(r.app, 1)
+		if t.kind == kindLocal {
+			b.subs.add(r.app, 1) // "Subscribe to the Local channel peer also."
+		}
 		a.pending = &stasisTarget{app: r.app, args: r.appArgs}
 	} else {
-		a.after = &dialTarget{context: r.context, exten: r.exten}
-		if a.after.context == "" {
-			a.after.context = "default"
+		ctx := r.context
+		if ctx == "" {
+			ctx = "default"
 		}
+		a.after = &dialTarget{context: ctx, exten: r.exten}
 	}
-	snap := a.snap
+	snap := a.pub
 	s.startDial(a, b, r.timeout)
 	return snap, nil
 }
 
-// startDial rings the far half: Dial event, timeout, then its dialplan.
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// startDial rings the far half: Dial event, the far half's inherited
+// variables and caller ids, the timeout, then its dialplan.
 func (s *Server) startDial(a, b *channel, timeout time.Duration) {
 	if _, ok := s.dialplan[b.snap.Dialplan.Context]; !ok {
 		// Local's far half fails before anything is dialled: no Dial
-		// event, both halves destroyed with cause 0 (file 04).
-		s.noSuchContext(b)
+		// event, both halves destroyed with cause 0.
+		s.endChannel(a, 0, nil)
+		s.endChannel(b, 0, nil)
 		return
 	}
 	s.dialEvent(a, "", a.dialString)
+	if a.kind == kindLocal {
+		// core_unreal.c: the far half inherits the variables, and takes
+		// the near half's connected line as its caller and its caller as
+		// its connected line.
+		for _, k := range sortedKeys(a.vars) {
+			if !strings.HasSuffix(k, ")") {
+				s.varset(b, k, a.vars[k])
+			}
+		}
+	}
+	b.snap.Caller, b.snap.Connected = a.snap.Connected, a.snap.Caller
+	s.publish(b)
 	if timeout == 0 {
 		timeout = 30 * time.Second
 	}
 	if timeout > 0 {
 		a.timer = time.AfterFunc(timeout, func() { s.noAnswer(a) })
 	}
-	if a.kind == kindPJSIP {
-		s.runDialplan(b, b.snap.Dialplan.Context, b.snap.Dialplan.Exten)
-		// A registered phone alerts at once (180 Ringing, file 08).
-		if !b.gone {
-			s.ring(b)
-		}
-		return
-	}
 	s.runDialplan(b, b.snap.Dialplan.Context, b.snap.Dialplan.Exten)
+	if a.kind == kindPJSIP && !b.gone {
+		// A registered phone alerts at once (180 Ringing).
+		s.ring(b)
+	}
 }
 
 // dial is POST /channels/{id}/dial on a channel made by /channels/create.
 func (s *Server) dial(a *channel, timeout time.Duration) *apiError {
-	if !a.created || a.dialled || a.snap.State != "Down" || a.pendingPeer == nil {
+	if a.snap.State != "Down" {
 		return msgErr(http.StatusConflict, "Channel is not in the 'Down' state")
 	}
-	b := a.pendingPeer
-	a.pendingPeer = nil
+	b := a.livePeer()
+	if !a.created || a.dialled || b == nil {
+		return msgErr(http.StatusConflict, "Dialing a channel not created by ARI")
+	}
 	a.dialled = true
-	a.peer = b
-	s.channels[b.snap.ID] = b
 	s.startDial(a, b, timeout)
 	return nil
 }

@@ -54,7 +54,7 @@ func TestParseBehaviour(t *testing.T) {
 				t.Fatal(err)
 			}
 			if st.kind == kindStasis {
-				data, _ := st.appData("100")
+				data := strings.Join(append([]string{st.app}, st.stasisArgs("100")...), ",")
 				if st.app != tc.app || data != tc.data {
 					t.Errorf("app %q data %q, want %q %q", st.app, data, tc.app, tc.data)
 				}
@@ -81,7 +81,11 @@ func FuzzParseEndpoint(f *testing.F) {
 	}
 	s := New(Options{})
 	f.Fuzz(func(t *testing.T, ep string) {
-		tg, aerr := s.parseEndpoint(ep)
+		tech, res, ok := splitEndpoint(ep)
+		if !ok {
+			return // 400 "Invalid endpoint specified"
+		}
+		tg, aerr := s.resolve(tech, res)
 		if aerr != nil {
 			if aerr.status != 400 && aerr.status != 500 {
 				t.Errorf("%q: status %d", ep, aerr.status)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -150,17 +149,36 @@ func (s *Server) locked(f op) http.HandlerFunc {
 	}
 }
 
-// withChannel resolves {id}; stasis requires the channel to be in Stasis.
-func (s *Server) withChannel(stasis bool, f func(w http.ResponseWriter, r *http.Request, p params, c *channel)) http.HandlerFunc {
+// chanOp is a handler on a live channel.
+type chanOp func(w http.ResponseWriter, r *http.Request, p params, c *channel)
+
+// need says what a channel operation checks first, in
+// res/ari/resource_channels.c's order.
+type need int
+
+const (
+	needChannel need = iota // the channel exists (404 "Channel not found")
+	needControl             // and is in Stasis (409 "Channel not in Stasis application")
+	needUpish               // and is not Down, Reserved or Ringing (412)
+)
+
+func (s *Server) withChannel(n need, f chanOp) http.HandlerFunc {
 	return s.locked(func(w http.ResponseWriter, r *http.Request, p params) {
 		c := s.channels[r.PathValue("id")]
 		if c == nil {
 			writeErr(w, http.StatusNotFound, "Channel not found")
 			return
 		}
-		if stasis && c.stasisApp == "" {
+		if n >= needControl && c.stasisApp == "" {
 			writeErr(w, http.StatusConflict, "Channel not in Stasis application")
 			return
+		}
+		if n >= needUpish {
+			switch c.snap.State {
+			case "Down", "Reserved", "Ringing":
+				writeErr(w, http.StatusPreconditionFailed, "Channel in invalid state")
+				return
+			}
 		}
 		f(w, r, p, c)
 	})
@@ -169,6 +187,7 @@ func (s *Server) withChannel(stasis bool, f func(w http.ResponseWriter, r *http.
 func (s *Server) routes() http.Handler {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /ari/events", s.handleEvents)
+	m.HandleFunc("POST /ari/events/user/{name}", s.locked(s.userEvent))
 	m.HandleFunc("GET /ari/asterisk/info", s.locked(s.asteriskInfo))
 	m.HandleFunc("GET /ari/applications", s.locked(s.listApps))
 	m.HandleFunc("GET /ari/applications/{app}", s.locked(s.getApp))
@@ -181,34 +200,37 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("POST /ari/channels", s.locked(s.originateHandler(false)))
 	m.HandleFunc("POST /ari/channels/create", s.locked(s.originateHandler(true)))
 	m.HandleFunc("POST /ari/channels/{id}", s.locked(s.originateHandler(false)))
-	m.HandleFunc("GET /ari/channels/{id}", s.withChannel(false, func(w http.ResponseWriter, _ *http.Request, _ params, c *channel) {
-		writeJSON(w, http.StatusOK, c.snap)
+	m.HandleFunc("GET /ari/channels/{id}", s.withChannel(needChannel, func(w http.ResponseWriter, _ *http.Request, _ params, c *channel) {
+		writeJSON(w, http.StatusOK, c.pub)
 	}))
-	m.HandleFunc("DELETE /ari/channels/{id}", s.withChannel(false, s.hangupHandler))
-	m.HandleFunc("POST /ari/channels/{id}/dial", s.withChannel(true, s.dialHandler))
-	m.HandleFunc("POST /ari/channels/{id}/answer", s.withChannel(true, func(w http.ResponseWriter, _ *http.Request, _ params, c *channel) {
+	m.HandleFunc("DELETE /ari/channels/{id}", s.withChannel(needChannel, s.hangupHandler))
+	m.HandleFunc("POST /ari/channels/{id}/dial", s.withChannel(needControl, s.dialHandler))
+	m.HandleFunc("POST /ari/channels/{id}/answer", s.withChannel(needUpish, func(w http.ResponseWriter, _ *http.Request, _ params, c *channel) {
 		s.answer(c)
 		noContent(w)
 	}))
-	m.HandleFunc("POST /ari/channels/{id}/ring", s.withChannel(true, func(w http.ResponseWriter, _ *http.Request, _ params, c *channel) {
+	m.HandleFunc("POST /ari/channels/{id}/ring", s.withChannel(needUpish, func(w http.ResponseWriter, _ *http.Request, _ params, c *channel) {
 		s.ring(c)
 		noContent(w)
 	}))
-	// Indications without events in the recordings (file 11).
-	quiet := s.withChannel(true, func(w http.ResponseWriter, _ *http.Request, _ params, _ *channel) { noContent(w) })
+	// Indications that raise no event.
+	quiet := s.withChannel(needUpish, func(w http.ResponseWriter, _ *http.Request, _ params, _ *channel) { noContent(w) })
 	m.HandleFunc("DELETE /ari/channels/{id}/ring", quiet)
-	for _, x := range []string{"moh", "hold", "silence", "mute"} {
+	for _, x := range []string{"moh", "hold", "silence"} {
 		m.HandleFunc("POST /ari/channels/{id}/"+x, quiet)
 		m.HandleFunc("DELETE /ari/channels/{id}/"+x, quiet)
 	}
-	m.HandleFunc("POST /ari/channels/{id}/dtmf", s.withChannel(true, s.dtmfHandler))
-	m.HandleFunc("POST /ari/channels/{id}/play", s.withChannel(true, s.playHandler))
-	m.HandleFunc("POST /ari/channels/{id}/play/{pid}", s.withChannel(true, s.playHandler))
-	m.HandleFunc("GET /ari/channels/{id}/variable", s.withChannel(false, s.getVarHandler))
-	m.HandleFunc("POST /ari/channels/{id}/variable", s.withChannel(false, s.setVarHandler))
-	m.HandleFunc("POST /ari/channels/{id}/snoop", s.withChannel(false, s.snoopHandler))
-	m.HandleFunc("POST /ari/channels/{id}/snoop/{sid}", s.withChannel(false, s.snoopHandler))
-	m.HandleFunc("POST /ari/channels/{id}/transfer_progress", s.withChannel(false, s.transferProgressHandler))
+	mute := s.withChannel(needControl, func(w http.ResponseWriter, _ *http.Request, _ params, _ *channel) { noContent(w) })
+	m.HandleFunc("POST /ari/channels/{id}/mute", mute)
+	m.HandleFunc("DELETE /ari/channels/{id}/mute", mute)
+	m.HandleFunc("POST /ari/channels/{id}/dtmf", s.withChannel(needUpish, s.dtmfHandler))
+	m.HandleFunc("POST /ari/channels/{id}/play", s.withChannel(needUpish, s.playHandler))
+	m.HandleFunc("POST /ari/channels/{id}/play/{pid}", s.withChannel(needUpish, s.playHandler))
+	m.HandleFunc("GET /ari/channels/{id}/variable", s.locked(s.getVarHandler))
+	m.HandleFunc("POST /ari/channels/{id}/variable", s.locked(s.setVarHandler))
+	m.HandleFunc("POST /ari/channels/{id}/snoop", s.locked(s.snoopHandler))
+	m.HandleFunc("POST /ari/channels/{id}/snoop/{sid}", s.locked(s.snoopHandler))
+	m.HandleFunc("POST /ari/channels/{id}/transfer_progress", s.withChannel(needControl, s.transferProgressHandler))
 
 	m.HandleFunc("GET /ari/bridges", s.locked(s.listBridges))
 	m.HandleFunc("POST /ari/bridges", s.locked(s.createBridge))
@@ -222,14 +244,27 @@ func (s *Server) routes() http.Handler {
 	}))
 	m.HandleFunc("POST /ari/bridges/{bid}/addChannel", s.withBridge(s.addChannelHandler))
 	m.HandleFunc("POST /ari/bridges/{bid}/removeChannel", s.withBridge(s.removeChannelHandler))
-	bquiet := s.withBridge(func(w http.ResponseWriter, _ *http.Request, _ params, _ *bridge) { noContent(w) })
-	m.HandleFunc("POST /ari/bridges/{bid}/moh", bquiet)
-	m.HandleFunc("DELETE /ari/bridges/{bid}/moh", bquiet)
+	m.HandleFunc("POST /ari/bridges/{bid}/moh", s.withBridge(func(w http.ResponseWriter, _ *http.Request, _ params, b *bridge) {
+		if b.moh == "" {
+			b.moh = s.announcerName(true)
+			s.bridgeChanged(b)
+		}
+		noContent(w)
+	}))
+	m.HandleFunc("DELETE /ari/bridges/{bid}/moh", s.withBridge(func(w http.ResponseWriter, _ *http.Request, _ params, b *bridge) {
+		if b.moh == "" {
+			writeErr(w, http.StatusConflict, "Bridge isn't playing music")
+			return
+		}
+		b.moh = ""
+		s.bridgeChanged(b)
+		noContent(w)
+	}))
 	m.HandleFunc("POST /ari/bridges/{bid}/play", s.withBridge(s.bridgePlayHandler))
 	m.HandleFunc("POST /ari/bridges/{bid}/play/{pid}", s.withBridge(s.bridgePlayHandler))
 
 	m.HandleFunc("GET /ari/playbacks/{pid}", s.locked(func(w http.ResponseWriter, r *http.Request, _ params) {
-		p := s.playbacks[r.PathValue("pid")]
+		p := s.findPlayback(r.PathValue("pid"))
 		if p == nil {
 			writeErr(w, http.StatusNotFound, "Playback not found")
 			return
@@ -237,12 +272,12 @@ func (s *Server) routes() http.Handler {
 		writeJSON(w, http.StatusOK, p.snapshot())
 	}))
 	m.HandleFunc("DELETE /ari/playbacks/{pid}", s.locked(func(w http.ResponseWriter, r *http.Request, _ params) {
-		p := s.playbacks[r.PathValue("pid")]
+		p := s.findPlayback(r.PathValue("pid"))
 		if p == nil {
 			writeErr(w, http.StatusNotFound, "Playback not found")
 			return
 		}
-		s.finishPlayback(p, "done")
+		s.stopPlayback(p)
 		noContent(w)
 	}))
 	m.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
@@ -262,6 +297,26 @@ func (s *Server) asteriskInfo(w http.ResponseWriter, _ *http.Request, _ params) 
 	})
 }
 
+// userEvent is POST /events/user/{name}: a ChannelUserevent for the
+// application (its "userevent" holds the body's variables and the name).
+func (s *Server) userEvent(w http.ResponseWriter, r *http.Request, p params) {
+	app := p.get("application")
+	if app == "" || !s.connected(app) {
+		writeErr(w, http.StatusNotFound, "Application not found")
+		return
+	}
+	name := r.PathValue("name")
+	ue := map[string]any{}
+	if vs, ok := p.body["variables"].(map[string]any); ok {
+		for k, v := range vs {
+			ue[k] = v
+		}
+	}
+	ue["eventname"] = name
+	s.emit([]string{app}, "ChannelUserevent", event{"eventname": name, "userevent": ue})
+	noContent(w)
+}
+
 type appJSON struct {
 	BridgeIDs        []string `json:"bridge_ids"`
 	ChannelIDs       []string `json:"channel_ids"`
@@ -272,19 +327,25 @@ type appJSON struct {
 	Name             string   `json:"name"`
 }
 
+// bridgeAll is how Asterisk lists a subscription to every bridge.
+const bridgeAll = "__AST_BRIDGE_ALL_TOPIC"
+
 // appSnapshot scans the channels; it is only used by rare REST calls.
 func (s *Server) appSnapshot(name string) appJSON {
 	a := appJSON{BridgeIDs: []string{}, ChannelIDs: []string{}, DeviceNames: []string{}, EndpointIDs: []string{},
 		EventsAllowed: []any{}, EventsDisallowed: []any{}, Name: name}
 	for id, c := range s.channels {
-		if c.stasisApp == name || slices.Contains(c.subs, name) {
+		if c.subs.has(name) {
 			a.ChannelIDs = append(a.ChannelIDs, id)
 		}
 	}
 	for id, b := range s.bridges {
-		if slices.Contains(b.subs, name) {
+		if b.subs.has(name) {
 			a.BridgeIDs = append(a.BridgeIDs, id)
 		}
+	}
+	if s.allBridge[name] {
+		a.BridgeIDs = append(a.BridgeIDs, bridgeAll)
 	}
 	sort.Strings(a.ChannelIDs)
 	sort.Strings(a.BridgeIDs)
@@ -313,6 +374,9 @@ func (s *Server) getApp(w http.ResponseWriter, r *http.Request, _ params) {
 	writeJSON(w, http.StatusOK, s.appSnapshot(name))
 }
 
+// subscription is POST/DELETE /applications/{app}/subscription. Each
+// subscription counts (see interests); "bridge:" with no id is every
+// bridge.
 func (s *Server) subscription(w http.ResponseWriter, r *http.Request, p params, on bool) {
 	name := r.PathValue("app")
 	if !s.connected(name) {
@@ -325,8 +389,9 @@ func (s *Server) subscription(w http.ResponseWriter, r *http.Request, p params, 
 		return
 	}
 	type change struct {
-		c *channel
-		b *bridge
+		c   *channel
+		b   *bridge
+		all bool
 	}
 	var todo []change
 	for _, src := range srcs {
@@ -338,6 +403,10 @@ func (s *Server) subscription(w http.ResponseWriter, r *http.Request, p params, 
 				continue
 			}
 		case "bridge":
+			if id == "" {
+				todo = append(todo, change{all: true})
+				continue
+			}
 			if b := s.bridges[id]; b != nil {
 				todo = append(todo, change{b: b})
 				continue
@@ -348,21 +417,23 @@ func (s *Server) subscription(w http.ResponseWriter, r *http.Request, p params, 
 			writeErr(w, http.StatusBadRequest, "Invalid event source URI scheme")
 			return
 		}
-		writeErr(w, http.StatusUnprocessableEntity, "Unable to find event source")
+		writeErr(w, http.StatusUnprocessableEntity, "Event source does not exist")
 		return
+	}
+	d := 1
+	if !on {
+		d = -1
 	}
 	for _, t := range todo {
 		switch {
-		case t.c != nil && on:
-			t.c.subscribe(name)
 		case t.c != nil:
-			t.c.subs = slices.DeleteFunc(t.c.subs, func(x string) bool { return x == name })
+			t.c.subs.add(name, d)
+		case t.b != nil:
+			t.b.subs.add(name, d)
 		case on:
-			if !slices.Contains(t.b.subs, name) {
-				t.b.subs = append(t.b.subs, name)
-			}
+			s.allBridge[name] = true
 		default:
-			t.b.subs = slices.DeleteFunc(t.b.subs, func(x string) bool { return x == name })
+			delete(s.allBridge, name)
 		}
 	}
 	writeJSON(w, http.StatusOK, s.appSnapshot(name))
@@ -416,54 +487,46 @@ func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request, _ params) {
 func (s *Server) listChannels(w http.ResponseWriter, _ *http.Request, _ params) {
 	out := make([]channelJSON, 0, len(s.channels))
 	for _, c := range s.channels {
-		out = append(out, c.snap)
+		out = append(out, c.pub)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	writeJSON(w, http.StatusOK, out)
 }
 
-func parseTimeout(v string) (time.Duration, bool) {
-	if v == "" {
-		return 0, true
-	}
-	n, err := strconv.Atoi(v)
+// parseTimeout reads a timeout in seconds the way ARI's generated code
+// does: a number, anything else being 0 (Asterisk's default); -1 is none.
+func parseTimeout(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil {
-		return 0, false
+		return 0
 	}
 	if n < 0 {
-		return -1, true
+		return -1
 	}
-	return time.Duration(n) * time.Second, true
+	return time.Duration(n) * time.Second
 }
 
 func (s *Server) originateHandler(create bool) op {
 	return func(w http.ResponseWriter, r *http.Request, p params) {
-		timeout, ok := parseTimeout(p.get("timeout"))
-		if !ok {
-			writeErr(w, http.StatusBadRequest, "Invalid timeout")
-			return
-		}
 		req := originateReq{
-			endpoint: p.get("endpoint"),
-			app:      p.get("app"),
-			context:  p.get("context"),
-			exten:    p.get("extension"),
-			callerID: p.get("callerId"),
-			timeout:  timeout,
-			chanID:   p.get("channelId"),
-			otherID:  p.get("otherChannelId"),
-			vars:     p.vars(),
-			create:   create,
+			endpoint:   p.get("endpoint"),
+			app:        p.get("app"),
+			context:    p.get("context"),
+			exten:      p.get("extension"),
+			callerID:   p.get("callerId"),
+			timeout:    parseTimeout(p.get("timeout")),
+			chanID:     p.get("channelId"),
+			otherID:    p.get("otherChannelId"),
+			originator: p.get("originator"),
+			formats:    p.get("formats"),
+			vars:       p.vars(),
+			create:     create,
 		}
 		if id := r.PathValue("id"); id != "" {
 			req.chanID = id
 		}
 		if a := p.get("appArgs"); a != "" {
 			req.appArgs = strings.Split(a, ",")
-		}
-		if req.endpoint == "" {
-			writeErr(w, http.StatusBadRequest, "Endpoint must be specified")
-			return
 		}
 		snap, aerr := s.originate(req)
 		if aerr != nil {
@@ -475,32 +538,43 @@ func (s *Server) originateHandler(create bool) op {
 }
 
 func (s *Server) hangupHandler(w http.ResponseWriter, _ *http.Request, p params, c *channel) {
-	cause, ok := reasonCause(p.get("reason"))
-	if rc := p.get("reason_code"); rc != "" {
-		n, err := strconv.Atoi(rc)
-		cause, ok = n, err == nil
-	}
-	if !ok {
-		writeErr(w, http.StatusBadRequest, "Invalid reason for hangup reason provided")
+	reason, code := p.get("reason"), p.get("reason_code")
+	cause := 16
+	switch {
+	case reason != "" && code != "":
+		writeErr(w, http.StatusBadRequest, "The reason and reason_code can't both be specified")
 		return
+	case code != "":
+		n, err := strconv.Atoi(code)
+		if err != nil {
+			writeErr(w, http.StatusBadRequest, "Invalid reason for hangup reason code provided")
+			return
+		}
+		cause = n
+	case reason != "":
+		n, ok := reasonCause(reason)
+		if !ok {
+			writeErr(w, http.StatusBadRequest, "Invalid reason for hangup reason provided")
+			return
+		}
+		cause = n
 	}
 	s.hangupFromARI(c, cause)
 	noContent(w)
 }
 
 func (s *Server) dialHandler(w http.ResponseWriter, _ *http.Request, p params, c *channel) {
-	timeout, ok := parseTimeout(p.get("timeout"))
-	if !ok {
-		writeErr(w, http.StatusBadRequest, "Invalid timeout")
-		return
-	}
-	if aerr := s.dial(c, timeout); aerr != nil {
+	if aerr := s.dial(c, parseTimeout(p.get("timeout"))); aerr != nil {
 		writeAPIErr(w, aerr)
 		return
 	}
 	noContent(w)
 }
 
+// dtmfHandler sends digits out of c: its far side (the other half of a
+// Local pair, the phone of a PJSIP channel) reads them, and from there
+// they may cross a bridge (dtmfArrives). Timing between digits is not
+// simulated.
 func (s *Server) dtmfHandler(w http.ResponseWriter, _ *http.Request, p params, c *channel) {
 	digits := p.get("dtmf")
 	if digits == "" {
@@ -509,29 +583,26 @@ func (s *Server) dtmfHandler(w http.ResponseWriter, _ *http.Request, p params, c
 	}
 	dur := 100
 	if v := p.get("duration"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			writeErr(w, http.StatusBadRequest, "Invalid duration")
-			return
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			dur = n
 		}
-		dur = n
 	}
-	// The digit travels towards the far end: on a pair it is received on
-	// the other half (files 01, 02). Timing between digits is not simulated.
 	if peer := c.livePeer(); peer != nil {
 		for _, d := range digits {
 			if strings.ContainsRune("0123456789*#ABCDabcd", d) {
-				s.chanEvent(peer, "ChannelDtmfReceived", event{"digit": strings.ToUpper(string(d)), "duration_ms": dur})
+				s.dtmfArrives(peer, strings.ToUpper(string(d)), dur, map[*channel]bool{c: true})
 			}
 		}
 	}
 	noContent(w)
 }
 
-func (s *Server) newPlayback(w http.ResponseWriter, r *http.Request, p params) *playback {
+// newPlayback reads a play request. Asterisk accepts a playback id that is
+// already in use (the new one queues behind); no media fails.
+func (s *Server) newPlayback(w http.ResponseWriter, r *http.Request, p params, lang string) *playback {
 	media := p.list("media")
 	if len(media) == 0 {
-		writeErr(w, http.StatusBadRequest, "Missing parameter media")
+		writeErr(w, http.StatusInternalServerError, "Failed to queue media for playback")
 		return nil
 	}
 	id := r.PathValue("pid")
@@ -540,67 +611,110 @@ func (s *Server) newPlayback(w http.ResponseWriter, r *http.Request, p params) *
 	}
 	if id == "" {
 		id = newUUID()
-	} else if s.playbacks[id] != nil {
-		writeErr(w, http.StatusConflict, "Playback with the same ID already exists")
-		return nil
 	}
-	lang := p.get("lang")
-	if lang == "" {
-		lang = "en"
+	if l := p.get("lang"); l != "" {
+		lang = l
 	}
 	return &playback{id: id, lang: lang, media: media, state: "queued"}
 }
 
 func (s *Server) playHandler(w http.ResponseWriter, r *http.Request, p params, c *channel) {
-	pb := s.newPlayback(w, r, p)
+	pb := s.newPlayback(w, r, p, c.snap.Language)
 	if pb == nil {
 		return
 	}
 	pb.ch = c
 	writeJSON(w, http.StatusCreated, pb.snapshot())
-	s.startPlayback(pb)
+	if c.losePlay {
+		// The fault knob: accepted, and never heard of again.
+		c.losePlay = false
+		return
+	}
+	s.queuePlayback(pb)
 }
 
-func (s *Server) getVarHandler(w http.ResponseWriter, _ *http.Request, p params, c *channel) {
+func (s *Server) getVarHandler(w http.ResponseWriter, r *http.Request, p params) {
 	name := p.get("variable")
 	if name == "" {
 		writeErr(w, http.StatusBadRequest, "Variable name is required")
 		return
 	}
-	v, ok := c.getVar(name)
-	if !ok {
+	c := s.channels[r.PathValue("id")]
+	if c == nil {
+		writeErr(w, http.StatusNotFound, "Provided channel was not found")
+		return
+	}
+	v, ok, unknownFn := c.getVar(name)
+	switch {
+	case unknownFn:
+		writeErr(w, http.StatusInternalServerError, "Unable to read provided function")
+	case !ok:
 		writeErr(w, http.StatusNotFound, "Provided variable was not found")
-		return
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"value": v})
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"value": v})
 }
 
-func (s *Server) setVarHandler(w http.ResponseWriter, _ *http.Request, p params, c *channel) {
+func (s *Server) setVarHandler(w http.ResponseWriter, r *http.Request, p params) {
 	name := p.get("variable")
 	if name == "" {
 		writeErr(w, http.StatusBadRequest, "Variable name is required")
 		return
 	}
-	s.setVar(c, name, p.get("value"))
-	noContent(w)
+	s.withChannelNow(w, r, needControl, func(c *channel) {
+		s.setVar(c, name, p.get("value"), false)
+		noContent(w)
+	})
 }
 
-func validSnoopDir(d string) bool {
-	switch d {
-	case "", "none", "both", "out", "in":
-		return true
+// withChannelNow is withChannel for a handler that checked its own
+// parameters first. Callers hold s.mu.
+func (s *Server) withChannelNow(w http.ResponseWriter, r *http.Request, n need, f func(c *channel)) {
+	c := s.channels[r.PathValue("id")]
+	if c == nil {
+		writeErr(w, http.StatusNotFound, "Channel not found")
+		return
 	}
-	return false
+	if n >= needControl && c.stasisApp == "" {
+		writeErr(w, http.StatusConflict, "Channel not in Stasis application")
+		return
+	}
+	f(c)
 }
 
-func (s *Server) snoopHandler(w http.ResponseWriter, r *http.Request, p params, c *channel) {
+func snoopDir(d string) (none, ok bool) {
+	switch d {
+	case "", "none":
+		return true, true
+	case "both", "out", "in":
+		return false, true
+	}
+	return false, false
+}
+
+func (s *Server) snoopHandler(w http.ResponseWriter, r *http.Request, p params) {
+	spyNone, ok := snoopDir(p.get("spy"))
+	if !ok {
+		writeErr(w, http.StatusBadRequest, "Invalid direction specified for spy")
+		return
+	}
+	whisperNone, ok := snoopDir(p.get("whisper"))
+	if !ok {
+		writeErr(w, http.StatusBadRequest, "Invalid direction specified for whisper")
+		return
+	}
 	app := p.get("app")
-	if app == "" {
+	switch {
+	case spyNone && whisperNone:
+		writeErr(w, http.StatusBadRequest, "Direction must be specified for at least spy or whisper")
+		return
+	case app == "":
 		writeErr(w, http.StatusBadRequest, "Application name is required")
 		return
 	}
-	if !validSnoopDir(p.get("spy")) || !validSnoopDir(p.get("whisper")) {
-		writeErr(w, http.StatusBadRequest, "Invalid direction specified")
+	c := s.channels[r.PathValue("id")]
+	if c == nil {
+		writeErr(w, http.StatusNotFound, "Provided channel was not found")
 		return
 	}
 	id := r.PathValue("sid")
@@ -610,7 +724,7 @@ func (s *Server) snoopHandler(w http.ResponseWriter, r *http.Request, p params, 
 	if id == "" {
 		id = s.newID()
 	} else if s.channels[id] != nil {
-		writeErr(w, http.StatusConflict, "Channel with given unique ID already exists")
+		writeErr(w, http.StatusInternalServerError, "Snoop channel could not be created")
 		return
 	}
 	n := s.snoopSeq
@@ -619,21 +733,27 @@ func (s *Server) snoopHandler(w http.ResponseWriter, r *http.Request, p params, 
 	sn.snap = channelJSON{Creationtime: now(), ID: id, Language: "en", State: "Up",
 		Name:     fmt.Sprintf("Snoop/%s-%08x", c.snap.ID, n),
 		Dialplan: dialplanJSON{Context: "default", Exten: "s", Priority: 1}}
+	s.publish(sn)
 	s.channels[id] = sn
 	c.snoops = append(c.snoops, sn)
-	resp := sn.snap
+	resp := sn.pub
 	var args []string
 	if a := p.get("appArgs"); a != "" {
 		args = strings.Split(a, ",")
 	}
-	sn.snap.Dialplan.AppName = "Stasis"
-	sn.snap.Dialplan.AppData = strings.Join(append([]string{app}, args...), ",")
-	s.enterStasis(sn, app, args)
+	if !s.stasisFromOutside(sn, app, args) {
+		s.endChannel(sn, 16, nil)
+	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
 func (s *Server) transferProgressHandler(w http.ResponseWriter, _ *http.Request, p params, c *channel) {
 	st := p.get("states")
+	if st == "" {
+		writeErr(w, http.StatusBadRequest, "states must not be empty")
+		return
+	}
+	st = strings.ToLower(st)
 	if !validTransferState(st) {
 		writeErr(w, http.StatusBadRequest, "Invalid states value")
 		return
@@ -667,24 +787,31 @@ func (s *Server) createBridge(w http.ResponseWriter, r *http.Request, p params) 
 	if id == "" {
 		id = p.get("bridgeId")
 	}
-	if id == "" {
-		id = newUUID()
-	} else if s.bridges[id] != nil {
+	if id != "" && s.bridges[id] != nil {
 		writeErr(w, http.StatusConflict, fmt.Sprintf("Bridge with id '%s' already exists", id))
 		return
 	}
-	typ, tech := "mixing", "simple_bridge"
+	typ, dtmfEvents := "mixing", false
 	for _, t := range p.list("type") {
 		switch t {
 		case "holding":
-			typ, tech = "holding", "holding_bridge"
-		case "mixing", "dtmf_events", "proxy_media", "video_sfu", "video_single", "sdp_label":
+			typ = "holding"
+		case "dtmf_events":
+			dtmfEvents = true
+		case "mixing", "proxy_media", "video_sfu", "video_single", "sdp_label":
 		default:
-			writeErr(w, http.StatusBadRequest, "Invalid bridge type")
+			shown := id
+			if shown == "" {
+				shown = "(null)"
+			}
+			writeErr(w, http.StatusInternalServerError, fmt.Sprintf("Unable to create bridge. Possible duplicate bridge id '%s'", shown))
 			return
 		}
 	}
-	b := &bridge{id: id, name: p.get("name"), typ: typ, tech: tech, created: now()}
+	if id == "" {
+		id = newUUID()
+	}
+	b := &bridge{id: id, name: p.get("name"), typ: typ, dtmfEvents: dtmfEvents, created: now()}
 	s.bridges[id] = b
 	writeJSON(w, http.StatusOK, b.snapshot())
 }
@@ -717,8 +844,9 @@ func (s *Server) addChannelHandler(w http.ResponseWriter, _ *http.Request, p par
 	if !ok {
 		return
 	}
+	absorb := p.get("absorbDTMF") == "true"
 	for _, c := range chans {
-		s.addToBridge(b, c)
+		s.addToBridge(b, c, absorb)
 	}
 	noContent(w)
 }
@@ -735,17 +863,17 @@ func (s *Server) removeChannelHandler(w http.ResponseWriter, _ *http.Request, p 
 		}
 	}
 	for _, c := range chans {
-		s.leaveBridge(c)
+		s.leaveBridge(c, leftByRemoval)
 	}
 	noContent(w)
 }
 
 func (s *Server) bridgePlayHandler(w http.ResponseWriter, r *http.Request, p params, b *bridge) {
-	pb := s.newPlayback(w, r, p)
+	pb := s.newPlayback(w, r, p, "en")
 	if pb == nil {
 		return
 	}
 	pb.br = b
 	writeJSON(w, http.StatusCreated, pb.snapshot())
-	s.startPlayback(pb)
+	s.queuePlayback(pb)
 }

@@ -52,14 +52,16 @@ type Server struct {
 	closed    bool
 	channels  map[string]*channel
 	bridges   map[string]*bridge
-	playbacks map[string]*playback
-	apps      map[string]*wsConn // application name → its websocket
+	playbacks map[string][]*playback // by id; Asterisk accepts a duplicate id
+	apps      map[string]*wsConn     // application name → its websocket
+	allBridge map[string]bool        // applications subscribed to bridge: (every bridge)
 	conns     map[*wsConn]struct{}
 	endpoints map[string]Endpoint
 	idSeq     uint64
 	localSeq  uint64
 	pjsipSeq  uint64
 	snoopSeq  uint64
+	annSeq    uint64
 
 	wsWG    sync.WaitGroup // websocket handlers
 	httpSrv *http.Server
@@ -90,8 +92,9 @@ func New(opts Options) *Server {
 		started:   time.Now(),
 		channels:  make(map[string]*channel),
 		bridges:   make(map[string]*bridge),
-		playbacks: make(map[string]*playback),
+		playbacks: make(map[string][]*playback),
 		apps:      make(map[string]*wsConn),
+		allBridge: make(map[string]bool),
 		conns:     make(map[*wsConn]struct{}),
 		endpoints: make(map[string]Endpoint),
 	}
@@ -109,10 +112,8 @@ func New(opts Options) *Server {
 			log.Warn("asterisksim: ignoring dialplan context", "context", ctx, "err", err)
 			continue
 		}
-		if ctx == "hotline" && st.kind == kindStasis {
-			st.priority = 3 // NoOp, ExecIf, Stasis in the recorded dialplan
-		} else if ctx == "agents-ari" && st.kind == kindStasis {
-			st.priority = 2
+		if (ctx == "hotline" || ctx == "agents-ari") && st.kind == kindStasis {
+			st.deployed = ctx
 		}
 		s.dialplan[ctx] = st
 	}
@@ -182,9 +183,9 @@ func (s *Server) Close(ctx context.Context) error {
 	for _, c := range s.channels {
 		c.stopTimer()
 	}
-	for _, p := range s.playbacks {
-		if p.timer != nil {
-			p.timer.Stop()
+	for _, ps := range s.playbacks {
+		for _, p := range ps {
+			p.stopTimer()
 		}
 	}
 	conns := make([]*wsConn, 0, len(s.conns))

@@ -2,6 +2,7 @@ package asterisksim
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -139,7 +140,9 @@ func TestOriginateErrors(t *testing.T) {
 		{"pjsip without resource", q("endpoint", "PJSIP/", "app", "hotline"), 400, "message", "Invalid endpoint specified"},
 		{"no app or extension", q("endpoint", "Local/100@agents"), 400, "message", "Application or extension must be specified"},
 		{"duplicate channel id", q("endpoint", "Local/100@agents", "app", "hotline", "channelId", "dup"), 409, "message", "Channel with given unique ID already exists"},
-		{"bad timeout", q("endpoint", "Local/100@agents", "app", "hotline", "timeout", "x"), 400, "message", "Invalid timeout"},
+		{"originator with formats", q("endpoint", "Local/100@agents", "app", "hotline", "originator", "dup", "formats", "ulaw"), 400, "message", "Originator and formats can't both be specified"},
+		{"unknown format", q("endpoint", "Local/100@agents", "app", "hotline", "formats", "bogus"), 400, "message", "Provided format (bogus) was not found"},
+		{"missing originator", q("endpoint", "Local/100@agents", "app", "hotline", "originator", "nobody"), 400, "message", "Provided originator channel was not found"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -246,7 +249,7 @@ func TestBridgeMembership(t *testing.T) {
 		{"remove channel not in bridge", "POST", "/bridges/" + bid + "/removeChannel", q("channel", "nope"), 400, "Channel not found"},
 		{"add to missing bridge", "POST", "/bridges/none/addChannel", q("channel", a), 404, "Bridge not found"},
 		{"duplicate bridge id", "POST", "/bridges/" + bid, q("type", "mixing"), 409, "Bridge with id '" + bid + "' already exists"},
-		{"bad bridge type", "POST", "/bridges", q("type", "weird"), 400, "Invalid bridge type"},
+		{"bad bridge type", "POST", "/bridges", q("type", "weird"), 500, "Unable to create bridge. Possible duplicate bridge id '(null)'"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -274,7 +277,8 @@ func TestPlayback(t *testing.T) {
 	}{
 		{"sound", "sound:hotline-beep", []string{"PlaybackStarted:playing", "PlaybackFinished:done"}},
 		{"missing sound", "sound:no-such-sound-file", []string{"PlaybackStarted:playing", "PlaybackFinished:failed"}},
-		{"two items", "sound:a,digits:12", []string{"PlaybackStarted:playing", "PlaybackContinuing:playing", "PlaybackFinished:done"}},
+		{"two items", "sound:a,digits:12", []string{"PlaybackStarted:playing", "PlaybackContinuing:continuing", "PlaybackStarted:playing", "PlaybackFinished:done"}},
+		{"missing item skipped", "sound:no-such,sound:b", []string{"PlaybackStarted:playing", "PlaybackContinuing:continuing", "PlaybackStarted:playing", "PlaybackFinished:done"}},
 		{"bogus scheme never finishes", "bogus:thing", []string{"PlaybackStarted:playing"}},
 	}
 	for _, tc := range tests {
@@ -532,4 +536,44 @@ func TestAuth(t *testing.T) {
 			t.Errorf("body %v", body)
 		}
 	})
+}
+
+// TestPlayLostLeavingBridge checks the fault knob that models a real
+// Asterisk losing a play sent while the channel leaves a deleted bridge
+// (probe play-after-bridge-delete): accepted, never reported, and only the
+// first play after the bridge's end.
+func TestPlayLostLeavingBridge(t *testing.T) {
+	for _, lose := range []bool{false, true} {
+		t.Run(fmt.Sprint("lose=", lose), func(t *testing.T) {
+			s := startSim(t, Options{LosePlayAfterBridgeDestroy: lose})
+			rc := newREST(s)
+			ws := dialEvents(t, s, "hotline")
+			c, _ := stasisCaller(t, rc, ws, "100")
+			br := rc.mustJSON(t, 200, "POST", "/bridges", q("bridgeId", "br"), nil)
+			rc.mustJSON(t, 204, "POST", "/bridges/"+br["id"].(string)+"/addChannel", q("channel", c), nil)
+			rc.mustJSON(t, 204, "DELETE", "/bridges/br", nil, nil)
+			rc.mustJSON(t, 201, "POST", "/channels/"+c+"/play/first", q("media", "sound:beep"), nil)
+			rc.mustJSON(t, 201, "POST", "/channels/"+c+"/play/second", q("media", "sound:beep"), nil)
+			// The second play always reports; the first before it, unless lost.
+			var got []string
+			for {
+				ev := ws.waitEvent(t, "PlaybackFinished second", evType("PlaybackFinished"))
+				id := ev["playback"].(map[string]any)["id"].(string)
+				got = append(got, id)
+				if id == "second" {
+					break
+				}
+			}
+			want := []string{"first", "second"}
+			if lose {
+				want = []string{"second"}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("finished %v, want %v", got, want)
+			}
+			if st, _ := rc.do(t, "GET", "/playbacks/first", nil, nil); st != 404 {
+				t.Errorf("GET lost playback: %d, want 404", st)
+			}
+		})
+	}
 }

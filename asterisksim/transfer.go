@@ -51,16 +51,16 @@ func (s *Server) Refer(channelID, destination, replacesChannelID string) error {
 			{"parameter_name": "from", "parameter_value": randTag()},
 			{"parameter_name": "to", "parameter_value": randTag()},
 		}
-		referTo["destination_channel"] = rc.snap
+		referTo["destination_channel"] = rc.pub
 	}
-	referredBy := map[string]any{"source_channel": c.snap}
+	referredBy := map[string]any{"source_channel": c.pub}
 	if b := c.bridge; b != nil {
 		bj := b.snapshot()
 		bj.Technology = "native_rtp" // the transfer framehook flips it (README)
 		referredBy["bridge"] = bj
 		for _, o := range b.chans {
 			if o != c {
-				referredBy["connected_channel"] = o.snap
+				referredBy["connected_channel"] = o.pub
 				break
 			}
 		}
