@@ -101,6 +101,11 @@ func TestConformance(t *testing.T) {
 	if *updateGolden && !haveReal {
 		t.Fatal("-update records the real Asterisk: set HOTLINE_E2E_ARI_URL, HOTLINE_E2E_ARI_USER and HOTLINE_E2E_ARI_PASSWORD")
 	}
+	rec := newRecorder()
+	if *updateGolden {
+		// Written once every probe has run (record_test.go).
+		t.Cleanup(func() { rec.write(t) })
+	}
 	names := map[string]bool{}
 	for _, pr := range probes() {
 		if names[pr.name] {
@@ -123,7 +128,7 @@ func TestConformance(t *testing.T) {
 				return
 			}
 			// Against a real Asterisk: serially, real first.
-			got := runProbe(t, real, pr)
+			got, log := runProbeLog(t, real, pr)
 			if t.Failed() {
 				return
 			}
@@ -131,6 +136,7 @@ func TestConformance(t *testing.T) {
 				if err := writeTrace(golden, pr, got); err != nil {
 					t.Fatal(err)
 				}
+				rec.add(t, pr, log)
 			} else if want, err := readTrace(golden); err != nil {
 				t.Errorf("no recorded trace; run with -update: %v", err)
 			} else if d := lineDiff(want, got); d != "" {
@@ -179,6 +185,9 @@ type probe struct {
 	doc  string   // what it shows, for the golden file's header
 	apps []string // applications whose websockets are open throughout
 	run  func(p *prober)
+	// record: with -update, its raw transcript is kept in
+	// testdata/transcripts (and its events feed ari/testdata).
+	record bool
 }
 
 // prober runs one probe against one target and builds its trace.
@@ -196,6 +205,9 @@ type prober struct {
 	hide []func(ev map[string]any) bool
 	// masks rewrite racing fields of events (see maskEvents).
 	masks []func(ev map[string]any)
+	// log is the raw transcript (requests, answers, events as received),
+	// written with -update for the probes marked record.
+	log []map[string]any
 	// wait bounds every wait for an event.
 	wait time.Duration
 }
@@ -216,6 +228,13 @@ type appConn struct {
 // runProbe runs pr against tg and returns its normalized trace.
 func runProbe(t *testing.T, tg ariTarget, pr probe) []string {
 	t.Helper()
+	trace, _ := runProbeLog(t, tg, pr)
+	return trace
+}
+
+// runProbeLog is runProbe that also returns the raw transcript.
+func runProbeLog(t *testing.T, tg ariTarget, pr probe) ([]string, []map[string]any) {
+	t.Helper()
 	p := &prober{t: t, tg: tg, hc: &http.Client{Timeout: 10 * time.Second}, conns: map[string]*appConn{}, wait: 5 * time.Second,
 		norm: normalizer{ids: map[string]string{}, names: map[string]int{}}}
 	if *traceOut != "" {
@@ -235,7 +254,7 @@ func runProbe(t *testing.T, tg ariTarget, pr probe) []string {
 	}
 	pr.run(p)
 	p.settle("end")
-	return p.trace
+	return p.trace, p.log
 }
 
 // inventory lists the ids of the live channels and bridges.
@@ -415,6 +434,13 @@ func (p *prober) record(mask func(any) any, method, path string, qv url.Values, 
 			got = "<not JSON: " + strings.TrimSpace(string(raw)) + ">"
 		}
 	}
+	query := map[string]string{}
+	for k := range qv {
+		query[k] = qv.Get(k)
+	}
+	p.log = append(p.log, map[string]any{"kind": "rest",
+		"request":  map[string]any{"method": method, "path": "/ari" + path, "query": query, "body": toAny(body)},
+		"response": map[string]any{"status": st, "body": toAny(got)}})
 	p.norm.learn(got)
 	line := method + " " + p.norm.path(path)
 	if len(qv) > 0 {
@@ -526,6 +552,7 @@ func (p *prober) await(m match) map[string]any {
 			}
 			hit := m.f(ev)
 			p.seg = append(p.seg, appEvent{app: m.app, ev: ev, claimed: hit})
+			p.log = append(p.log, map[string]any{"kind": "event", "event": ev})
 			if hit {
 				return ev
 			}
@@ -572,6 +599,7 @@ func (p *prober) settle(label string) {
 					continue
 				}
 				p.seg = append(p.seg, appEvent{app: a, ev: ev})
+				p.log = append(p.log, map[string]any{"kind": "event", "event": ev})
 			case <-timer.C:
 				p.t.Fatalf("%s: barrier %s for %s never arrived", p.tg.kind, name, a)
 			}

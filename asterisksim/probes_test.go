@@ -186,7 +186,7 @@ func probes() []probe {
 				p.do("DELETE", "/channels/"+id, nil, nil)
 				p.until("hung up", on("probe", "ChannelDestroyed", id), named("probe", "ChannelDestroyed", strings.TrimSuffix(name, ";1")+";2"))
 			}},
-		{name: "originate-errors", doc: "originate refusals: originator with formats, unregistered and unknown PJSIP endpoints, bad endpoints, duplicates",
+		{name: "originate-errors", record: true, doc: "originate refusals: originator with formats, unregistered and unknown PJSIP endpoints, bad endpoints, duplicates",
 			apps: []string{"probe"}, run: func(p *prober) {
 				localApp(p, "a", "Local/100@agents", "probe")
 				p.until("originated", legUp("probe", "a")...)
@@ -222,7 +222,7 @@ func probes() []probe {
 				hangup(p, "b", "probe", "b", "b;2")
 				hangup(p, "a", "probe", "a", "a;2")
 			}},
-		{name: "originate-failures", doc: "busy, congested, no answer (timeout) and a missing context, after the 200",
+		{name: "originate-failures", record: true, doc: "busy, congested, no answer (timeout) and a missing context, after the 200",
 			apps: []string{"probe"}, run: func(p *prober) {
 				// Busy() and Congestion() set the far half's state from
 				// another thread: its hangup request carries the snapshot
@@ -270,7 +270,7 @@ func probes() []probe {
 				p.do("DELETE", "/channels/h", q("reason", "nonsense"), nil)
 				hangup(p, "h;2", "probe", "h", "h;2")
 			}},
-		{name: "caller-stasis-gap", doc: "a caller's ;1 half originated into an application is Up before its StasisStart; DTMF before that is 409",
+		{name: "caller-stasis-gap", record: true, doc: "a caller's ;1 half originated into an application is Up before its StasisStart; DTMF before that is 409",
 			apps: []string{"hotline", "phones"}, run: func(p *prober) {
 				p.call(200, "POST", "/channels", q("endpoint", "Local/100@hotline", "app", "phones", "appArgs", "caller,100",
 					"channelId", "g-1", "otherChannelId", "g-2", "callerId", "5551234"), nil)
@@ -283,7 +283,7 @@ func probes() []probe {
 				farCause(p, "g-2")
 				hangup(p, "g-1", "phones", "g-1", "g-2")
 			}},
-		{name: "create-dial", doc: "a caller's ;1 half made with /channels/create and dial is Up before its StasisStart; DTMF in the gap is 409",
+		{name: "create-dial", record: true, doc: "a caller's ;1 half made with /channels/create and dial is Up before its StasisStart; DTMF in the gap is 409",
 			apps: []string{"hotline", "phones"}, run: func(p *prober) {
 				p.call(200, "POST", "/channels/create", q("endpoint", "Local/100@hotline", "app", "phones", "appArgs", "caller",
 					"channelId", "k", "formats", "ulaw"), nil)
@@ -338,7 +338,7 @@ func probes() []probe {
 				hangup(p, "a", "probe", "a", "a;2")
 				hangup(p, "b", "probe", "b", "b;2")
 			}},
-		{name: "bridge-subscriptions", doc: "ChannelEnteredBridge/LeftBridge reach applications subscribed to the bridge or with a channel in it, not a channel subscriber; bridge: subscribes to all bridges",
+		{name: "bridge-subscriptions", record: true, doc: "ChannelEnteredBridge/LeftBridge reach applications subscribed to the bridge or with a channel in it, not a channel subscriber; bridge: subscribes to all bridges",
 			apps: []string{"probe", "chansub", "bridgesub", "allbridges"}, run: func(p *prober) {
 				localApp(p, "a", "Local/100@agents", "probe")
 				p.until("originated", legUp("probe", "a")...)
@@ -358,7 +358,7 @@ func probes() []probe {
 				p.do("DELETE", "/applications/chansub/subscription", q("eventSource", "channel:a"), nil)
 				hangup(p, "a", "probe", "a", "a;2")
 			}},
-		{name: "playback-basic", doc: "play, stop, finished; GET and DELETE of a finished playback",
+		{name: "playback-basic", record: true, doc: "play, stop, finished; GET and DELETE of a finished playback",
 			apps: []string{"probe"}, run: func(p *prober) {
 				localApp(p, "a", "Local/100@agents", "probe")
 				p.until("originated", legUp("probe", "a")...)
@@ -386,7 +386,7 @@ func probes() []probe {
 				p.do("DELETE", "/channels/a", nil, nil)
 				p.until("hung up", on("probe", "PlaybackFinished", "pb3"), on("probe", "ChannelDestroyed", "a"), on("probe", "ChannelDestroyed", "a;2"))
 			}},
-		{name: "playback-missing", doc: "a missing sound: 201, then PlaybackStarted and PlaybackFinished failed; DELETE is 404",
+		{name: "playback-missing", record: true, doc: "a missing sound: 201, then PlaybackStarted and PlaybackFinished failed; DELETE is 404",
 			apps: []string{"probe"}, run: func(p *prober) {
 				localApp(p, "a", "Local/100@agents", "probe")
 				p.until("originated", legUp("probe", "a")...)
@@ -398,7 +398,7 @@ func probes() []probe {
 				p.do("DELETE", "/playbacks/pbm", nil, nil)
 				hangup(p, "a", "probe", "a", "a;2")
 			}},
-		{name: "playback-list", doc: "a multi-item playback: PlaybackContinuing per item with media_uri and next_media_uri, then PlaybackStarted; a missing item is skipped",
+		{name: "playback-list", record: true, doc: "a multi-item playback: PlaybackContinuing per item with media_uri and next_media_uri, then PlaybackStarted; a missing item is skipped",
 			apps: []string{"probe"}, run: func(p *prober) {
 				localApp(p, "a", "Local/100@agents", "probe")
 				p.until("originated", legUp("probe", "a")...)
@@ -406,7 +406,7 @@ func probes() []probe {
 				p.until("played", on("probe", "PlaybackFinished", "pbl"))
 				hangup(p, "a", "probe", "a", "a;2")
 			}},
-		{name: "dtmf-local-halves", doc: "DTMF sent on one half of a Local pair is received on the other",
+		{name: "dtmf-local-halves", record: true, doc: "DTMF sent on one half of a Local pair is received on the other",
 			apps: []string{"hotline"}, run: func(p *prober) {
 				localApp(p, "a", "Local/100@hotline", "hotline", "appArgs", "dialer")
 				p.until("far half", on("hotline", "StasisStart", "a;2"), dialBegin("hotline", "a"))
@@ -431,7 +431,7 @@ func probes() []probe {
 				p.settle("progress")
 				hangup(p, "a", "probe", "a", "a;2")
 			}},
-		{name: "snoop", doc: "a whisper snoop on a channel: its events, and its end with the channel",
+		{name: "snoop", record: true, doc: "a whisper snoop on a channel: its events, and its end with the channel",
 			apps: []string{"probe"}, run: func(p *prober) {
 				localApp(p, "a", "Local/100@agents", "probe")
 				p.until("originated", legUp("probe", "a")...)
@@ -448,7 +448,7 @@ func probes() []probe {
 				p.do("DELETE", "/channels/a", nil, nil)
 				p.until("hung up", on("probe", "ChannelDestroyed", "a"), on("probe", "ChannelDestroyed", "a;2"), on("probe", "StasisEnd", "sn"))
 			}},
-		{name: "variables", doc: "channel variables and functions: set, get, missing, CALLERID",
+		{name: "variables", record: true, doc: "channel variables and functions: set, get, missing, CALLERID",
 			apps: []string{"probe"}, run: func(p *prober) {
 				p.call(200, "POST", "/channels", q("endpoint", "Local/100@agents", "app", "probe", "channelId", "a", "formats", "ulaw"),
 					map[string]any{"variables": map[string]string{"CALLERID(name)": "Var Test", "HOTLINE_TICKET": "T-42"}})
@@ -464,7 +464,7 @@ func probes() []probe {
 				p.do("GET", "/channels/nothere/variable", q("variable", "X"), nil)
 				hangup(p, "a", "probe", "a", "a;2")
 			}},
-		{name: "moh", doc: "music on hold on a channel and on a bridge, hold, silence",
+		{name: "moh", record: true, doc: "music on hold on a channel and on a bridge, hold, silence",
 			apps: []string{"probe"}, run: func(p *prober) {
 				localApp(p, "a", "Local/100@agents", "probe")
 				p.until("originated", legUp("probe", "a")...)
@@ -551,7 +551,7 @@ func probes() []probe {
 				p.until("left", on("probe", "ChannelLeftBridge", "a"))
 				hangup(p, "a", "probe", "a", "a;2")
 			}},
-		{name: "hotline-flow", doc: "a whole call as the hotline makes it: caller, agent, bridge, digits, hangup; every event type",
+		{name: "hotline-flow", record: true, doc: "a whole call as the hotline makes it: caller, agent, bridge, digits, hangup; every event type",
 			apps: []string{"hotline", "phones"}, run: func(p *prober) {
 				p.call(200, "POST", "/channels", q("endpoint", "Local/100@hotline", "app", "phones", "appArgs", "caller,100",
 					"channelId", "c-1", "otherChannelId", "c-2", "callerId", `"Probe Caller" <5551234>`), nil)
@@ -597,7 +597,7 @@ func probes() []probe {
 // the probe then waits for it on the agent's phone half, the last place it
 // can arrive, so that the point is complete.
 func dtmfBridgeProbe(name, typ string, addOpts []string, passes bool) probe {
-	return probe{name: name, doc: "DTMF through a " + typ + " bridge of two Local legs (addChannel " + strings.Join(addOpts, "=") + ")",
+	return probe{name: name, record: name == "dtmf-bridge-absorb", doc: "DTMF through a " + typ + " bridge of two Local legs (addChannel " + strings.Join(addOpts, "=") + ")",
 		apps: []string{"hotline", "phones"}, run: func(p *prober) {
 			p.call(200, "POST", "/channels", q("endpoint", "Local/100@hotline", "app", "phones", "appArgs", "caller",
 				"channelId", "c-1", "otherChannelId", "c-2", "formats", "ulaw"), nil)
