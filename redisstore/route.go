@@ -670,6 +670,26 @@ func (s *Store) ReleaseClaim(ctx context.Context, callID, target string, noAnswe
 	return rep.decision(), nil
 }
 
+// PendingOffers lists the offers still ringing for calls of node, in one
+// round trip: what the router recovers when a published offer was lost.
+func (s *Store) PendingOffers(ctx context.Context, node string, now time.Time) ([]routing.Offer, error) {
+	start := time.Now()
+	res, err := s.pending.Run(ctx, s.rdb, []string{s.rkey("due"), s.rkey("calls"), s.rkey("agents")}, node, ms(now)).StringSlice()
+	s.observe("pending offers", start, err)
+	if err != nil {
+		return nil, fmt.Errorf("pending offers: %w", err)
+	}
+	out := make([]routing.Offer, 0, len(res))
+	for _, raw := range res {
+		o, err := decodeOffer(raw)
+		if err != nil {
+			return nil, fmt.Errorf("pending offers: %w", err)
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
 // DueWork lists wrap-ups due by now and offers whose deadline passed
 // before staleBefore, and the earliest due time after them (zero if none).
 func (s *Store) DueWork(ctx context.Context, now, staleBefore time.Time) ([]string, []string, time.Time, error) {

@@ -40,6 +40,31 @@ var pathLua string
 //go:embed lua/case.lua
 var caseLua string
 
+// pendingLua lists the offers still ringing for node ARGV[1] (deadline
+// after ARGV[2] ms): each call id in the deadlines zset KEYS[1] (transfer
+// claims, "x:…", aside) whose call in KEYS[2] is ringing on that node, with
+// its agent from KEYS[3] — the offers as the router published them.
+const pendingLua = `local out = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[2], '+inf')) do
+  if string.sub(id, 1, 2) ~= 'x:' then
+    local raw = redis.call('HGET', KEYS[2], id)
+    if raw then
+      local c = cjson.decode(raw)
+      if c.state == 'ringing' and c.node == ARGV[1] and c.agent and c.agent ~= '' then
+        local a = redis.call('HGET', KEYS[3], c.agent)
+        if a then
+          local ag = cjson.decode(a)
+          if ag.call == c.id then
+            table.insert(out, cjson.encode({call = c.id, case = c.case, topic = c.topic, node = c.node,
+              cb = c.cb, deadline = c.deadline, kind = 'queue', agent = ag}))
+          end
+        end
+      end
+    end
+  end
+end
+return out`
+
 // unindexLua deletes KEYS[1] if it holds ARGV[1]: compare and delete in one
 // round trip, where WATCH, GET and MULTI/EXEC took three.
 const unindexLua = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -71,6 +96,7 @@ type Store struct {
 	path    *redis.Script
 	cases   *redis.Script
 	unindex *redis.Script
+	pending *redis.Script
 	scripts []*redis.Script
 
 	// topics caches each agent's topics from SyncAgents, so an op that
@@ -106,8 +132,9 @@ func New(client redis.UniversalClient, opts Options) *Store {
 		path:    redis.NewScript(pathLua),
 		cases:   redis.NewScript(caseLua),
 		unindex: redis.NewScript(unindexLua),
+		pending: redis.NewScript(pendingLua),
 	}
-	s.scripts = []*redis.Script{s.route, s.path, s.cases, s.unindex}
+	s.scripts = []*redis.Script{s.route, s.path, s.cases, s.unindex, s.pending}
 	return s
 }
 

@@ -256,3 +256,39 @@ func TestTakeOverDeadNodesCaller(t *testing.T) {
 		t.Errorf("took over a caller not waiting for a dead node: %v", err)
 	}
 }
+
+// TestLostOfferRecovered: an offer for another node's caller travels over
+// pub/sub; published while that node was not subscribed (its Redis
+// connection just came back), the message is lost, and the agent rang for
+// nobody until the sweep. The node gets it from the store instead — once.
+func TestLostOfferRecovered(t *testing.T) {
+	ctx := context.Background()
+	clk := newTestClock()
+	prefix := fmt.Sprintf("lost%d:", prefixSeq.Add(1))
+	agents := []routing.Agent{agent("a", "audit")}
+	n1 := newEnvOn(t, sharedRedis.Addr, prefix, "n1", clk, agents)
+	n2 := newEnvOn(t, sharedRedis.Addr, prefix, "n2", clk, agents)
+	for _, e := range []*env{n1, n2} {
+		if err := e.r.Heartbeat(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n2.enqueue(t, "c2", "audit")
+	n1.login(t, "a") // n1 pairs n2's caller and publishes; n2 is not listening
+	if got := n2.offers.all(); len(got) != 0 {
+		t.Fatalf("offers reached n2 without a subscription: %v", offeredPairs(got))
+	}
+	n, err := n2.r.RecoverOffers(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("recovered %d, %v; want the lost offer", n, err)
+	}
+	if o := n2.offers.last(t); o.CallID != "c2" || o.Agent.ID != "a" || o.Agent.Endpoint == "" {
+		t.Errorf("recovered offer %+v", o)
+	}
+	if n, err := n2.r.RecoverOffers(ctx); err != nil || n != 0 {
+		t.Errorf("second recovery handed on %d, %v; want none (delivered already)", n, err)
+	}
+	if n, err := n1.r.RecoverOffers(ctx); err != nil || n != 0 {
+		t.Errorf("n1 recovered %d, %v: the offer is n2's", n, err)
+	}
+}

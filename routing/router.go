@@ -30,6 +30,11 @@ type Router struct {
 	topics []string         // every configured topic, sorted
 
 	deliverLocks keyedMutex
+	// delivered remembers the offers this node has handed to its call
+	// flow (call id → agent and ring deadline), so RecoverOffers hands on
+	// only those whose published message never arrived. Guarded by dmu.
+	dmu       sync.Mutex
+	delivered map[string]deliveredOffer
 	// wake tells Run that a due time may have moved earlier (a wrap-up
 	// started here), so it recomputes its timer at once.
 	wake chan struct{}
@@ -59,6 +64,7 @@ func New(q QueueStore, cs CaseStore, opts Options) *Router {
 		q: q, cs: cs, opts: opts, log: opts.Logger, clock: opts.Clock,
 		agents:       map[string]Agent{},
 		deliverLocks: keyedMutex{m: map[string]*keyedEntry{}},
+		delivered:    map[string]deliveredOffer{},
 		wake:         make(chan struct{}, 1),
 	}
 }
@@ -239,14 +245,15 @@ func (r *Router) Enqueue(ctx context.Context, call Call) (QueueInfo, error) {
 // and enqueues the call in it (as Enqueue does), still in one store round
 // trip: the case costs the caller no wait of its own before an agent is
 // rung. call.CaseID is replaced by the new case's id. If it fails the case
-// may exist without the call in the queue (as after OpenCase then a failed
-// Enqueue); retrying opens another case.
+// may exist without the call in the queue (on Cluster the case's keys are
+// on another master than the queue's): the case is returned with the
+// error, for the caller to close; retrying opens another case.
 func (r *Router) EnqueueNewCase(ctx context.Context, call Call) (Case, QueueInfo, error) {
 	c := newCase(call.CallerNumber, call.Topic, call.Lang, r.clock.Now())
 	call.CaseID = c.ID
 	info, err := r.enqueue(ctx, call, &c)
 	if err != nil {
-		return Case{}, QueueInfo{}, err
+		return c, QueueInfo{}, err
 	}
 	return c, info, nil
 }
@@ -629,7 +636,49 @@ func (r *Router) deliverOne(o Offer) {
 	}
 	unlock := r.deliverLocks.lock(o.CallID)
 	defer unlock()
+	r.dmu.Lock()
+	r.delivered[o.CallID] = deliveredOffer{agent: o.Agent.ID, deadline: o.RingDeadline}
+	r.dmu.Unlock()
 	r.opts.Deliver(o)
+}
+
+type deliveredOffer struct {
+	agent    string
+	deadline time.Time
+}
+
+// RecoverOffers hands on the offers still ringing for this node's calls
+// that never reached it. Another node's offer for a caller of this node
+// travels over pub/sub, and a message published while this node was not
+// subscribed (its connection to Redis just came back) is lost: the agent
+// would stay ringing for nobody until the sweep (ring timeout plus
+// SweepGrace). The store keeps every offer, so Run asks for them after
+// each (re)subscription and with each heartbeat. It returns how many it
+// recovered.
+func (r *Router) RecoverOffers(ctx context.Context) (int, error) {
+	now := r.clock.Now()
+	pending, err := r.q.PendingOffers(ctx, r.opts.Node, now)
+	if err != nil {
+		return 0, fmt.Errorf("recover offers: %w", err)
+	}
+	r.dmu.Lock()
+	for id, d := range r.delivered {
+		if d.deadline.Before(now) {
+			delete(r.delivered, id)
+		}
+	}
+	var lost []Offer
+	for _, o := range pending {
+		if d, ok := r.delivered[o.CallID]; !ok || d.agent != o.Agent.ID || !d.deadline.Equal(o.RingDeadline) {
+			lost = append(lost, o)
+		}
+	}
+	r.dmu.Unlock()
+	for _, o := range lost {
+		r.log.Warn("offer recovered: its message never reached this node", "call", o.CallID, "agent", o.Agent.ID)
+		r.deliverOne(o)
+	}
+	return len(lost), nil
 }
 
 // Tick does one round of due work: ends wrap-ups that are due and sweeps
@@ -716,6 +765,9 @@ func (r *Router) Run(ctx context.Context) error {
 			if err := r.Heartbeat(ctx); err != nil && ctx.Err() == nil {
 				r.log.Warn("routing heartbeat", "err", err)
 			}
+			if _, err := r.RecoverOffers(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("routing", "err", err)
+			}
 			beat.Reset(r.opts.Heartbeat)
 		case <-resub.C:
 			ch, err := r.q.Offers(ctx, r.opts.Node)
@@ -727,8 +779,11 @@ func (r *Router) Run(ctx context.Context) error {
 			}
 			backoff = 100 * time.Millisecond
 			offers = ch
-			// Offers published while we were not listening are lost;
-			// a dispatch repairs nothing there, the sweep does.
+			// Offers published while we were not listening are lost:
+			// the store still has them.
+			if _, err := r.RecoverOffers(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("routing", "err", err)
+			}
 		case o, ok := <-offers:
 			if !ok {
 				offers = nil

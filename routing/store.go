@@ -279,6 +279,9 @@ type QueueStore interface {
 	// DueWork lists agents whose wrap-up ended and offers whose ring
 	// deadline passed before staleBefore, and the earliest future due time.
 	DueWork(ctx context.Context, now, staleBefore time.Time) (wrapDone []string, stale []string, next time.Time, err error)
+	// PendingOffers lists the offers still ringing (deadline after now)
+	// for calls of node: the published ones a node may have missed.
+	PendingOffers(ctx context.Context, node string, now time.Time) ([]Offer, error)
 	// Sweep puts a stale offer's caller back in place and frees the agent;
 	// member is one of DueWork's stale entries.
 	Sweep(ctx context.Context, member string, staleBefore time.Time, t Timing) (Decision, error)
