@@ -180,6 +180,7 @@ func New(opts Options) (_ *App, err error) {
 	// The router delivers offers to the call flow, which needs the router:
 	// the engine is assigned before anything can deliver (Start).
 	var engine *callflow.Engine
+	var telephony *ari.Telephony
 	a.Router = routing.New(a.store, a.store, routing.Options{
 		Node: a.node, Clock: clock, Logger: a.log.With("component", "routing"), Policy: policy,
 		Deliver: func(o routing.Offer) { engine.Deliver(o) },
@@ -199,8 +200,12 @@ func New(opts Options) (_ *App, err error) {
 		URL: cfg.ARI.URL, WebsocketURL: cfg.ARI.WebsocketURL, Application: cfg.ARI.Application,
 		Username: cfg.ARI.Username, Password: ariPassword,
 		RequestTimeout: cfg.ARI.RequestTimeout, BackoffMin: cfg.ARI.ReconnectMin, BackoffMax: cfg.ARI.ReconnectMax,
-		Logger:         a.log, // the adapter names itself (component=ari, app)
-		Handler:        func(ev ari.Event) { engine.HandleEvent(ev) },
+		Logger: a.log, // the adapter names itself (component=ari, app)
+		Handler: func(ev ari.Event) {
+			if ce, ok := telephony.Translate(ev); ok {
+				engine.HandleEvent(ce)
+			}
+		},
 		OnConnect:      a.reconcile,
 		OnState:        a.ariState,
 		ObserveRequest: func(op string, d time.Duration, err error) { a.metrics.ObserveARIRequest(op, d) },
@@ -208,12 +213,13 @@ func New(opts Options) (_ *App, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("ari: %w", err)
 	}
+	telephony = ari.NewTelephony(a.ARI)
 	// The call flow's store probe asks whether a routing decision can be
 	// made, not whether some node answers a PING: on Cluster a master of
 	// other slots answers while the routing keys' master is dead.
 	probeStore := func(ctx context.Context) error { return a.store.CheckRouting(ctx, a.node) }
 	engine = callflow.New(callflow.Options{
-		Telephony: a.ARI, Router: a.Router, Callbacks: a.Callbacks, Plan: NewPlan(cfg),
+		Telephony: telephony, Router: a.Router, Callbacks: a.Callbacks, Plan: NewPlan(cfg),
 		Clock: callflow.SystemClock{}, Logger: a.log.With("component", "callflow"),
 		Node: a.node, App: cfg.ARI.Application, Metrics: observer{a.metrics},
 		Policy:         callflow.Policy{RingTimeout: policy.RingTimeout, OfferWaitThreshold: policy.OfferWaitThreshold},

@@ -50,19 +50,7 @@ func (a *App) ariState(up bool) {
 
 // reconcile runs after every (re)connect: events during a gap are lost, so
 // the call flow compares what it owns with what Asterisk still has.
-func (a *App) reconcile(ctx context.Context) {
-	chans, err := a.ARI.Channels(ctx)
-	if err != nil {
-		a.log.Warn("reconcile: list channels", "err", err)
-		return
-	}
-	bridges, err := a.ARI.Bridges(ctx)
-	if err != nil {
-		a.log.Warn("reconcile: list bridges", "err", err)
-		return
-	}
-	a.Engine.Reconcile(ctx, chans, bridges)
-}
+func (a *App) reconcile(ctx context.Context) { a.Engine.Reconnected(ctx) }
 
 // watchRedis checks every 5 s that a routing decision could be made (the
 // routing keys' master takes a write, as /readyz asks), so

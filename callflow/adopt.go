@@ -273,7 +273,7 @@ func (e *Engine) takeOver(ctx context.Context, rc Call, l adoptLists) {
 	c.enqueuedAt, c.enqueued = taken.EnqueuedAt, true
 	c.keys = []string{rc.ID}
 	run := func() error {
-		// Registered first, so the channel's StasisStart here is ours.
+		// Registered first, so the channel entering here is ours.
 		if err := e.tel.Move(c.ctx, rc.ID, e.app, []string{"adopt"}); err != nil {
 			if errors.Is(err, routing.ErrCallGone) {
 				c.callerUp = false
@@ -281,8 +281,8 @@ func (e *Engine) takeOver(ctx context.Context, rc Call, l adoptLists) {
 			}
 			return fmt.Errorf("move a dead node's caller here: %w", err)
 		}
-		entered := func(m message) bool { return on(m, "StasisStart", rc.ID) }
-		hungUp := func(m message) bool { return m.ev != nil && gone(m.ev) && m.ev.Channel.ID == rc.ID }
+		entered := func(m message) bool { return on(m, Entered, rc.ID) }
+		hungUp := func(m message) bool { return goneOn(m, rc.ID) }
 		if _, ok, err := c.await(entered, hungUp, c.e.settleT); err != nil || !ok {
 			if err == nil {
 				err = errCallerGone // gone on the way: receive says so next

@@ -3,6 +3,8 @@ package callflow
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -40,7 +42,7 @@ func TestPlaybackThatStallsAfterStarting(t *testing.T) {
 	})
 	ch := h.arrive("555", "5551234")
 	a := h.cur.expect("polite prompt", playing(ch, "unknown-number"))
-	h.e.HandleEvent(Event{Type: "PlaybackStarted", Playback: &Playback{ID: a.ID, State: "playing"}})
+	h.e.HandleEvent(Event{Kind: PlaybackStarted, Playback: a.ID})
 	h.cur.expect("the call goes on and ends", op("hangup", ch))
 	h.idle()
 	if n := h.obs.count("playback failed en/unknown-number"); n != 1 {
@@ -55,8 +57,8 @@ func TestMissingSoundCounted(t *testing.T) {
 	h := newHarness(t)
 	ch := h.arrive("555", "5551234")
 	a := h.cur.expect("polite prompt", playing(ch, "unknown-number"))
-	h.e.HandleEvent(Event{Type: "PlaybackStarted", Playback: &Playback{ID: a.ID, State: "playing"}})
-	h.e.HandleEvent(Event{Type: "PlaybackFinished", Playback: &Playback{ID: a.ID, State: "failed", MediaURI: "sound:hotline-unknown-number"}})
+	h.e.HandleEvent(Event{Kind: PlaybackStarted, Playback: a.ID})
+	h.e.HandleEvent(Event{Kind: PlaybackFinished, Playback: a.ID, Failed: true, Media: "sound:hotline-unknown-number"})
 	h.cur.expect("the call goes on and ends", op("hangup", ch))
 	h.idle()
 	if n := h.obs.count("playback failed hotline-unknown-number"); n != 1 {
@@ -66,25 +68,25 @@ func TestMissingSoundCounted(t *testing.T) {
 
 // TestConversationBridgeRaisesDigits: a mixing bridge of two PJSIP legs
 // goes native RTP on a real Asterisk, where no DTMF event is raised and
-// the agent's feature codes reach the caller's phone instead. The
-// conversation bridge is made so that it raises them ("dtmf_events") and
-// every channel joins it absorbing its digits: the caller, the agent and
-// a transfer target who joins the consult.
+// the agent's feature codes reach the caller's phone instead. The caller
+// and the agent talk in a conversation bridge (Telephony's
+// CreateConversation: the adapter makes one whose digits reach the call
+// flow and nobody else), and a transfer target joins that same bridge.
 func TestConversationBridgeRaisesDigits(t *testing.T) {
 	h := newHarness(t, withTransfers)
 	ch := h.queued()
-	leg, _ := h.connected(ch, "100")
-	if b := h.tel.matching(op("bridge", "")); len(b) != 1 || b[0].Arg != "mixing,dtmf_events" {
-		t.Errorf("bridges %v, want one of type mixing,dtmf_events", b)
+	leg, br := h.connected(ch, "100")
+	if b := h.tel.matching(op("bridge", "")); len(b) != 1 || b[0].Arg != "conversation" {
+		t.Errorf("bridges %v, want one conversation bridge", b)
 	}
 	h.dtmf(leg, "*21")
 	target := h.cur.expect("target rung", op("originate", "Local/200@agents")).ID
 	h.answer(target, "agent", ch, "200")
 	h.pbDone(h.cur.expect("whisper to the target", playing(target, "whisper")))
-	h.cur.expect("target joins the consult", op("add", ""))
+	h.cur.expect("target joins the consult", func(a action) bool { return a.Op == "add" && slices.Contains(a.Chans, target) })
 	for _, a := range h.tel.matching(op("add", "")) {
-		if a.Arg != "absorb" {
-			t.Errorf("%v joined the bridge passing its digits through", a.Chans)
+		if a.Chan != br {
+			t.Errorf("%v joined %s, not the conversation bridge", a.Chans, a.Chan)
 		}
 	}
 	h.hangup(ch)
@@ -100,7 +102,7 @@ func TestConversationBridgeRaisesDigits(t *testing.T) {
 // place throughout.
 func TestRefusedOriginateDoesNotSpin(t *testing.T) {
 	h := newHarness(t)
-	h.tel.failOrig["Local/100@agents"] = &HTTPError{Status: 500, Message: "Allocation failed"}
+	h.tel.failOrig["Local/100@agents"] = fmt.Errorf("%w: ari status 500: Allocation failed", ErrDialRefused)
 	ch := h.queued()
 	for i, backoff := range []time.Duration{time.Second, 2 * time.Second} {
 		h.e.Deliver(h.offer(ch, "100"))
@@ -167,7 +169,7 @@ func TestPlaysWaitForBridgeMoves(t *testing.T) {
 	h.tel.mu.Lock()
 	emit := h.tel.emit
 	h.tel.emit = func(ev Event) {
-		if ev.Type == "ChannelLeftBridge" && ev.Channel.ID == ch {
+		if ev.Kind == LeftBridge && ev.Channel == ch {
 			mu.Lock()
 			held = append(held, ev)
 			mu.Unlock()
@@ -210,7 +212,7 @@ func TestPromptsToBridgedChannelsAreWhispered(t *testing.T) {
 			t.Errorf("prompt to %s played on the bridged channel itself", to)
 		}
 		snoop := h.tel.matching(func(s action) bool { return s.Op == "snoop" && s.Chan == to })
-		if len(snoop) != 1 || snoop[0].Arg != "none/out" {
+		if len(snoop) != 1 {
 			t.Fatalf("whisper channels for %s: %v", to, snoop)
 		}
 		if h.tel.count(op("hangup", snoop[0].ID)) != 0 {
@@ -331,7 +333,7 @@ func TestNoCallerAnsweredIntoSilence(t *testing.T) {
 		return a.Op == "setvar" && a.Chan == first && a.Arg == "HOTLINE_RESULT=unavailable"
 	})
 	h.cur.expect("back to the dialplan", op("continue", first))
-	h.e.HandleEvent(Event{Type: "StasisEnd", Channel: &Channel{ID: first}})
+	h.e.HandleEvent(Event{Kind: Left, Channel: first})
 	h.idle()
 	if h.tel.count(op("hangup", first)) != 0 {
 		t.Error("a caller handed back to the dialplan was hung up")

@@ -37,14 +37,12 @@ type originateTel struct {
 	originated chan string
 }
 
-func (t *originateTel) Originate(_ context.Context, req OriginateRequest) (Channel, error) {
+func (t *originateTel) Originate(_ context.Context, req OriginateRequest) error {
 	t.originated <- req.ChannelID
-	return Channel{ID: req.ChannelID}, nil
+	return nil
 }
 
-func (t *originateTel) Play(_ context.Context, ch, id string, media []string, lang string) (Playback, error) {
-	return Playback{ID: id}, nil
-}
+func (t *originateTel) Play(context.Context, string, string, []string, string) error { return nil }
 
 // BenchmarkStasisStartToOriginate measures a direct-topic call from
 // StasisStart to the agent's originate request with an agent free (SPEC
@@ -61,10 +59,10 @@ func BenchmarkStasisStartToOriginate(b *testing.B) {
 	for i := range b.N {
 		id := fmt.Sprintf("c%d", i)
 		start := time.Now()
-		e.HandleEvent(Event{Type: "StasisStart", Args: []string{"200"}, Channel: &Channel{ID: id, CallerNumber: "555"}})
+		e.HandleEvent(Event{Kind: Entered, Args: []string{"200"}, Channel: id, CallerNumber: "555"})
 		<-tel.originated
 		lat = append(lat, time.Since(start))
-		e.HandleEvent(Event{Type: "StasisEnd", Channel: &Channel{ID: id}})
+		e.HandleEvent(Event{Kind: Left, Channel: id})
 	}
 	b.StopTimer()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
@@ -114,9 +112,9 @@ func BenchmarkCommandRoundTrip(b *testing.B) {
 	e := New(Options{Telephony: tel, Router: r, Callbacks: newFakeCallbacks(), Plan: quietPlan{newFakePlan()}, Node: "b", App: "hotline",
 		Policy: Policy{RingTimeout: time.Minute, OfferWaitThreshold: time.Hour}})
 	r.e = e
-	e.HandleEvent(Event{Type: "StasisStart", Args: []string{"200"}, Channel: &Channel{ID: "c1", CallerNumber: "555"}})
+	e.HandleEvent(Event{Kind: Entered, Args: []string{"200"}, Channel: "c1", CallerNumber: "555"})
 	leg := <-tel.originated
-	e.HandleEvent(Event{Type: "StasisStart", Args: []string{"agent", "c1", "100"}, Channel: &Channel{ID: leg}})
+	e.HandleEvent(Event{Kind: Entered, Args: []string{"agent", "c1", "100"}, Channel: leg})
 	ctx := context.Background()
 	deadline := time.Now().Add(waitLimit)
 	// Until the conversation runs the command is refused as not the
@@ -137,7 +135,7 @@ func BenchmarkCommandRoundTrip(b *testing.B) {
 	b.StopTimer()
 	stop, cancel := context.WithTimeout(ctx, waitLimit)
 	defer cancel()
-	e.HandleEvent(Event{Type: "StasisEnd", Channel: &Channel{ID: "c1"}})
+	e.HandleEvent(Event{Kind: Left, Channel: "c1"})
 	if err := e.Stop(stop); err != nil {
 		b.Fatal(err)
 	}

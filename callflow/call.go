@@ -76,7 +76,7 @@ func (e *Engine) newCall(id string, log *slog.Logger) *call {
 // startInbound takes a channel that entered the application on a service
 // number (args [number]).
 func (e *Engine) startInbound(ev Event) {
-	ch := *ev.Channel
+	ch := Channel{ID: ev.Channel, Name: ev.Name, Language: ev.Language, CallerNumber: ev.CallerNumber}
 	log := e.log.With(logCall, ch.ID, logChannel, ch.Name)
 	if e.agentPhoneCall(ev) {
 		// An agent's own phone ([agents-ari]: Stasis(hotline,agent,EXTEN))
@@ -86,15 +86,15 @@ func (e *Engine) startInbound(ev Event) {
 		c.keys = []string{ch.ID}
 		ext := ev.Args[1]
 		if !e.register(c, func() { c.finish(c.agentPhone(ext)) }) {
-			e.background(func(ctx context.Context) { e.hangup(ctx, ch.ID, "congestion") })
+			e.background(func(ctx context.Context) { e.hangup(ctx, ch.ID, HangupCongestion) })
 		}
 		return
 	}
 	if len(ev.Args) == 0 || ev.Args[0] == "agent" || ev.Args[0] == "callee" || ev.Args[0] == "snoop" || ev.Args[0] == "adopt" {
-		// A leg of ours whose call is already over, or a StasisStart with
+		// A leg of ours whose call is already over, or an entry with
 		// nothing to route on: nobody owns it, so it must not stay up.
 		log.Warn("unowned channel entered the application", "args", ev.Args)
-		e.background(func(ctx context.Context) { e.hangup(ctx, ch.ID, "normal") })
+		e.background(func(ctx context.Context) { e.hangup(ctx, ch.ID, HangupNormal) })
 		return
 	}
 	if e.storeDown() {
@@ -103,7 +103,7 @@ func (e *Engine) startInbound(ev Event) {
 		e.background(func(ctx context.Context) {
 			if err := e.handBack(ctx, ch.ID); err != nil && !errors.Is(err, routing.ErrCallGone) {
 				log.Warn("hand call back", logErr, err)
-				e.hangup(ctx, ch.ID, "congestion")
+				e.hangup(ctx, ch.ID, HangupCongestion)
 			}
 		})
 		return
@@ -114,7 +114,7 @@ func (e *Engine) startInbound(ev Event) {
 	number := ev.Args[0]
 	if !e.register(c, func() { c.finish(c.inbound(number)) }) {
 		log.Info("refusing call: node is stopping")
-		e.background(func(ctx context.Context) { e.hangup(ctx, ch.ID, "congestion") })
+		e.background(func(ctx context.Context) { e.hangup(ctx, ch.ID, HangupCongestion) })
 	}
 }
 
@@ -126,10 +126,10 @@ func (e *Engine) agentPhoneCall(ev Event) bool {
 	if len(ev.Args) != 2 || ev.Args[0] != "agent" {
 		return false
 	}
-	if _, _, ours := e.parseID(ev.Channel.ID); ours {
+	if _, _, ours := e.parseID(ev.Channel); ours {
 		return false
 	}
-	_, ok := e.plan.AgentFor(ev.Channel.CallerNumber)
+	_, ok := e.plan.AgentFor(ev.CallerNumber)
 	return ok
 }
 
@@ -142,8 +142,8 @@ func (c *call) agentPhone(exten string) error {
 	return c.agentFeature()
 }
 
-func (e *Engine) hangup(ctx context.Context, id, reason string) {
-	if err := e.tel.Hangup(ctx, id, reason); err != nil && !errors.Is(err, routing.ErrCallGone) {
+func (e *Engine) hangup(ctx context.Context, id string, cause HangupCause) {
+	if err := e.tel.Hangup(ctx, id, cause); err != nil && !errors.Is(err, routing.ErrCallGone) {
 		e.log.Warn("hang up", logChannel, id, logErr, err)
 	}
 }
@@ -184,14 +184,14 @@ func (c *call) receive(t Timer, commands bool) (m message, timeout bool, err err
 				continue
 			}
 			if ev := m.ev; ev != nil {
-				if ev.Playback != nil {
+				if ev.Playback != "" {
 					if c.playbackEvent(ev) {
 						continue // a playback's start: nothing waits for it
 					}
 				}
 				c.trackBridge(ev)
 				if gone(ev) {
-					id := ev.Channel.ID
+					id := ev.Channel
 					if id == c.caller && c.caller != "" {
 						c.callerUp = false
 						return m, false, errCallerGone
@@ -213,11 +213,16 @@ func (c *call) receive(t Timer, commands bool) (m message, timeout bool, err err
 
 // gone reports whether ev says its channel is no longer ours.
 func gone(ev *Event) bool {
-	switch ev.Type {
-	case "StasisEnd", "ChannelHangupRequest", "ChannelDestroyed":
-		return ev.Channel != nil
+	switch ev.Kind {
+	case Left, HangupRequested, Destroyed:
+		return ev.Channel != ""
 	}
 	return false
+}
+
+// goneOn reports whether m says channel ch is no longer ours.
+func goneOn(m message, ch string) bool {
+	return ch != "" && m.ev != nil && gone(m.ev) && m.ev.Channel == ch
 }
 
 // phoneNumber reports whether a caller number is a phone number: digits
@@ -234,42 +239,29 @@ func phoneNumber(s string) bool {
 // Local pair a digit sent on one half is received on the other, so the
 // channel in Stasis is where a phone's digits arrive.
 func dtmfOn(m message, ch string) (string, bool) {
-	ev := m.ev
-	if ev == nil || ev.Type != "ChannelDtmfReceived" || ev.Channel == nil || ev.Channel.ID != ch || ch == "" {
+	if !on(m, DigitPressed, ch) {
 		return "", false
 	}
-	return ev.Digit, true
+	return m.ev.Digit, true
 }
 
-// on reports whether m is an event of type t on channel ch.
-func on(m message, t, ch string) bool {
-	ev := m.ev
-	if ev == nil || ev.Type != t || ch == "" {
-		return false
-	}
-	if ev.Channel != nil && ev.Channel.ID == ch {
-		return true
-	}
-	return ev.Peer != nil && ev.Peer.ID == ch
+// on reports whether m is an event of kind k on channel ch.
+func on(m message, k EventKind, ch string) bool {
+	return ch != "" && m.ev != nil && m.ev.Kind == k && m.ev.Channel == ch
 }
 
 // finished reports whether m ends playback id.
 func finished(m message, id string) bool {
-	return id != "" && m.ev != nil && m.ev.Type == "PlaybackFinished" && m.ev.Playback != nil && m.ev.Playback.ID == id
+	return id != "" && m.ev != nil && m.ev.Kind == PlaybackFinished && m.ev.Playback == id
 }
 
-// dialFailed reports whether a Dial event gives up on the dialled channel.
-// Dial.dialstatus is the reliable signal: a busy or congested target is
-// destroyed with cause 0.
-func dialFailed(m message, ch string) (status string, failed bool) {
-	if !on(m, "Dial", ch) {
-		return "", false
+// dialFailed reports whether the dial of channel ch gave up (an outcome
+// other than an answer).
+func dialFailed(m message, ch string) (DialOutcome, bool) {
+	if !on(m, Dialled, ch) || m.ev.Dial == DialAnswered {
+		return 0, false
 	}
-	switch m.ev.DialStatus {
-	case "", "RINGING", "PROGRESS", "ANSWER", "PROCEEDING":
-		return "", false
-	}
-	return m.ev.DialStatus, true
+	return m.ev.Dial, true
 }
 
 func nonEmpty(media ...string) []string {
@@ -324,7 +316,7 @@ func (c *call) play(ch string, media []string, lang string) string {
 	}
 	id := c.e.newID("pb", c.id)
 	c.e.own(c, id, false)
-	if _, err := c.e.tel.Play(c.ctx, target, id, media, lang); err != nil {
+	if err := c.e.tel.Play(c.ctx, target, id, media, lang); err != nil {
 		if !errors.Is(err, routing.ErrCallGone) {
 			c.log.Warn("play", logChannel, ch, "media", media, logErr, err)
 		}
@@ -337,22 +329,20 @@ func (c *call) play(ch string, media []string, lang string) string {
 	return id
 }
 
-// whisperChannel makes a snoop channel whispering into ch and waits until
-// it is in the application (a play before that is refused); "" if that
+// whisperChannel makes a channel whispering into ch and waits until it
+// is in the application (a play before that is refused); "" if that
 // fails, and the caller plays to ch itself.
 func (c *call) whisperChannel(ch string) string {
 	id := c.e.newID("snoop", c.id)
 	c.e.own(c, id, true)
-	if _, err := c.e.tel.Snoop(c.ctx, ch, id, "none", "out", c.e.app, []string{"snoop", c.id}); err != nil {
+	if err := c.e.tel.Whisper(c.ctx, ch, id, c.e.app, []string{"snoop", c.id}); err != nil {
 		if !errors.Is(err, routing.ErrCallGone) {
 			c.log.Warn("whisper channel", logChannel, ch, logErr, err)
 		}
 		return ""
 	}
-	started := func(m message) bool { return on(m, "StasisStart", id) }
-	ended := func(m message) bool {
-		return m.ev != nil && gone(m.ev) && (m.ev.Channel.ID == id || m.ev.Channel.ID == ch)
-	}
+	started := func(m message) bool { return on(m, Entered, id) }
+	ended := func(m message) bool { return goneOn(m, id) || goneOn(m, ch) }
 	if _, ok, _ := c.await(started, ended, c.e.settleT); !ok {
 		c.hangupSnoop(id)
 		return ""
@@ -367,7 +357,7 @@ func (c *call) hangupSnoop(id string) {
 	}
 	ctx, cancel := c.cleanupCtx()
 	defer cancel()
-	c.e.hangup(ctx, id, "normal")
+	c.e.hangup(ctx, id, HangupNormal)
 }
 
 // watch is a playback's watchdog; it never touches the call's state, it
@@ -375,7 +365,7 @@ func (c *call) hangupSnoop(id string) {
 // request's timeout, so they are wall-clock time, not the call flow's.
 func (c *call) watch(id string, pb *playback) {
 	failed := func() {
-		c.e.post(c, message{ev: &Event{Type: "PlaybackFinished", Playback: &Playback{ID: id, State: playbackLost}}})
+		c.e.post(c, message{ev: &Event{Kind: PlaybackFinished, Playback: id, Failed: true, Reason: "no playback events within bounds"}})
 	}
 	t := time.NewTimer(c.e.pbStart)
 	select {
@@ -397,16 +387,13 @@ func (c *call) watch(id string, pb *playback) {
 	}
 }
 
-// playbackLost is the state of a playback the watchdog gave up on.
-const playbackLost = "lost"
-
 // playbackEvent keeps the call's playbacks up to date with an event about
 // one of them. It reports whether the event is only of interest here (a
 // start), so the phases never see it.
 func (c *call) playbackEvent(ev *Event) (consumed bool) {
-	pb, ok := c.playing[ev.Playback.ID]
-	switch ev.Type {
-	case "PlaybackStarted":
+	pb, ok := c.playing[ev.Playback]
+	switch ev.Kind {
+	case PlaybackStarted:
 		if ok {
 			select {
 			case <-pb.started:
@@ -415,13 +402,13 @@ func (c *call) playbackEvent(ev *Event) (consumed bool) {
 			}
 		}
 		return true
-	case "PlaybackFinished":
+	case PlaybackFinished:
 		if !ok {
 			return false
 		}
-		c.endPlayback(ev.Playback.ID)
-		if ev.Playback.State == "failed" || ev.Playback.State == playbackLost {
-			c.e.playbackFailed(c.log, pb.media, ev.Playback)
+		c.endPlayback(ev.Playback)
+		if ev.Failed {
+			c.e.playbackFailed(c.log, pb.media, ev)
 		}
 	}
 	return false
@@ -439,14 +426,11 @@ func (c *call) endPlayback(id string) {
 
 // trackBridge keeps c.bridged up to date with a bridge event.
 func (c *call) trackBridge(ev *Event) {
-	if ev.Channel == nil || ev.Bridge == nil {
-		return
-	}
-	switch ev.Type {
-	case "ChannelEnteredBridge":
-		c.bridged[ev.Channel.ID] = true
-	case "ChannelLeftBridge":
-		delete(c.bridged, ev.Channel.ID)
+	switch ev.Kind {
+	case JoinedBridge:
+		c.bridged[ev.Channel] = true
+	case LeftBridge:
+		delete(c.bridged, ev.Channel)
 	}
 }
 
@@ -461,12 +445,8 @@ func (c *call) trackBridge(ev *Event) {
 // event is taken from the mailbox; everything else stays for the phase,
 // in order, and ch's hang-up ends the wait.
 func (c *call) settle(ch string, in bool) error {
-	move := func(m message) bool {
-		ev := m.ev
-		return ev != nil && ev.Channel != nil && ev.Channel.ID == ch && ev.Bridge != nil &&
-			(ev.Type == "ChannelEnteredBridge" || ev.Type == "ChannelLeftBridge")
-	}
-	hungUp := func(m message) bool { return m.ev != nil && gone(m.ev) && m.ev.Channel.ID == ch }
+	move := func(m message) bool { return on(m, JoinedBridge, ch) || on(m, LeftBridge, ch) }
+	hungUp := func(m message) bool { return goneOn(m, ch) }
 	deadline := time.Now().Add(c.e.settleT)
 	for ch != "" && c.bridged[ch] != in {
 		m, ok, err := c.await(move, hungUp, time.Until(deadline))
@@ -562,7 +542,7 @@ func (c *call) playWait(ch string, media []string, lang string) error {
 		if err != nil {
 			return err
 		}
-		if finished(m, id) || (m.ev != nil && gone(m.ev) && m.ev.Channel.ID == ch) {
+		if finished(m, id) || goneOn(m, ch) {
 			return nil
 		}
 	}

@@ -99,9 +99,9 @@ func (c *call) dialBack(o Offer) error {
 	}
 	callee := c.e.newID("callee", c.id)
 	c.e.own(c, callee, true)
-	_, err = c.e.tel.Originate(c.ctx, OriginateRequest{
+	err = c.e.tel.Originate(c.ctx, OriginateRequest{
 		ChannelID: callee, Endpoint: c.e.plan.CallbackEndpoint(c.number), App: c.e.app,
-		AppArgs: []string{"callee", c.id}, Timeout: c.e.settings.CallbackRing, Formats: "ulaw",
+		AppArgs: []string{"callee", c.id}, Timeout: c.e.settings.CallbackRing,
 		CallerID: c.e.settings.CallbackCallerID,
 	})
 	if err != nil {
@@ -111,7 +111,7 @@ func (c *call) dialBack(o Offer) error {
 	c.legs[callee] = true
 	agentLeft := false
 	res, err = c.waitAnswer(callee, c.e.clock.Now().Add(c.e.settings.CallbackRing), false, func(m message) {
-		if m.ev != nil && gone(m.ev) && m.ev.Channel.ID == leg && !agentLeft {
+		if goneOn(m, leg) && !agentLeft {
 			// Nobody is left to talk to the caller: stop ringing them now
 			// (the callee's end then ends the wait) rather than at the
 			// ring timeout.

@@ -251,9 +251,9 @@ func TestRingFailureReoffers(t *testing.T) {
 			h.clk.Advance(ringTimeout)
 			h.cur.expect("leg hung up", op("hangup", leg))
 		}},
-		{name: "busy", fail: func(h *harness, leg string) { h.dialFail(leg, "BUSY") }},
+		{name: "busy", fail: func(h *harness, leg string) { h.dialFail(leg, DialBusy) }},
 		{name: "agent leg destroyed", fail: func(h *harness, leg string) {
-			h.e.HandleEvent(Event{Type: "ChannelDestroyed", Channel: &Channel{ID: leg}, Cause: 19})
+			h.e.HandleEvent(Event{Kind: Destroyed, Channel: leg})
 		}},
 	}
 	for _, tt := range tests {
@@ -263,7 +263,7 @@ func TestRingFailureReoffers(t *testing.T) {
 			h.e.Deliver(h.offer(ch, "100"))
 			orig := h.cur.expect("originate", op("originate", "Local/100@agents"))
 			req := orig.Req
-			if req.Formats != "ulaw" || req.App != "hotline" || !slices.Equal(req.AppArgs, []string{"agent", ch, "100"}) || req.Timeout != ringTimeout {
+			if !req.InterceptTransfers || req.App != "hotline" || !slices.Equal(req.AppArgs, []string{"agent", ch, "100"}) || req.Timeout != ringTimeout {
 				t.Errorf("originate %+v", req)
 			}
 			tt.fail(h, orig.ID)
@@ -575,32 +575,27 @@ func TestPhoneBlindTransfer(t *testing.T) {
 		dest  string
 		state string
 	}{
-		{name: "refused", dest: "150", state: "channel_declined"},
-		{name: "converted to attended", dest: "151", state: "channel_progress"},
+		{name: "refused", dest: "150", state: "refused"},
+		{name: "converted to attended", dest: "151", state: "proceeding"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, withTransfers)
 			ch := h.queued()
-			leg, br := h.connected(ch, "100")
-			// transcript 06: the REFER arrives with only referred_by; a
-			// second event carrying state echoes our progress and is ignored.
-			ev := Event{Type: "ChannelTransfer", Transfer: &ChannelTransfer{Destination: tt.dest, SourceChannel: leg, ConnectedChannel: ch, BridgeID: br}}
-			h.e.HandleEvent(ev)
+			leg, _ := h.connected(ch, "100")
+			// transcript 06 (the adapter drops the echoes of our progress).
+			h.e.HandleEvent(Event{Kind: TransferRequested, Transfer: &PhoneTransfer{Destination: tt.dest, Source: leg}})
 			// A REFER carries no note: the case's note is the transfer's.
 			h.r.waitCall(t, "BeginTransfer "+ch+" agent:"+tt.dest+" blind router fault")
 			h.cur.expect("progress", func(a action) bool { return a.Op == "progress" && a.Chan == leg && a.Arg == tt.state })
-			echo := ev
-			echo.Transfer = &ChannelTransfer{Destination: tt.dest, SourceChannel: leg, State: tt.state}
-			h.e.HandleEvent(echo)
-			if tt.state == "channel_declined" {
+			if tt.state == "refused" {
 				h.cur.expect("refusal", playing(leg, "refused.blind_transfer_forbidden"))
 			} else {
 				target := h.cur.expect("target", op("originate", "Local/200@agents")).ID
 				h.answer(target)
 				h.pbDone(h.cur.expect("whisper", playing(target, "whisper")))
 				h.dtmf(target, "1")
-				h.cur.expect("answered", func(a action) bool { return a.Op == "progress" && a.Arg == "channel_answered" })
+				h.cur.expect("answered", func(a action) bool { return a.Op == "progress" && a.Arg == "done" })
 			}
 			if got := h.r.countPrefix("BeginTransfer"); got != 1 {
 				t.Errorf("BeginTransfer %d times", got)
@@ -715,7 +710,7 @@ func TestCallbackDial(t *testing.T) {
 		h.pbDone(h.cur.expect("case whisper", playing(leg, "whisper-audit")))
 		h.cur.expect("agent holds", op("moh", leg))
 		callee := h.cur.expect("caller dialled", op("originate", "PJSIP/5557777@trunk"))
-		if callee.Req.Formats != "ulaw" {
+		if callee.Req.InterceptTransfers || !slices.Equal(callee.Req.AppArgs, []string{"callee", "cb7"}) {
 			t.Errorf("callee originate %+v", callee.Req)
 		}
 		h.answer(callee.ID, "callee", "cb7")
@@ -738,7 +733,7 @@ func TestCallbackDial(t *testing.T) {
 		h.answer(leg)
 		h.pbDone(h.cur.expect("case whisper", playing(leg, "whisper-audit")))
 		callee := h.cur.expect("caller dialled", op("originate", "PJSIP/5557777@trunk")).ID
-		h.dialFail(callee, "BUSY")
+		h.dialFail(callee, DialBusy)
 		h.cbs.waitCall(t, "AttemptFailed cb7 caller did not answer")
 		h.cur.expect("agent released", op("hangup", leg))
 		h.r.waitCall(t, "EndCall cb7 100")
@@ -748,7 +743,7 @@ func TestCallbackDial(t *testing.T) {
 		h := newHarness(t)
 		h.e.Dial(cb, agent("100"))
 		leg := h.cur.expect("agent first", op("originate", "Local/100@agents")).ID
-		h.dialFail(leg, "NOANSWER")
+		h.dialFail(leg, DialNoAnswer)
 		h.cbs.waitCall(t, "AgentMissed cb7")
 		h.r.waitCall(t, "NoAnswer cb7 100")
 		h.idle()
@@ -769,7 +764,7 @@ func TestCallbackDial(t *testing.T) {
 		h.pbDone(h.cur.expect("whisper", playing(leg, "whisper-service")))
 		callee := h.cur.expect("caller", op("originate", "PJSIP/5558888@trunk")).ID
 		h.hangup(callee)
-		h.e.HandleEvent(Event{Type: "ChannelDestroyed", Channel: &Channel{ID: callee}})
+		h.e.HandleEvent(Event{Kind: Destroyed, Channel: callee})
 		h.cbs.waitCall(t, "AttemptFailed cb8")
 		h.r.waitCall(t, "EndCall call8 100")
 		h.idle()

@@ -1,22 +1,6 @@
 package callflow
 
-import (
-	"github.com/hotline-project/hotline/ari"
-	"github.com/hotline-project/hotline/routing"
-)
-
-// The ARI values the call flow reads are the adapter's own types; no
-// CyCoreSystems type leaves package ari.
-type (
-	Channel          = ari.Channel
-	Playback         = ari.Playback
-	Bridge           = ari.Bridge
-	ChannelTransfer  = ari.Transfer
-	Event            = ari.Event
-	OriginateRequest = ari.OriginateRequest
-	JoinOptions      = ari.JoinOptions
-	HTTPError        = ari.HTTPError
-)
+import "github.com/hotline-project/hotline/routing"
 
 // The routing service's types, used as they are.
 type (

@@ -51,9 +51,9 @@ func (e *Engine) durable(log *slog.Logger, what string, write func(ctx context.C
 	}
 	log.Warn(what+": the store did not answer; retrying until it does", logErr, err)
 	e.storeFailed(err)
-	e.lingering.Add(1)
+	e.writes.Add(1)
 	go func() {
-		defer e.lingering.Done()
+		defer e.writes.Done()
 		for n := 0; ; n++ {
 			t := time.NewTimer(durableBackoff(n))
 			select {

@@ -39,31 +39,40 @@ import (
 	"github.com/hotline-project/hotline/routing"
 )
 
-// Telephony is the part of the ARI client the call flow uses.
+// Telephony is what the call flow asks of Asterisk; the ARI adapter
+// (package ari) implements it. A channel, bridge or playback that is gone
+// is routing.ErrCallGone.
 type Telephony interface {
 	Answer(ctx context.Context, channelID string) error
-	Hangup(ctx context.Context, channelID, reason string) error
-	Originate(ctx context.Context, req OriginateRequest) (Channel, error)
-	Play(ctx context.Context, channelID, playbackID string, media []string, lang string) (Playback, error)
+	Hangup(ctx context.Context, channelID string, cause HangupCause) error
+	// Originate dials a new channel; an outright refusal wraps
+	// ErrDialRefused.
+	Originate(ctx context.Context, req OriginateRequest) error
+	// Play plays media (sound:NAME, number:N) to a channel in a language,
+	// as playbackID.
+	Play(ctx context.Context, channelID, playbackID string, media []string, lang string) error
 	StopPlayback(ctx context.Context, playbackID string) error
 	StartMOH(ctx context.Context, channelID, class string) error
 	StopMOH(ctx context.Context, channelID string) error
-	CreateBridge(ctx context.Context, bridgeID, kind, name string) (Bridge, error)
-	AddToBridge(ctx context.Context, bridgeID string, opts JoinOptions, channelIDs ...string) error
-	RemoveFromBridge(ctx context.Context, bridgeID string, channelIDs ...string) error
+	// CreateConversation makes a bridge for a call's conversation: every
+	// digit pressed in it reaches the call flow, none reaches the other
+	// parties. Join puts channels into such a bridge, Unjoin takes them out.
+	CreateConversation(ctx context.Context, bridgeID, name string) error
+	Join(ctx context.Context, bridgeID string, channelIDs ...string) error
+	Unjoin(ctx context.Context, bridgeID string, channelIDs ...string) error
 	DestroyBridge(ctx context.Context, bridgeID string) error
-	TransferProgress(ctx context.Context, channelID, state string) error
-	// Snoop makes a channel spying on and/or whispering into channelID,
-	// entering app with appArgs.
-	Snoop(ctx context.Context, channelID, snoopID, spy, whisper, app string, appArgs []string) (Channel, error)
-	// SetVar sets a channel variable; Continue hands a channel back to the
-	// dialplan after its Stasis().
-	SetVar(ctx context.Context, channelID, name, value string) error
-	Continue(ctx context.Context, channelID string) error
+	// ReportTransfer tells a phone that asked to transfer how it went.
+	ReportTransfer(ctx context.Context, channelID string, outcome TransferOutcome) error
+	// Whisper makes a channel (whisperID) whose audio is heard by
+	// channelID alone, entering app with appArgs: prompts to a bridged
+	// channel play on it.
+	Whisper(ctx context.Context, channelID, whisperID, app string, appArgs []string) error
+	// HandBack gives a channel back to the dialplan after its Stasis(),
+	// with variables set on it.
+	HandBack(ctx context.Context, channelID string, vars map[string]string) error
 	// Move takes a channel from another application into app.
 	Move(ctx context.Context, channelID, app string, appArgs []string) error
-	// Channels and Bridges list everything Asterisk has, for the periodic
-	// reconcile.
+	// Channels and Bridges list everything Asterisk has, for reconciling.
 	Channels(ctx context.Context) ([]Channel, error)
 	Bridges(ctx context.Context) ([]Bridge, error)
 }
@@ -317,8 +326,10 @@ type Engine struct {
 	idle    chan struct{}
 	// lingering are the goroutines that outlive calls and a Stop's drain
 	// (durable writes still retrying, the store probe): they end when Run
-	// does, and Run waits for them.
+	// does, and Run waits for them. writes are the durable writes among
+	// them, which Stop gives writeGrace to finish.
 	lingering sync.WaitGroup
+	writes    sync.WaitGroup
 }
 
 // New builds an Engine. Nothing runs until events arrive.
@@ -402,29 +413,14 @@ func (e *Engine) parseID(id string) (kind, callID string, ok bool) {
 
 const idPrefix = "hl-"
 
-// relevant filters the event types a call reacts to; the rest (variable
-// sets, dialplan steps, caller id updates: dozens per call) never reach a
-// mailbox.
-func relevant(t string) bool {
-	switch t {
-	case "StasisStart", "StasisEnd", "ChannelHangupRequest", "ChannelDestroyed",
-		"ChannelDtmfReceived", "PlaybackStarted", "PlaybackFinished", "Dial", "ChannelTransfer",
-		"ChannelEnteredBridge", "ChannelLeftBridge":
-		return true
-	}
-	return false
-}
-
-// HandleEvent routes one ARI event to the call that owns it. It is called
+// HandleEvent routes one event to the call that owns it. It is called
 // from the ARI reader goroutine and never blocks: the event is appended to
-// the call's bounded mailbox.
+// the call's bounded mailbox. A channel entering the application that no
+// call owns is a new call.
 func (e *Engine) HandleEvent(ev Event) {
-	if !relevant(ev.Type) {
-		return
-	}
 	c := e.ownerOf(ev)
 	if c == nil {
-		if ev.Type == "StasisStart" && ev.Channel != nil {
+		if ev.Kind == Entered && ev.Channel != "" {
 			e.startInbound(ev)
 		}
 		return
@@ -432,25 +428,17 @@ func (e *Engine) HandleEvent(ev Event) {
 	e.post(c, message{ev: &ev})
 }
 
-// ownerOf finds the call an event belongs to.
+// ownerOf finds the call an event belongs to: by its channel, its
+// playback, or (a transfer request) the channel that asked.
 func (e *Engine) ownerOf(ev Event) *call {
-	var ids []string
-	if ev.Channel != nil {
-		ids = append(ids, ev.Channel.ID)
-	}
-	if ev.Peer != nil {
-		ids = append(ids, ev.Peer.ID)
-	}
-	if ev.Playback != nil {
-		ids = append(ids, ev.Playback.ID)
-	}
+	ids := []string{ev.Channel, ev.Playback}
 	if ev.Transfer != nil {
-		ids = append(ids, ev.Transfer.SourceChannel)
+		ids = append(ids, ev.Transfer.Source)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, id := range ids {
-		if c, ok := e.owners[id]; ok {
+		if c, ok := e.owners[id]; ok && id != "" {
 			return c
 		}
 	}
@@ -529,8 +517,8 @@ func (e *Engine) Dial(cb Callback, agent AgentStatus) {
 // playbackFailed counts a playback that failed, by the sound that failed
 // (the item Asterisk names, else the first one played), and logs it the
 // first time that sound fails.
-func (e *Engine) playbackFailed(log *slog.Logger, media []string, pb *Playback) {
-	uri := pb.MediaURI
+func (e *Engine) playbackFailed(log *slog.Logger, media []string, ev *Event) {
+	uri := ev.Media
 	if uri == "" && len(media) > 0 {
 		uri = media[0]
 	}
@@ -548,7 +536,7 @@ func (e *Engine) playbackFailed(log *slog.Logger, media []string, pb *Playback) 
 	e.mu.Unlock()
 	if first {
 		log.Warn("sound did not play (logged once per sound; see hotline_playback_failures_total)",
-			"sound", sound, "media", media, "state", pb.State)
+			"sound", sound, "media", media, "why", ev.Reason)
 	}
 }
 
@@ -684,30 +672,39 @@ func (e *Engine) reconcileLost(channels []Channel) {
 	}
 	e.mu.Unlock()
 	for _, g := range lost {
-		e.post(g.c, message{ev: &Event{Type: "ChannelDestroyed", Channel: &Channel{ID: g.id}, CauseText: "lost during reconnect"}})
+		e.post(g.c, message{ev: &Event{Kind: Destroyed, Channel: g.id, Reason: "lost during reconnect"}})
 	}
 }
 
-// reconcileNow fetches the channel and bridge lists and reconciles with
-// them, once the first reconcile after a connect has run (until then the
-// websocket is not up and adoption would be premature).
+// Reconnected reconciles after the events websocket (re)connected: the
+// events of the gap are lost (see Reconcile).
+func (e *Engine) Reconnected(ctx context.Context) { e.reconcileWithLists(ctx) }
+
+// reconcileNow is the periodic reconcile, once the first reconcile after
+// a connect has run (until then the websocket is not up and adoption
+// would be premature).
 func (e *Engine) reconcileNow(ctx context.Context) {
 	e.mu.Lock()
 	ready := e.reconciled
 	e.mu.Unlock()
-	if !ready {
-		return
+	if ready {
+		e.reconcileWithLists(ctx)
 	}
+}
+
+// reconcileWithLists fetches the channel and bridge lists and reconciles
+// with them.
+func (e *Engine) reconcileWithLists(ctx context.Context) {
 	lctx, cancel := context.WithTimeout(ctx, e.cleanupT)
 	defer cancel()
 	channels, err := e.tel.Channels(lctx)
 	if err != nil {
-		e.log.Warn("periodic reconcile: list channels", logErr, err)
+		e.log.Warn("reconcile: list channels", logErr, err)
 		return
 	}
 	bridges, err := e.tel.Bridges(lctx)
 	if err != nil {
-		e.log.Warn("periodic reconcile: list bridges", logErr, err)
+		e.log.Warn("reconcile: list bridges", logErr, err)
 		return
 	}
 	e.Reconcile(ctx, channels, bridges)
@@ -736,7 +733,7 @@ func (e *Engine) hangupOrphans(ctx context.Context, channels []Channel, bridges 
 	}
 	e.mu.Unlock()
 	for _, id := range orphanChans {
-		if err := e.tel.Hangup(ctx, id, "normal"); err != nil && !errors.Is(err, routing.ErrCallGone) {
+		if err := e.tel.Hangup(ctx, id, HangupNormal); err != nil && !errors.Is(err, routing.ErrCallGone) {
 			e.log.Warn("reconcile: hang up orphan channel", logChannel, id, logErr, err)
 		}
 	}
@@ -766,8 +763,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.cancel(context.Cause(ctx))
 	e.waitIdle()
 	e.lingering.Wait()
+	e.writes.Wait()
 	return nil
 }
+
+// writeGrace is how long a stop waits for end-of-call writes still
+// retrying.
+const writeGrace = 5 * time.Second
 
 // Stop drains the node for a restart without losing calls: new calls are
 // refused at once (hung up with congestion, so Asterisk's dialplan can
@@ -807,6 +809,18 @@ func (e *Engine) Stop(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		e.waitIdle()
+		// End-of-call writes still retrying get a little longer (a Redis
+		// failover takes seconds): one dropped leaves a case open, or an
+		// agent on_call until a reconcile notices. A store down for
+		// longer does not hold the stop.
+		writes := make(chan struct{})
+		go func() { e.writes.Wait(); close(writes) }()
+		t := time.NewTimer(writeGrace)
+		defer t.Stop()
+		select {
+		case <-writes:
+		case <-t.C:
+		}
 		close(done)
 	}()
 	select {

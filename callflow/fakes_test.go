@@ -173,12 +173,12 @@ func (f *fakeTel) moved(bridge string, chans ...string) {
 	var evs []Event
 	for _, ch := range chans {
 		if old := f.inBridge[ch]; old != "" && old != bridge {
-			evs = append(evs, Event{Type: "ChannelLeftBridge", Channel: &Channel{ID: ch}, Bridge: &Bridge{ID: old}})
+			evs = append(evs, Event{Kind: LeftBridge, Channel: ch, Bridge: old})
 			delete(f.inBridge, ch)
 		}
 		if bridge != "" && f.inBridge[ch] != bridge {
 			f.inBridge[ch] = bridge
-			evs = append(evs, Event{Type: "ChannelEnteredBridge", Channel: &Channel{ID: ch}, Bridge: &Bridge{ID: bridge}})
+			evs = append(evs, Event{Kind: JoinedBridge, Channel: ch, Bridge: bridge})
 		}
 	}
 	emit := f.emit
@@ -220,12 +220,16 @@ func (f *fakeTel) Answer(_ context.Context, ch string) error {
 	return nil
 }
 
-func (f *fakeTel) Hangup(_ context.Context, ch, reason string) error {
+func (f *fakeTel) Hangup(_ context.Context, ch string, cause HangupCause) error {
+	reason := "normal"
+	if cause == HangupCongestion {
+		reason = "congestion"
+	}
 	f.rec(action{Op: "hangup", Chan: ch, Arg: reason})
 	return nil
 }
 
-func (f *fakeTel) Originate(_ context.Context, req OriginateRequest) (Channel, error) {
+func (f *fakeTel) Originate(_ context.Context, req OriginateRequest) error {
 	f.mu.Lock()
 	err := f.failOrig[req.Endpoint]
 	f.localSeq++
@@ -233,25 +237,22 @@ func (f *fakeTel) Originate(_ context.Context, req OriginateRequest) (Channel, e
 	f.names[name] = req.ChannelID
 	f.mu.Unlock()
 	f.rec(action{Op: "originate", Chan: req.Endpoint, ID: req.ChannelID, Req: req})
-	if err != nil {
-		return Channel{}, err
-	}
-	return Channel{ID: req.ChannelID, Name: name, State: "Down"}, nil
+	return err
 }
 
 // Play records a playback on the channel that hears it: a play on a
 // whisper channel is recorded on the channel it whispers to, with
 // Arg "whisper".
-func (f *fakeTel) Play(_ context.Context, ch, id string, media []string, lang string) (Playback, error) {
+func (f *fakeTel) Play(_ context.Context, ch, id string, media []string, lang string) error {
 	f.mu.Lock()
 	heard, whisper := f.snoops[ch]
 	f.mu.Unlock()
 	if whisper {
 		f.rec(action{Op: "play", Chan: heard, ID: id, Media: media, Lang: lang, Arg: "whisper"})
-		return Playback{ID: id, TargetURI: "channel:" + ch, Language: lang, State: "queued"}, nil
+		return nil
 	}
 	f.rec(action{Op: "play", Chan: ch, ID: id, Media: media, Lang: lang})
-	return Playback{ID: id, TargetURI: "channel:" + ch, Language: lang, State: "queued"}, nil
+	return nil
 }
 
 func (f *fakeTel) StopPlayback(_ context.Context, id string) error {
@@ -274,22 +275,18 @@ func (f *fakeTel) StopMOH(_ context.Context, ch string) error {
 	return nil
 }
 
-func (f *fakeTel) CreateBridge(_ context.Context, id, kind, name string) (Bridge, error) {
-	f.rec(action{Op: "bridge", ID: id, Arg: kind})
-	return Bridge{ID: id, Type: kind}, nil
+func (f *fakeTel) CreateConversation(_ context.Context, id, name string) error {
+	f.rec(action{Op: "bridge", ID: id, Arg: "conversation"})
+	return nil
 }
 
-func (f *fakeTel) AddToBridge(_ context.Context, id string, opts JoinOptions, chans ...string) error {
-	a := action{Op: "add", Chan: id, Chans: chans}
-	if opts.AbsorbDTMF {
-		a.Arg = "absorb"
-	}
-	f.rec(a)
+func (f *fakeTel) Join(_ context.Context, id string, chans ...string) error {
+	f.rec(action{Op: "add", Chan: id, Chans: chans})
 	f.moved(id, chans...)
 	return nil
 }
 
-func (f *fakeTel) RemoveFromBridge(_ context.Context, id string, chans ...string) error {
+func (f *fakeTel) Unjoin(_ context.Context, id string, chans ...string) error {
 	f.rec(action{Op: "remove", Chan: id, Chans: chans})
 	f.moved("", chans...)
 	return nil
@@ -309,18 +306,18 @@ func (f *fakeTel) DestroyBridge(_ context.Context, id string) error {
 	return nil
 }
 
-// Snoop makes a whisper channel that enters the application at once, as
-// on Asterisk (transcript 10).
-func (f *fakeTel) Snoop(_ context.Context, ch, id, spy, whisper, app string, args []string) (Channel, error) {
+// Whisper makes a whisper channel that enters the application at once,
+// as a snoop channel does on Asterisk (transcript 10).
+func (f *fakeTel) Whisper(_ context.Context, ch, id, app string, args []string) error {
 	f.mu.Lock()
 	f.snoops[id] = ch
 	emit := f.emit
 	f.mu.Unlock()
-	f.rec(action{Op: "snoop", Chan: ch, ID: id, Arg: spy + "/" + whisper})
+	f.rec(action{Op: "snoop", Chan: ch, ID: id})
 	if emit != nil {
-		emit(Event{Type: "StasisStart", Application: app, Args: args, Channel: &Channel{ID: id, Name: "Snoop/" + ch + "-00000000", State: "Up"}})
+		emit(Event{Kind: Entered, Args: args, Channel: id, Name: "Snoop/" + ch + "-00000000"})
 	}
-	return Channel{ID: id, Name: "Snoop/" + ch + "-00000000", State: "Up"}, nil
+	return nil
 }
 
 func (f *fakeTel) Channels(context.Context) ([]Channel, error) {
@@ -331,30 +328,33 @@ func (f *fakeTel) Channels(context.Context) ([]Channel, error) {
 
 func (f *fakeTel) Bridges(context.Context) ([]Bridge, error) { return nil, nil }
 
-func (f *fakeTel) SetVar(_ context.Context, ch, name, value string) error {
-	f.rec(action{Op: "setvar", Chan: ch, Arg: name + "=" + value})
+// HandBack records each variable as a setvar, then the continue.
+func (f *fakeTel) HandBack(_ context.Context, ch string, vars map[string]string) error {
+	for name, value := range vars {
+		f.rec(action{Op: "setvar", Chan: ch, Arg: name + "=" + value})
+	}
+	f.rec(action{Op: "continue", Chan: ch})
 	return nil
 }
 
-// Move brings a channel into the application: its StasisStart follows.
+// Move brings a channel into the application: it enters at once.
 func (f *fakeTel) Move(_ context.Context, ch, app string, args []string) error {
 	f.rec(action{Op: "move", Chan: ch, Arg: app})
 	f.mu.Lock()
 	emit := f.emit
 	f.mu.Unlock()
 	if emit != nil {
-		emit(Event{Type: "StasisStart", Application: app, Args: args, Channel: &Channel{ID: ch, State: "Up"}})
+		emit(Event{Kind: Entered, Args: args, Channel: ch})
 	}
 	return nil
 }
 
-func (f *fakeTel) Continue(_ context.Context, ch string) error {
-	f.rec(action{Op: "continue", Chan: ch})
-	return nil
-}
-
-func (f *fakeTel) TransferProgress(_ context.Context, ch, state string) error {
-	f.rec(action{Op: "progress", Chan: ch, Arg: state})
+// ReportTransfer records the outcome's name: proceeding, done,
+// unavailable or refused.
+func (f *fakeTel) ReportTransfer(_ context.Context, ch string, outcome TransferOutcome) error {
+	name := map[TransferOutcome]string{TransferProceeding: "proceeding", TransferDone: "done",
+		TransferUnavailable: "unavailable", TransferRefused: "refused"}[outcome]
+	f.rec(action{Op: "progress", Chan: ch, Arg: name})
 	return nil
 }
 

@@ -84,7 +84,7 @@ func TestCallbackAgentSideFailuresSpendNoAttempt(t *testing.T) {
 	}{
 		{name: "agent does not answer", want: "AgentMissed cb7", run: func(h *harness) {
 			leg := h.cur.expect("agent", op("originate", "Local/100@agents")).ID
-			h.dialFail(leg, "NOANSWER")
+			h.dialFail(leg, DialNoAnswer)
 		}},
 		{name: "agent hangs up during whisper", want: "AgentMissed cb7", run: func(h *harness) {
 			leg := h.cur.expect("agent", op("originate", "Local/100@agents")).ID
@@ -99,13 +99,13 @@ func TestCallbackAgentSideFailuresSpendNoAttempt(t *testing.T) {
 			callee := h.cur.expect("caller", op("originate", "PJSIP/5557777@trunk")).ID
 			h.hangup(leg)
 			h.cur.expect("caller's ringing stopped", op("hangup", callee))
-			h.e.HandleEvent(Event{Type: "ChannelDestroyed", Channel: &Channel{ID: callee}})
+			h.e.HandleEvent(Event{Kind: Destroyed, Channel: callee})
 		}},
 		{name: "caller does not answer", want: "AttemptFailed cb7 caller did not answer", run: func(h *harness) {
 			leg := h.cur.expect("agent", op("originate", "Local/100@agents")).ID
 			h.answer(leg)
 			h.pbDone(h.cur.expect("whisper", playing(leg, "whisper-audit")))
-			h.dialFail(h.cur.expect("caller", op("originate", "PJSIP/5557777@trunk")).ID, "NOANSWER")
+			h.dialFail(h.cur.expect("caller", op("originate", "PJSIP/5557777@trunk")).ID, DialNoAnswer)
 		}},
 	}
 	for _, tt := range tests {
@@ -221,13 +221,13 @@ func TestClosedCallbackDueAtOpening(t *testing.T) {
 }
 
 // TestCallerREFERDeclined: a caller's phone that sends a REFER (ari-only
-// on callers too) is answered channel_declined and nothing is transferred.
+// on callers too) is refused and nothing is transferred.
 func TestCallerREFERDeclined(t *testing.T) {
 	h := newHarness(t, withTransfers)
 	ch := h.queued()
-	leg, br := h.connected(ch, "100")
-	h.e.HandleEvent(Event{Type: "ChannelTransfer", Transfer: &ChannelTransfer{Destination: "151", SourceChannel: ch, ConnectedChannel: leg, BridgeID: br}})
-	h.cur.expect("declined", func(a action) bool { return a.Op == "progress" && a.Chan == ch && a.Arg == "channel_declined" })
+	h.connected(ch, "100")
+	h.e.HandleEvent(Event{Kind: TransferRequested, Transfer: &PhoneTransfer{Destination: "151", Source: ch}})
+	h.cur.expect("declined", func(a action) bool { return a.Op == "progress" && a.Chan == ch && a.Arg == "refused" })
 	h.hangup(ch)
 	h.idle()
 	if n := h.r.countPrefix("BeginTransfer"); n != 0 {
@@ -263,7 +263,7 @@ func TestCallbackCallerID(t *testing.T) {
 	if callee.Req.CallerID != "0800300100" {
 		t.Errorf("callee caller id %q", callee.Req.CallerID)
 	}
-	h.dialFail(callee.ID, "BUSY")
+	h.dialFail(callee.ID, DialBusy)
 	h.cbs.waitCall(t, "AttemptFailed cb7")
 	h.idle()
 }
@@ -283,8 +283,8 @@ func TestAgentPhoneFeatureMenu(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
-			h.e.HandleEvent(Event{Type: "StasisStart", Application: "hotline", Args: []string{"agent", "555"},
-				Channel: &Channel{ID: tt.id, Name: "PJSIP/100-00000001", State: "Ring", CallerNumber: tt.number}})
+			h.e.HandleEvent(Event{Kind: Entered, Args: []string{"agent", "555"},
+				Channel: tt.id, Name: "PJSIP/100-00000001", CallerNumber: tt.number})
 			if !tt.menu {
 				h.cur.expect("hung up", op("hangup", tt.id))
 				h.idle()

@@ -75,18 +75,18 @@ func (h *harness) arrive(number, callerNumber string) string {
 	h.tel.mu.Lock()
 	h.tel.names[name] = id
 	h.tel.mu.Unlock()
-	h.e.HandleEvent(Event{Type: "StasisStart", Application: "hotline", Args: []string{number},
-		Channel: &Channel{ID: id, Name: name, State: "Ring", CallerNumber: callerNumber, Language: "en"}})
+	h.e.HandleEvent(Event{Kind: Entered, Args: []string{number},
+		Channel: id, Name: name, CallerNumber: callerNumber, Language: "en"})
 	return id
 }
 
 func (h *harness) finish(a action) {
-	h.e.HandleEvent(Event{Type: "PlaybackFinished", Playback: &Playback{ID: a.ID, TargetURI: "channel:" + a.Chan, State: "done"}})
+	h.e.HandleEvent(Event{Kind: PlaybackFinished, Playback: a.ID})
 }
 
 func (h *harness) dtmf(ch, digits string) {
 	for _, d := range digits {
-		h.e.HandleEvent(Event{Type: "ChannelDtmfReceived", Channel: &Channel{ID: ch}, Digit: string(d), DurationMS: 100})
+		h.e.HandleEvent(Event{Kind: DigitPressed, Channel: ch, Digit: string(d)})
 	}
 }
 
@@ -94,28 +94,28 @@ func (h *harness) dtmf(ch, digits string) {
 // pair: it arrives on the Stasis half.
 func (h *harness) phonePress(stasisName, digit string) {
 	phone := stasisName[:len(stasisName)-2] + ";1"
-	h.e.HandleEvent(Event{Type: "ChannelDtmfReceived", Channel: &Channel{ID: h.tel.otherHalf(phone)}, Digit: digit})
+	h.e.HandleEvent(Event{Kind: DigitPressed, Channel: h.tel.otherHalf(phone), Digit: digit})
 }
 
 // hangup is a channel hung up by its far end: HangupRequest then
 // StasisEnd, and no ChannelDestroyed (transcript 01).
 func (h *harness) hangup(ch string) {
-	h.e.HandleEvent(Event{Type: "ChannelHangupRequest", Channel: &Channel{ID: ch}, Cause: 16})
-	h.e.HandleEvent(Event{Type: "StasisEnd", Channel: &Channel{ID: ch}})
+	h.e.HandleEvent(Event{Kind: HangupRequested, Channel: ch, Reason: "Normal Clearing"})
+	h.e.HandleEvent(Event{Kind: Left, Channel: ch})
 }
 
-// answer is an originated leg picked up: Dial ANSWER then StasisStart
-// (transcript 03).
+// answer is an originated leg picked up: the dial answered, then it
+// enters the application (transcript 03).
 func (h *harness) answer(leg string, args ...string) {
-	h.e.HandleEvent(Event{Type: "Dial", Peer: &Channel{ID: leg, State: "Up"}, DialStatus: "ANSWER"})
-	h.e.HandleEvent(Event{Type: "StasisStart", Args: args, Channel: &Channel{ID: leg, State: "Up"}})
+	h.e.HandleEvent(Event{Kind: Dialled, Channel: leg, Dial: DialAnswered})
+	h.e.HandleEvent(Event{Kind: Entered, Args: args, Channel: leg})
 }
 
-// dialFail is an originated leg that fails with a dial status; the channel
-// is destroyed with cause 0 (transcript 09).
-func (h *harness) dialFail(leg, status string) {
-	h.e.HandleEvent(Event{Type: "Dial", Peer: &Channel{ID: leg}, DialStatus: status})
-	h.e.HandleEvent(Event{Type: "ChannelDestroyed", Channel: &Channel{ID: leg}, Cause: 0})
+// dialFail is an originated leg whose dial fails; the channel is then
+// destroyed (transcript 09).
+func (h *harness) dialFail(leg string, outcome DialOutcome) {
+	h.e.HandleEvent(Event{Kind: Dialled, Channel: leg, Dial: outcome})
+	h.e.HandleEvent(Event{Kind: Destroyed, Channel: leg})
 }
 
 // idle waits until no call is registered: every call goroutine has ended.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hotline-project/hotline/routing"
@@ -49,11 +48,11 @@ func (c *call) enqueue() (QueueInfo, error) {
 		return c.e.router.Enqueue(c.ctx, c.asCall())
 	}
 	cs, q, err := c.e.router.EnqueueNewCase(c.ctx, c.asCall())
-	if err != nil {
-		return QueueInfo{}, err
-	}
+	// A failed enqueue may have written the case (on Cluster its keys are
+	// on another master): known here, finish closes it rather than leave
+	// an open case nobody owns.
 	c.caseID = cs.ID
-	return q, nil
+	return q, err
 }
 
 // wait keeps a queued caller waiting until an agent is connected (then the
@@ -181,17 +180,10 @@ func (c *call) originateAgent(endpoint, agentID string, timeout time.Duration) (
 		ChannelID: leg, Endpoint: endpoint, App: c.e.app,
 		AppArgs:  []string{"agent", c.id, agentID},
 		CallerID: c.number, Timeout: timeout,
-		// Left to itself Asterisk negotiates slin192 on Local channels and
-		// resamples hold music for every waiting caller. (No originator:
-		// Asterisk refuses it together with formats.)
-		Formats: "ulaw",
+		// The agent's transfer button must reach the transfer policy.
+		InterceptTransfers: true,
 	}
-	if strings.HasPrefix(endpoint, "PJSIP/") {
-		// The phone's own transfer button reaches us as ChannelTransfer
-		// instead of being performed by Asterisk.
-		req.Variables = map[string]string{"PJSIP_TRANSFER_HANDLING()": "ari-only"}
-	}
-	if _, err := c.e.tel.Originate(c.ctx, req); err != nil {
+	if err := c.e.tel.Originate(c.ctx, req); err != nil {
 		return "", fmt.Errorf("originate %s: %w", endpoint, err)
 	}
 	c.e.dialAccepted(agentID)
@@ -220,8 +212,7 @@ func dialBackoff(n int) time.Duration {
 // refusedByAsterisk reports whether Asterisk itself refused an originate
 // (it answered, with an error), as opposed to not being reached.
 func refusedByAsterisk(err error) bool {
-	var he *HTTPError
-	return errors.As(err, &he) || errors.Is(err, routing.ErrCallGone)
+	return errors.Is(err, ErrDialRefused) || errors.Is(err, routing.ErrCallGone)
 }
 
 // dialRefused counts one refused originate for an agent and returns how
@@ -287,7 +278,7 @@ type ringResult int
 
 const (
 	ringAnswered  ringResult = iota
-	ringNoAnswer             // timer or NOANSWER
+	ringNoAnswer             // timer, or it rang out
 	ringFailed               // busy, congestion, unreachable, hung up
 	ringCancelled            // the node drains: we hung up the leg
 )
@@ -308,21 +299,21 @@ func (c *call) waitAnswer(leg string, deadline time.Time, cancelOnDrain bool, ot
 			c.hangupLeg(leg)
 			return ringNoAnswer, nil
 		}
-		if on(m, "StasisStart", leg) {
+		if on(m, Entered, leg) {
 			return ringAnswered, nil
 		}
 		if m.drain && cancelOnDrain {
 			c.hangupLeg(leg)
 			return ringCancelled, nil
 		}
-		if status, failed := dialFailed(m, leg); failed {
+		if outcome, failed := dialFailed(m, leg); failed {
 			c.hangupLeg(leg)
-			if status == "NOANSWER" {
+			if outcome == DialNoAnswer {
 				return ringNoAnswer, nil
 			}
 			return ringFailed, nil
 		}
-		if m.ev != nil && gone(m.ev) && m.ev.Channel.ID == leg {
+		if goneOn(m, leg) {
 			return ringFailed, nil
 		}
 		if other != nil {
@@ -337,7 +328,7 @@ func (c *call) hangupLeg(leg string) {
 	}
 	delete(c.legs, leg)
 	c.stopPlaybacksOn(leg)
-	c.e.hangup(c.ctx, leg, "normal")
+	c.e.hangup(c.ctx, leg, HangupNormal)
 }
 
 // ring originates the offered agent, whispers the case on answer and
@@ -407,7 +398,7 @@ func (c *call) ring(o Offer) (bool, error) {
 // whileWaiting keeps the waiting caller's music and callback key alive
 // while an agent rings.
 func (c *call) whileWaiting(m message) {
-	if m.ev != nil && m.ev.Type == "PlaybackFinished" && len(c.playing) == 0 {
+	if m.ev != nil && m.ev.Kind == PlaybackFinished && len(c.playing) == 0 {
 		c.startMOH()
 	}
 	if m.offer != nil {
@@ -441,22 +432,11 @@ func (c *call) agentDropped() error {
 	return nil
 }
 
-// The conversation bridge. Asterisk moves a plain mixing bridge of two
-// PJSIP legs with the same codec to native RTP, where media (and the
-// agents' feature codes) flow phone to phone and no ChannelDtmfReceived is
-// raised: *2, # and the rest would do nothing. "dtmf_events" keeps the
-// bridge out of native RTP, so every digit reaches the call flow; every
-// channel joins with absorbDTMF, so no digit reaches the other party: the
-// caller never hears, or receives, the agent's codes (nor the agent the
-// caller's). The cost is that Asterisk relays the conversation's media
-// itself, which it does anyway for hold music and whispers.
-const conversationBridge = "mixing,dtmf_events"
-
-var conversationJoin = JoinOptions{AbsorbDTMF: true}
-
-// join puts channels into the conversation bridge.
+// join puts channels into the conversation bridge: the agent's feature
+// codes reach the call flow there and never the caller (Telephony's
+// CreateConversation).
 func (c *call) join(channels ...string) error {
-	return c.e.tel.AddToBridge(c.ctx, c.bridge, conversationJoin, channels...)
+	return c.e.tel.Join(c.ctx, c.bridge, channels...)
 }
 
 // connect bridges the caller with an answered agent leg.
@@ -464,7 +444,7 @@ func (c *call) connect(leg string) error {
 	if c.bridge == "" {
 		id := c.e.newID("br", c.id)
 		c.e.own(c, id, false)
-		if _, err := c.e.tel.CreateBridge(c.ctx, id, conversationBridge, "hotline-"+c.id); err != nil {
+		if err := c.e.tel.CreateConversation(c.ctx, id, "hotline-"+c.id); err != nil {
 			return fmt.Errorf("create bridge: %w", err)
 		}
 		c.bridge = id

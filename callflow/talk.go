@@ -85,7 +85,7 @@ func (c *call) talk() error {
 			c.errorTone()
 			continue
 		}
-		if m.ev != nil && gone(m.ev) && m.ev.Channel.ID == c.agentLeg {
+		if goneOn(m, c.agentLeg) {
 			return c.afterAgent()
 		}
 		if m.cmd != nil {
@@ -109,12 +109,11 @@ func (c *call) talk() error {
 			}
 			continue
 		}
-		if ev := m.ev; ev != nil && ev.Type == "ChannelTransfer" && ev.Transfer != nil && ev.Transfer.State == "" {
-			c.referAt = time.Now()
-			if ev.Transfer.SourceChannel != c.agentLeg {
-				// A caller's phone (ari-only too) transfers nobody: refuse
-				// its REFER rather than leave the phone waiting.
-				c.declineTransfer(ev.Transfer.SourceChannel)
+		if ev := m.ev; ev != nil && ev.Kind == TransferRequested && ev.Transfer != nil {
+			if ev.Transfer.Source != c.agentLeg {
+				// A caller's phone transfers nobody: refuse its request
+				// rather than leave the phone waiting.
+				c.declineTransfer(ev.Transfer.Source)
 				continue
 			}
 			if err := c.phoneTransfer(*ev.Transfer); err != nil {
@@ -169,12 +168,13 @@ func (c *call) feature(f Feature) error {
 }
 
 // phoneTransfer applies the transfer policy to a phone's own transfer
-// (a REFER handed over as ChannelTransfer) and reports back to the phone.
-func (c *call) phoneTransfer(t ChannelTransfer) error {
-	if t.DestinationChannel != "" || t.ProtocolID != "" || t.Destination == "" {
-		// An attended REFER replaces a consultation the phone made on its
-		// own, outside the hotline's case and path: not ours to complete.
-		c.progress("channel_declined")
+// and reports back to the phone.
+func (c *call) phoneTransfer(t PhoneTransfer) error {
+	if t.Attended || t.Destination == "" {
+		// An attended transfer replaces a consultation the phone made on
+		// its own, outside the hotline's case and path: not ours to
+		// complete.
+		c.progress(TransferRefused)
 		c.errorTone()
 		return nil
 	}
@@ -190,34 +190,15 @@ func (c *call) declineTransfer(ch string) {
 	if ch == "" {
 		return
 	}
-	c.referSettled()
-	if err := c.e.tel.TransferProgress(c.ctx, ch, "channel_declined"); err != nil && !errors.Is(err, routing.ErrCallGone) {
+	if err := c.e.tel.ReportTransfer(c.ctx, ch, TransferRefused); err != nil && !errors.Is(err, routing.ErrCallGone) {
 		c.log.Warn("decline transfer", logChannel, ch, logErr, err)
 	}
 }
 
-// referSettle is how long after a phone's REFER reached us its first
-// transfer_progress waits. Asterisk 22.10 publishes the ChannelTransfer
-// event before it records the REFER's state (res_pjsip_refer.c,
-// refer_incoming_ari_request: ari_notify, then progress->ari_state): a
-// transfer_progress that overtakes that assignment dereferences NULL and
-// Asterisk crashes (seen once on a real Asterisk with a real phone). The
-// assignment follows at once; this leaves it ample time.
-const referSettle = 100 * time.Millisecond
-
-// referSettled waits out referSettle after the last REFER, leaving every
-// message in the mailbox.
-func (c *call) referSettled() {
-	if d := referSettle - time.Since(c.referAt); d > 0 && !c.referAt.IsZero() {
-		never := func(message) bool { return false }
-		_, _, _ = c.await(never, never, d)
-	}
-}
-
-func (c *call) progress(state string) {
-	c.referSettled()
-	if err := c.e.tel.TransferProgress(c.ctx, c.agentLeg, state); err != nil && !errors.Is(err, routing.ErrCallGone) {
-		c.log.Warn("transfer progress", "state", state, logErr, err)
+// progress tells the agent's phone how its transfer request goes.
+func (c *call) progress(outcome TransferOutcome) {
+	if err := c.e.tel.ReportTransfer(c.ctx, c.agentLeg, outcome); err != nil && !errors.Is(err, routing.ErrCallGone) {
+		c.log.Warn("transfer progress", "outcome", outcome, logErr, err)
 	}
 }
 
@@ -234,7 +215,7 @@ func (c *call) transfer(to routing.Destination, mode routing.TransferMode, note 
 	tr, err := c.e.router.BeginTransfer(c.ctx, TransferRequest{CallID: c.id, By: c.agentID, To: to, Note: note, Mode: mode})
 	if err != nil {
 		if phone {
-			c.progress("channel_declined")
+			c.progress(TransferRefused)
 		}
 		if ref, ok := routing.AsRefusal(err); ok {
 			c.refused(ref, to)
@@ -248,7 +229,7 @@ func (c *call) transfer(to routing.Destination, mode routing.TransferMode, note 
 	}
 	cmd.answer(cmdResult{tr: tr})
 	if phone {
-		c.progress("channel_progress")
+		c.progress(TransferProceeding)
 	}
 	if tr.Note != "" {
 		note = tr.Note
@@ -276,7 +257,7 @@ func (c *call) consult(tr Transfer, note string, phone bool) error {
 	start := c.e.clock.Now()
 	c.pending = &tr
 	log := c.log.With("transfer", tr.ID, "target", tr.Target.ID)
-	if err := c.e.tel.RemoveFromBridge(c.ctx, c.bridge, c.caller); err != nil {
+	if err := c.e.tel.Unjoin(c.ctx, c.bridge, c.caller); err != nil {
 		log.Warn("take caller out of bridge", logErr, err)
 	}
 	if err := c.settle(c.caller, false); err != nil {
@@ -358,7 +339,7 @@ func (c *call) consult(tr Transfer, note string, phone bool) error {
 		case finished(m, callerPB):
 			callerPB = ""
 			c.startMOH()
-		case on(m, "StasisStart", target):
+		case on(m, Entered, target):
 			answered = true
 			ring.Stop()
 			ring = c.e.clock.NewTimer(c.e.settings.ConsultTimeout)
@@ -376,9 +357,9 @@ func (c *call) consult(tr Transfer, note string, phone bool) error {
 		case finished(m, whisperPB):
 			whisperPB = ""
 			acceptPB = c.joinTarget(target)
-		case m.ev != nil && gone(m.ev) && m.ev.Channel.ID == target:
+		case goneOn(m, target):
 			return c.consultEnd(tr, target, false, start, phone, nil)
-		case m.ev != nil && gone(m.ev) && m.ev.Channel.ID == c.agentLeg:
+		case goneOn(m, c.agentLeg):
 			// The transferring agent hung up: an answered target takes the
 			// caller (as on any phone system), otherwise the caller comes
 			// back to an empty conversation and the call ends with the survey.
@@ -393,7 +374,7 @@ func (c *call) consult(tr Transfer, note string, phone bool) error {
 		default:
 			if status, failed := dialFailed(m, target); failed {
 				var why error
-				if status == "NOANSWER" {
+				if status == DialNoAnswer {
 					why = errNoAnswer
 				}
 				c.hangupLeg(target)
@@ -477,7 +458,7 @@ func (c *call) consultEnd(tr Transfer, target string, accept bool, start time.Ti
 		c.e.metrics.Transfer(ResultCompleted)
 		c.e.metrics.Consult(d, ResultCompleted)
 		if phone {
-			c.progress("channel_answered")
+			c.progress(TransferDone)
 		}
 		old := c.agentLeg
 		c.agentLeg, c.agentID = target, tr.Target.ID
@@ -506,11 +487,11 @@ func (c *call) consultEnd(tr Transfer, target string, accept bool, start time.Ti
 	c.e.metrics.Transfer(result)
 	c.e.metrics.Consult(d, result)
 	if phone {
-		state := "channel_declined"
+		outcome := TransferRefused
 		if result == ResultNoAnswer {
-			state = "channel_unavailable"
+			outcome = TransferUnavailable
 		}
-		c.progress(state)
+		c.progress(outcome)
 	}
 	if err := c.join(c.caller); err != nil {
 		return fmt.Errorf("bridge caller back: %w", err)
@@ -650,7 +631,7 @@ func (c *call) finish(err error) {
 	// they are never offered a call while this one still rings their
 	// phone; the bridge can wait until after.
 	for leg := range c.legs {
-		c.e.hangup(ctx, leg, "normal")
+		c.e.hangup(ctx, leg, HangupNormal)
 	}
 	c.handled()
 	switch {
@@ -673,7 +654,7 @@ func (c *call) finish(err error) {
 		})
 	}
 	if c.callerUp && c.caller != "" && !c.handedBack {
-		c.e.hangup(ctx, c.caller, "normal")
+		c.e.hangup(ctx, c.caller, HangupNormal)
 	}
 }
 

@@ -77,11 +77,11 @@ func (e *Engine) storeFailed(err error) {
 // HOTLINE_RESULT=unavailable: Asterisk goes on after Stasis() with the
 // administrator's fallback. A channel handed back is no longer ours.
 func (e *Engine) handBack(ctx context.Context, channelID string) error {
-	if err := e.tel.SetVar(ctx, channelID, ResultVariable, ResultUnavailable); err != nil {
+	if err := e.tel.HandBack(ctx, channelID, map[string]string{ResultVariable: ResultUnavailable}); err != nil {
 		return err
 	}
 	e.metrics.HandedBack(ResultUnavailable)
-	return e.tel.Continue(ctx, channelID)
+	return nil
 }
 
 // unavailable ends an answered caller's call when it cannot be routed:
