@@ -147,19 +147,32 @@ func (c *channel) livePeer() *channel {
 
 // recipients are the applications that hear of this channel: those
 // subscribed to it (by originating it, by a subscription, or by having it
-// in Stasis).
-func (c *channel) recipients() []string { return c.subs.apps() }
+// in Stasis), and those subscribed to every channel.
+func (s *Server) recipients(c *channel) []string {
+	apps := c.subs.apps()
+	for a := range s.allChan {
+		if !slices.Contains(apps, a) {
+			apps = append(apps, a)
+		}
+	}
+	return apps
+}
 
 // publish emits what changed since the last published snapshot. Callers
 // hold s.mu.
 func (s *Server) publish(c *channel) {
 	if !c.published {
+		// The first snapshot is a ChannelCreated, which only an
+		// application subscribed to every channel can hear.
 		c.pub, c.published = c.snap, true
+		for a := range s.allChan {
+			s.emit([]string{a}, "ChannelCreated", event{"channel": c.snap})
+		}
 		return
 	}
 	old := c.pub
 	c.pub = c.snap
-	apps := c.recipients()
+	apps := s.recipients(c)
 	if len(apps) == 0 {
 		return
 	}
@@ -186,7 +199,7 @@ func (s *Server) publish(c *channel) {
 // chanEvent emits a channel event, carrying the published snapshot, to the
 // channel's recipients.
 func (s *Server) chanEvent(c *channel, typ string, ev event) {
-	apps := c.recipients()
+	apps := s.recipients(c)
 	if len(apps) == 0 {
 		return
 	}
@@ -215,7 +228,7 @@ func (s *Server) setApp(c *channel, app, data string, priority int) {
 }
 
 func (s *Server) dialEvent(c *channel, status, dialstring string) {
-	apps := c.recipients()
+	apps := s.recipients(c)
 	if len(apps) == 0 {
 		return
 	}

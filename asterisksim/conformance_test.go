@@ -391,7 +391,19 @@ func (p *prober) open(app string) {
 	p.apps = append(p.apps, app)
 	deadline := time.Now().Add(p.wait)
 	for {
-		if st, _ := p.raw("GET", "/applications/"+app, nil, nil); st == 200 {
+		if st, body := p.raw("GET", "/applications/"+app, nil, nil); st == 200 {
+			// Asterisk keeps an application, and what it subscribed to,
+			// for a moment after its websocket closed, and "every
+			// channel" or "every bridge" cannot be taken back: an
+			// application that comes back with subscriptions would make
+			// the probe's trace another one.
+			var a appJSON
+			if err := json.Unmarshal(body, &a); err != nil {
+				p.t.Fatalf("GET /applications/%s: %v", app, err)
+			}
+			if n := len(a.ChannelIDs) + len(a.BridgeIDs) + len(a.EndpointIDs) + len(a.DeviceNames); n > 0 {
+				p.t.Fatalf("%s: application %s starts with subscriptions %s (left by an earlier run; wait a moment or restart Asterisk)", p.tg.kind, app, body)
+			}
 			return
 		}
 		if time.Now().After(deadline) {
@@ -641,6 +653,15 @@ func (p *prober) render() []string {
 			byKey[key] = g
 			groups = append(groups, g)
 		}
+		if c, ok := ev["channel"].(map[string]any); ok && ev["type"] == "ChannelStateChange" {
+			// A state change can be published from another thread than
+			// the channel's dialplan (a Local half answered, then at once
+			// in its next priority): the position its snapshot shows
+			// races. ChannelDialplan events tell the position.
+			if dp, ok := c["dialplan"].(map[string]any); ok {
+				dp["app_name"], dp["app_data"], dp["priority"] = "<racy>", "<racy>", "<racy>"
+			}
+		}
 		if strings.HasPrefix(p.objectKey(e.ev), "dial:") {
 			if peer, ok := ev["peer"].(map[string]any); ok && ev["dialstatus"] == "" && (peer["state"] == "Down" || peer["state"] == "Ringing") {
 				// The dial's start carries the snapshot of when its thread
@@ -689,7 +710,7 @@ func (p *prober) render() []string {
 // snapshot does: StasisStart's channel shows the state it entered in.
 func eventLane(ev map[string]any) int {
 	switch ev["type"] {
-	case "ChannelStateChange", "ChannelDestroyed":
+	case "ChannelCreated", "ChannelStateChange", "ChannelDestroyed":
 		return 1
 	case "ChannelDialplan":
 		return 2

@@ -300,7 +300,7 @@ func (s *Server) playbackEvent(p *playback, typ string) {
 	ev := event{"playback": p.snapshot()}
 	if p.ch != nil {
 		// Published on the channel's topic: its subscribers hear it.
-		if apps := p.ch.recipients(); len(apps) > 0 {
+		if apps := s.recipients(p.ch); len(apps) > 0 {
 			s.emit(apps, typ, ev)
 		}
 		return

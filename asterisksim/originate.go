@@ -169,13 +169,17 @@ func (s *Server) originate(r originateReq) (channelJSON, *apiError) {
 	}
 	s.channels[a.snap.ID] = a
 	s.channels[b.snap.ID] = b
+	// ast_request publishes both halves before the dial names its
+	// application (AppDial2): ChannelCreated, then ChannelDialplan, for an
+	// application subscribed to every channel.
+	dialApp := a.snap.Dialplan
+	a.snap.Dialplan.AppName, a.snap.Dialplan.AppData = "", ""
+	s.publish(a)
+	s.publish(b)
 	if r.create {
-		// ast_request made both halves; only half 1 runs Stasis (from a
-		// thread of its own), half 2 waits for /dial.
+		// Only half 1 runs Stasis (from a thread of its own); half 2
+		// waits for /dial.
 		a.created = true
-		a.snap.Dialplan.AppName, a.snap.Dialplan.AppData = "", ""
-		s.publish(a)
-		s.publish(b)
 		snap := a.pub
 		if r.app == "" {
 			// Stasis() of no application fails at once: the channel is
@@ -189,8 +193,8 @@ func (s *Server) originate(r originateReq) (channelJSON, *apiError) {
 		}
 		return snap, nil
 	}
+	a.snap.Dialplan = dialApp
 	s.publish(a)
-	s.publish(b)
 	if r.app != "" {
 		a.subs.add(r.app, 1)
 		if t.kind == kindLocal {

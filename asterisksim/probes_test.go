@@ -309,7 +309,7 @@ func probes() []probe {
 			apps: []string{"probe"}, run: func(p *prober) {
 				p.call(200, "POST", "/channels/create", q("endpoint", "Local/100@ringing", "app", "probe", "channelId", "k", "formats", "ulaw"), nil)
 				p.until("created", on("probe", "StasisStart", "k"))
-				p.call(204, "POST", "/channels/k/dial", q("timeout", "1"), nil)
+				p.call(204, "POST", "/channels/k/dial", q("timeout", "2"), nil)
 				p.until("ringing", dialBegin("probe", "k"), dialStatus("probe", "k", "RINGING"))
 				p.until("timed out", on("probe", "ChannelDestroyed", "k"))
 			}},
@@ -358,6 +358,28 @@ func probes() []probe {
 				p.do("DELETE", "/applications/chansub/subscription", q("eventSource", "channel:a"), nil)
 				hangup(p, "a", "probe", "a", "a;2")
 			}},
+		{name: "all-channels", record: true, doc: "an application subscribed to every channel and every bridge (as the test phones are): ChannelCreated, everything but Stasis events; neither subscription can be taken back",
+			apps: []string{"probe", "watcher"}, run: func(p *prober) {
+				p.call(200, "POST", "/applications/watcher/subscription", q("eventSource", "channel:"), nil)
+				p.call(200, "POST", "/applications/watcher/subscription", q("eventSource", "bridge:"), nil)
+				p.settle("subscribed")
+				localApp(p, "a", "Local/100@agents", "probe")
+				p.until("originated", append(legUp("probe", "a"), waiting("watcher", "a;2"), on("watcher", "ChannelVarset", "a"))...)
+				p.call(200, "POST", "/bridges", q("type", "mixing", "bridgeId", "br"), nil)
+				p.call(204, "POST", "/bridges/br/addChannel", q("channel", "a"), nil)
+				p.until("bridged", on("probe", "ChannelEnteredBridge", "a"), on("watcher", "ChannelEnteredBridge", "a"))
+				playCall(p, "/channels/a/play/pw", q("media", "sound:hotline-beep"), nil)
+				p.until("played", on("probe", "PlaybackFinished", "pw"), on("watcher", "PlaybackFinished", "pw"))
+				p.call(204, "POST", "/bridges/br/removeChannel", q("channel", "a"), nil)
+				p.until("unbridged", on("probe", "ChannelLeftBridge", "a"), on("watcher", "ChannelLeftBridge", "a"))
+				p.call(204, "DELETE", "/bridges/br", nil, nil)
+				p.until("bridge gone", on("watcher", "BridgeDestroyed", "br"))
+				p.do("DELETE", "/applications/watcher/subscription", q("eventSource", "channel:"), nil)
+				p.do("DELETE", "/applications/watcher/subscription", q("eventSource", "bridge:"), nil)
+				p.do("DELETE", "/channels/a", nil, nil)
+				p.until("hung up", on("probe", "ChannelDestroyed", "a"), on("probe", "ChannelDestroyed", "a;2"),
+					on("watcher", "ChannelDestroyed", "a"), on("watcher", "ChannelDestroyed", "a;2"))
+			}},
 		{name: "playback-basic", record: true, doc: "play, stop, finished; GET and DELETE of a finished playback",
 			apps: []string{"probe"}, run: func(p *prober) {
 				localApp(p, "a", "Local/100@agents", "probe")
@@ -373,10 +395,12 @@ func probes() []probe {
 				p.do("DELETE", "/playbacks/pb1", nil, nil)
 				p.do("GET", "/playbacks/pb2", nil, nil)
 				// The same playback id again while it plays: accepted, and
-				// queued behind it.
-				playCall(p, "/channels/a/play/pb2", q("media", "sound:hotline-beep"), nil)
+				// queued behind it. A stop reaches the first; the second
+				// then starts, and is stopped in turn.
+				playCall(p, "/channels/a/play/pb2", q("media", "sound:hotline-tone-3s"), nil)
 				stopPlayback(p, "pb2")
 				p.until("stopped", on("probe", "PlaybackFinished", "pb2"), on("probe", "PlaybackStarted", "pb2"))
+				stopPlayback(p, "pb2")
 				p.until("second pb2", on("probe", "PlaybackFinished", "pb2"))
 				p.do("POST", "/channels/a/play", nil, nil)
 				p.do("POST", "/channels/nothere/play", q("media", "sound:hotline-beep"), nil)

@@ -327,8 +327,12 @@ type appJSON struct {
 	Name             string   `json:"name"`
 }
 
-// bridgeAll is how Asterisk lists a subscription to every bridge.
-const bridgeAll = "__AST_BRIDGE_ALL_TOPIC"
+// bridgeAll and channelAll are how Asterisk lists a subscription to every
+// bridge, every channel.
+const (
+	bridgeAll  = "__AST_BRIDGE_ALL_TOPIC"
+	channelAll = "__AST_CHANNEL_ALL_TOPIC"
+)
 
 // appSnapshot scans the channels; it is only used by rare REST calls.
 func (s *Server) appSnapshot(name string) appJSON {
@@ -346,6 +350,9 @@ func (s *Server) appSnapshot(name string) appJSON {
 	}
 	if s.allBridge[name] {
 		a.BridgeIDs = append(a.BridgeIDs, bridgeAll)
+	}
+	if s.allChan[name] {
+		a.ChannelIDs = append(a.ChannelIDs, channelAll)
 	}
 	sort.Strings(a.ChannelIDs)
 	sort.Strings(a.BridgeIDs)
@@ -389,15 +396,20 @@ func (s *Server) subscription(w http.ResponseWriter, r *http.Request, p params, 
 		return
 	}
 	type change struct {
-		c   *channel
-		b   *bridge
-		all bool
+		c           *channel
+		b           *bridge
+		all         bool // every bridge, or with allChannels every channel
+		allChannels bool
 	}
 	var todo []change
 	for _, src := range srcs {
 		kind, id, _ := strings.Cut(src, ":")
 		switch kind {
 		case "channel":
+			if id == "" {
+				todo = append(todo, change{all: true, allChannels: true})
+				continue
+			}
 			if c := s.channels[id]; c != nil {
 				todo = append(todo, change{c: c})
 				continue
@@ -425,15 +437,22 @@ func (s *Server) subscription(w http.ResponseWriter, r *http.Request, p params, 
 		d = -1
 	}
 	for _, t := range todo {
+		if t.all && !on {
+			// stasis_app_unsubscribe has no way back from "all".
+			writeErr(w, http.StatusNotImplemented, "Method not implemented")
+			return
+		}
+	}
+	for _, t := range todo {
 		switch {
 		case t.c != nil:
 			t.c.subs.add(name, d)
 		case t.b != nil:
 			t.b.subs.add(name, d)
-		case on:
-			s.allBridge[name] = true
+		case t.allChannels:
+			s.allChan[name] = true
 		default:
-			delete(s.allBridge, name)
+			s.allBridge[name] = true
 		}
 	}
 	writeJSON(w, http.StatusOK, s.appSnapshot(name))
@@ -813,6 +832,8 @@ func (s *Server) createBridge(w http.ResponseWriter, r *http.Request, p params) 
 	}
 	b := &bridge{id: id, name: p.get("name"), typ: typ, dtmfEvents: dtmfEvents, created: now()}
 	s.bridges[id] = b
+	// Only an application subscribed to every bridge hears of it now.
+	s.bridgeEvent(b, "BridgeCreated", event{"bridge": b.snapshot()})
 	writeJSON(w, http.StatusOK, b.snapshot())
 }
 

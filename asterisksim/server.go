@@ -55,6 +55,7 @@ type Server struct {
 	playbacks map[string][]*playback // by id; Asterisk accepts a duplicate id
 	apps      map[string]*wsConn     // application name → its websocket
 	allBridge map[string]bool        // applications subscribed to bridge: (every bridge)
+	allChan   map[string]bool        // applications subscribed to channel: (every channel)
 	conns     map[*wsConn]struct{}
 	endpoints map[string]Endpoint
 	idSeq     uint64
@@ -95,6 +96,7 @@ func New(opts Options) *Server {
 		playbacks: make(map[string][]*playback),
 		apps:      make(map[string]*wsConn),
 		allBridge: make(map[string]bool),
+		allChan:   make(map[string]bool),
 		conns:     make(map[*wsConn]struct{}),
 		endpoints: make(map[string]Endpoint),
 	}

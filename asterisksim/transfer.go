@@ -66,7 +66,7 @@ func (s *Server) Refer(channelID, destination, replacesChannelID string) error {
 		}
 	}
 	c.transfer = &transfer{referTo: referTo, referredBy: referredBy}
-	s.emit(c.recipients(), "ChannelTransfer", event{"refer_to": referTo, "referred_by": referredBy})
+	s.emit(s.recipients(c), "ChannelTransfer", event{"refer_to": referTo, "referred_by": referredBy})
 	return nil
 }
 
@@ -93,7 +93,7 @@ func (s *Server) transferProgress(c *channel, state string) {
 		}
 		by["bridge"] = bj
 	}
-	s.emit(c.recipients(), "ChannelTransfer", event{"refer_to": t.referTo, "referred_by": by, "state": state})
+	s.emit(s.recipients(c), "ChannelTransfer", event{"refer_to": t.referTo, "referred_by": by, "state": state})
 }
 
 func randTag() string {
