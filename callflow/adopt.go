@@ -160,27 +160,13 @@ func (e *Engine) endVanished(ctx context.Context, channels []Channel) {
 // adoptCall builds the call's state from the lists and starts its owner.
 func (e *Engine) adoptCall(ctx context.Context, rc Call, l adoptLists) {
 	log := e.log.With(logCall, rc.ID)
-	caller, isCB := "", false
-	if _, ok := l.chans[rc.ID]; ok && rc.CallbackID == "" {
-		caller = rc.ID
-	}
-	if caller == "" {
-		// A called-back caller: their channel is our callee leg. (A
-		// caller who kept their place as a callback has hung up: their
-		// old channel, if still listed, is on its way out.)
-		for id := range l.chans {
-			if kind, callID, ok := e.parseID(id); ok && kind == "callee" && callID == rc.ID {
-				caller, isCB = id, true
-				break
-			}
-		}
-	}
+	caller, isCB := e.adoptedCaller(rc, l)
 	if caller == "" {
 		return
 	}
 	c := e.newCall(rc.ID, log.With(logChannel, l.chans[caller].Name))
-	c.caller, c.callerUp, c.isCB = caller, true, isCB
-	c.number, c.lang, c.topic, c.caseID = rc.CallerNumber, rc.Lang, rc.Topic, rc.CaseID
+	c.caller, c.callerUp, c.kase.callback = caller, true, isCB
+	c.number, c.lang, c.topic, c.kase.id = rc.CallerNumber, rc.Lang, rc.Topic, rc.CaseID
 	if c.lang == "" {
 		c.lang = l.chans[caller].Language
 	}
@@ -189,60 +175,90 @@ func (e *Engine) adoptCall(ctx context.Context, rc Call, l adoptLists) {
 	var run func() error
 	switch rc.State {
 	case routing.CallQueued:
-		c.enqueued = true
+		c.enter(inQueue)
 		run = c.waitAgain
 	case routing.CallRinging:
-		c.enqueued = true
-		e.mu.Lock()
-		o, parked := e.parked[rc.ID]
-		e.mu.Unlock()
-		if parked && o.Agent.ID == rc.AgentID {
-			// Offered to this node before it reconciled: the offer is
-			// posted once the call is registered (releaseParked).
-			run = c.waitAgain
-			break
-		}
-		o = Offer{CallID: rc.ID, CaseID: rc.CaseID, Topic: rc.Topic, Node: e.node,
-			Agent: AgentStatus{Agent: routing.Agent{ID: rc.AgentID}}}
-		run = func() error {
-			// Registered first, so the offer the release may make for
-			// this caller lands in the mailbox.
-			e.releaseUnblamed(c.ctx, o, log)
-			return c.waitAgain()
-		}
+		// Released (or offered again once registered): waiting.
+		c.enter(inQueue)
+		run = c.adoptRinging(rc)
 	default: // connected, consulting
-		c.answered, c.talked, c.agentID = true, true, rc.AgentID
-		b, bridged := l.bridgeOf[caller]
-		if bridged {
-			c.bridge = b.ID
-			c.keys = append(c.keys, b.ID)
-			for _, id := range b.Channels {
-				c.bridged[id] = true // no event will say so: they are in already
-				if kind, callID, ok := e.parseID(id); ok && kind == "agent" && callID == rc.ID {
-					c.agentLeg = id
-				}
-			}
-		}
-		if c.agentLeg == "" {
-			log.Info("adopted conversation lost its agent")
-			run = c.afterAgent
-			break
-		}
-		c.keys = append(c.keys, c.agentLeg)
-		c.legs[c.agentLeg] = true
-		c.talkStart = e.clock.Now()
-		if rc.State == routing.CallConsulting {
-			// The old node ran out of time in a consult: its target leg
-			// is hung up as an orphan; the router's pending transfer is
-			// left to expire (no transfer id survives the restart).
-			log.Warn("adopted a call in a consult: the consult is lost")
-		}
-		run = c.talk
+		run = c.adoptConversation(rc, l)
 	}
 	if !e.register(c, func() { c.finish(run()) }) {
 		return // this node is stopping too: the next one will adopt it
 	}
 	log.Info("call re-adopted", "state", rc.State, logAgent, rc.AgentID, "bridge", c.bridge)
+}
+
+// adoptedCaller finds the caller's channel of a call the router lists: the
+// caller's own, or for a callback our callee leg. isCB says which.
+func (e *Engine) adoptedCaller(rc Call, l adoptLists) (caller string, isCB bool) {
+	if _, ok := l.chans[rc.ID]; ok && rc.CallbackID == "" {
+		return rc.ID, false
+	}
+	// A called-back caller: their channel is our callee leg. (A caller who
+	// kept their place as a callback has hung up: their old channel, if
+	// still listed, is on its way out.)
+	for id := range l.chans {
+		if kind, callID, ok := e.parseID(id); ok && kind == "callee" && callID == rc.ID {
+			return id, true
+		}
+	}
+	return "", false
+}
+
+// adoptRinging runs a call adopted while an agent rang for it: the agent's
+// leg died with the old node, so the offer is released and the caller
+// waits again.
+func (c *call) adoptRinging(rc Call) func() error {
+	e := c.e
+	e.mu.Lock()
+	o, parked := e.parked[rc.ID]
+	e.mu.Unlock()
+	if parked && o.Agent.ID == rc.AgentID {
+		// Offered to this node before it reconciled: the offer is posted
+		// once the call is registered (releaseParked).
+		return c.waitAgain
+	}
+	o = Offer{CallID: rc.ID, CaseID: rc.CaseID, Topic: rc.Topic, Node: e.node,
+		Agent: AgentStatus{Agent: routing.Agent{ID: rc.AgentID}}}
+	return func() error {
+		// Registered first, so the offer the release may make for this
+		// caller lands in the mailbox.
+		e.releaseUnblamed(c.ctx, o, c.log)
+		return c.waitAgain()
+	}
+}
+
+// adoptConversation takes over a conversation from its bridge: the agent's
+// leg is the one of ours in it.
+func (c *call) adoptConversation(rc Call, l adoptLists) func() error {
+	c.enter(withAgent)
+	c.kase.talked, c.agentID = true, rc.AgentID
+	if b, bridged := l.bridgeOf[c.caller]; bridged {
+		c.bridge = b.ID
+		c.keys = append(c.keys, b.ID)
+		for _, id := range b.Channels {
+			c.bridged[id] = true // no event will say so: they are in already
+			if kind, callID, ok := c.e.parseID(id); ok && kind == "agent" && callID == rc.ID {
+				c.agentLeg = id
+			}
+		}
+	}
+	if c.agentLeg == "" {
+		c.log.Info("adopted conversation lost its agent")
+		return c.afterAgent
+	}
+	c.keys = append(c.keys, c.agentLeg)
+	c.legs[c.agentLeg] = true
+	c.talkStart = c.e.clock.Now()
+	if rc.State == routing.CallConsulting {
+		// The old node ran out of time in a consult: its target leg is
+		// hung up as an orphan; the router's pending transfer is left to
+		// expire (no transfer id survives the restart).
+		c.log.Warn("adopted a call in a consult: the consult is lost")
+	}
+	return c.talk
 }
 
 // takeOver re-adopts a dead node's waiting caller on an Asterisk both
@@ -266,11 +282,12 @@ func (e *Engine) takeOver(ctx context.Context, rc Call, l adoptLists) {
 	log := e.log.With(logCall, rc.ID, logChannel, ch.Name)
 	c := e.newCall(rc.ID, log)
 	c.caller, c.callerUp = rc.ID, true
-	c.number, c.lang, c.topic, c.caseID = taken.CallerNumber, taken.Lang, taken.Topic, taken.CaseID
+	c.number, c.lang, c.topic, c.kase.id = taken.CallerNumber, taken.Lang, taken.Topic, taken.CaseID
 	if c.lang == "" {
 		c.lang = ch.Language
 	}
-	c.enqueuedAt, c.enqueued = taken.EnqueuedAt, true
+	c.enqueuedAt = taken.EnqueuedAt
+	c.enter(inQueue)
 	c.keys = []string{rc.ID}
 	run := func() error {
 		// Registered first, so the channel entering here is ours.

@@ -34,34 +34,21 @@ type call struct {
 	lang     string
 	topic    string
 
-	caseID     string
-	resumed    bool // the caller continues an existing open case
-	keepOpen   bool // someone owes the caller a callback: leave the case open
-	talked     bool // an agent talked to the caller
+	kase       caseFacts
+	phase      phase
 	talkStart  time.Time
 	direct     *Offer // the case owner claimed for a returning caller
-	enqueued   bool
 	enqueuedAt time.Time
-	kept       bool // a kept-position callback replaced the queue entry
 
-	offer    *Offer // offered agent ringing
-	agentLeg string
+	agentLeg string // the agent on the call now (withAgent, consulting)
 	agentID  string
-	answered bool // the router has agentID on this call: EndCall owed
 	bridge   string
-	pending  *Transfer // transfer being consulted
-	joined   bool      // the pending transfer's target is in the bridge
-	cb       *Callback
-	isCB     bool
+	cb       *Callback            // the callback being dialled; nil for a caller's call
 	legs     map[string]bool      // channels we originated that are still up
 	playing  map[string]*playback // by playback id
 	bridged  map[string]bool      // channels Asterisk reports in the call's bridge
-	referAt  time.Time            // when the last phone REFER reached us (referSettle)
-	// handedBack: the caller's channel went back to the dialplan
-	// (unavailable); it is not ours to hang up.
-	handedBack bool
-	moh        bool // music on hold on the caller
-	draining   bool
+	moh      bool                 // music on hold on the caller
+	draining bool
 }
 
 func (e *Engine) newCall(id string, log *slog.Logger) *call {
@@ -735,7 +722,7 @@ func (c *call) returning(lookup <-chan openCase) (done bool, err error) {
 	if err != nil || d != "1" {
 		return false, err
 	}
-	c.caseID, c.resumed = cs.ID, true
+	c.kase.id, c.kase.resumed = cs.ID, true
 	if cs.Topic != "" {
 		c.topic = cs.Topic
 	}
@@ -761,7 +748,7 @@ func (c *call) returning(lookup <-chan openCase) (done bool, err error) {
 		c.log.Warn("schedule owner callback", logErr, err)
 		return false, nil
 	}
-	c.keepOpen = true
+	c.kase.owed = true
 	c.e.metrics.Callback("scheduled")
 	return true, c.playWait(c.caller, c.prompts(c.lang, PromptCallbackConfirm), c.lang)
 }
@@ -780,12 +767,12 @@ func (c *call) closed() error {
 	if err != nil || d != "1" {
 		return err
 	}
-	if c.caseID == "" {
+	if c.kase.id == "" {
 		cs, err := c.e.router.OpenCase(c.ctx, c.number, c.topic, c.lang)
 		if err != nil {
 			return fmt.Errorf("open case: %w", err)
 		}
-		c.caseID = cs.ID
+		c.kase.id = cs.ID
 	}
 	// The place is kept from now, but the callback joins the queue only
 	// when the topic opens: queued now, the first agent free for the topic
@@ -794,14 +781,15 @@ func (c *call) closed() error {
 	if _, err := c.e.cbs.KeepPositionAt(c.ctx, c.asCall(), opens); err != nil {
 		return fmt.Errorf("keep position at opening: %w", err)
 	}
-	c.kept, c.keepOpen = true, true
+	c.enter(placeKept)
+	c.kase.owed = true
 	c.e.metrics.Callback("scheduled")
 	return c.playWait(c.caller, c.prompts(c.lang, PromptCallbackConfirm), c.lang)
 }
 
 func (c *call) asCall() Call {
 	return Call{
-		ID: c.id, CaseID: c.caseID, Topic: c.topic, CallerNumber: c.number, Lang: c.lang,
+		ID: c.id, CaseID: c.kase.id, Topic: c.topic, CallerNumber: c.number, Lang: c.lang,
 		Node: c.e.node, State: CallQueued, EnqueuedAt: c.enqueuedAt,
 	}
 }
@@ -815,7 +803,8 @@ func (c *call) keepPlace() error {
 	if _, err := c.e.cbs.KeepPosition(c.ctx, c.asCall()); err != nil {
 		return fmt.Errorf("keep position: %w", err)
 	}
-	c.kept, c.keepOpen = true, true
+	c.enter(placeKept)
+	c.kase.owed = true
 	c.e.metrics.Callback("scheduled")
 	c.stopMOH()
 	for id := range c.playing {

@@ -271,15 +271,15 @@ func (c *call) talkCommand(cmd *command) (done bool, err error) {
 // escalate schedules the senior callback of the case and tells the caller.
 func (c *call) escalate(note string) (Callback, error) {
 	if note == "" {
-		if cs, err := c.e.router.Case(c.ctx, c.caseID); err == nil {
+		if cs, err := c.e.router.Case(c.ctx, c.kase.id); err == nil {
 			note = cs.Note
 		}
 	}
-	cb, err := c.e.cbs.EscalateToSenior(c.ctx, c.caseID, note)
+	cb, err := c.e.cbs.EscalateToSenior(c.ctx, c.kase.id, note)
 	if err != nil {
 		return Callback{}, fmt.Errorf("escalate to senior: %w", err)
 	}
-	c.keepOpen = true
+	c.kase.owed = true
 	c.e.metrics.Callback("scheduled")
 	return cb, nil
 }
@@ -306,17 +306,17 @@ func (c *call) escalateCommand(cmd *command) (done bool, err error) {
 func (c *call) ownerCallback(cmd *command) (done bool, err error) {
 	note := cmd.note
 	if note == "" {
-		if cs, err := c.e.router.Case(c.ctx, c.caseID); err == nil {
+		if cs, err := c.e.router.Case(c.ctx, c.kase.id); err == nil {
 			note = cs.Note
 		}
 	}
-	cb, err := c.e.cbs.ScheduleOwner(c.ctx, c.caseID, c.agentID, cmd.at, note)
+	cb, err := c.e.cbs.ScheduleOwner(c.ctx, c.kase.id, c.agentID, cmd.at, note)
 	if err != nil {
 		c.log.Warn("schedule owner callback", logErr, err)
 		cmd.fail(fmt.Errorf("schedule owner callback: %w", err))
 		return false, nil
 	}
-	c.keepOpen = true
+	c.kase.owed = true
 	c.e.metrics.Callback("scheduled")
 	cmd.answer(cmdResult{cb: cb})
 	media := c.prompts(c.lang, PromptOwnerWillCall)
@@ -345,39 +345,5 @@ func RoughlyIn(d time.Duration) (n int, unit string) {
 		return int((d + 30*time.Minute) / time.Hour), PromptHours
 	default:
 		return int((d + 12*time.Hour) / (24 * time.Hour)), PromptDays
-	}
-}
-
-// consultCommand runs an API command while a transfer is pending. done
-// means the consult has ended (the result of consultEnd is in err).
-func (c *call) consultCommand(cmd *command, tr Transfer, target string, answered bool, end func(accept bool) error) (done bool, err error) {
-	switch cmd.kind {
-	case cmdTransfer:
-		ref := &routing.Refusal{Code: routing.RefuseTransferPending, Message: "a transfer of this call is pending", Path: tr.Path}
-		c.refused(ref, cmd.to)
-		cmd.fail(ref)
-		return false, nil
-	case cmdComplete:
-		if !answered {
-			cmd.fail(fmt.Errorf("%w: %w", ErrNotAnswered, routing.ErrIllegalTransition))
-			return false, nil
-		}
-		err := end(true)
-		reply := err
-		if err == nil && c.agentLeg != target {
-			// The router did not take the accept (logged by consultEnd):
-			// the caller is back with the transferring agent.
-			reply = fmt.Errorf("transfer not accepted: %w", routing.ErrIllegalTransition)
-		}
-		cmd.answer(cmdResult{err: reply})
-		return true, err
-	case cmdCancel:
-		c.hangupLeg(target)
-		err := end(false) // the API's cancel is the transferring agent's
-		cmd.answer(cmdResult{err: err})
-		return true, err
-	default:
-		cmd.fail(errNotTalking())
-		return false, nil
 	}
 }

@@ -29,7 +29,7 @@ func (c *call) queue() error {
 		}
 		return fmt.Errorf("enqueue: %w", err)
 	}
-	c.enqueued = true
+	c.enter(inQueue)
 	c.e.metrics.CallOffered(c.topic)
 	// Position 0: the router paired the caller with an agent inside
 	// Enqueue, so there is no wait to offer a callback for.
@@ -44,14 +44,14 @@ func (c *call) queue() error {
 // returning one) gets theirs opened in the same round trip, which spares
 // every first-time caller a Redis round trip before their agent is rung.
 func (c *call) enqueue() (QueueInfo, error) {
-	if c.caseID != "" {
+	if c.kase.id != "" {
 		return c.e.router.Enqueue(c.ctx, c.asCall())
 	}
 	cs, q, err := c.e.router.EnqueueNewCase(c.ctx, c.asCall())
 	// A failed enqueue may have written the case (on Cluster its keys are
 	// on another master): known here, finish closes it rather than leave
 	// an open case nobody owns.
-	c.caseID = cs.ID
+	c.kase.id = cs.ID
 	return q, err
 }
 
@@ -335,7 +335,7 @@ func (c *call) hangupLeg(leg string) {
 // bridges caller and agent. false means the offer fell through and the
 // caller waits on (the router re-offers).
 func (c *call) ring(o Offer) (bool, error) {
-	c.offer = &o
+	c.ringingFor(o)
 	log := c.log.With(logAgent, o.Agent.ID)
 	deadline := o.RingDeadline
 	if deadline.IsZero() {
@@ -356,18 +356,18 @@ func (c *call) ring(o Offer) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		c.offer = nil
+		c.enter(inQueue)
 		return false, nil
 	}
 	if res == ringCancelled {
 		log.Info("ring cancelled: node stopping")
-		c.offer = nil
+		c.enter(inQueue)
 		c.e.releaseUnblamed(c.ctx, o, log)
 		return false, nil
 	}
 	if res != ringAnswered {
 		log.Info("agent did not answer")
-		c.offer = nil
+		c.enter(inQueue)
 		if err := c.e.router.NoAnswer(c.ctx, o); err != nil {
 			log.Warn("no answer", logErr, err)
 		}
@@ -377,11 +377,11 @@ func (c *call) ring(o Offer) (bool, error) {
 		// The router no longer has this pairing (the offer expired, the
 		// caller left on another path): the agent must not stay on the line.
 		log.Warn("answered", logErr, err)
-		c.offer = nil
+		c.enter(inQueue)
 		c.hangupLeg(leg)
 		return false, nil
 	}
-	c.offer, c.answered, c.enqueued = nil, true, false
+	c.enter(withAgent)
 	c.agentLeg, c.agentID = leg, o.Agent.ID
 	c.e.metrics.CallAnswered(c.topic, c.e.clock.Now().Sub(c.enqueuedAt))
 	if err := c.whisper(leg); err != nil {
@@ -413,7 +413,7 @@ func (c *call) whisper(leg string) error {
 		return nil
 	}
 	kind := WhisperQueued
-	if c.resumed {
+	if c.kase.resumed {
 		kind = WhisperReturning
 	}
 	return c.playWait(leg, nonEmpty(c.e.plan.Whisper(c.topic, kind)...), c.e.settings.AgentLang)
@@ -423,11 +423,12 @@ func (c *call) whisper(leg string) error {
 // puts the caller back in the queue in their old place.
 func (c *call) agentDropped() error {
 	c.endAgentPart()
-	c.answered, c.agentLeg, c.agentID = false, "", ""
+	c.enter(inEntry)
+	c.agentLeg, c.agentID = "", ""
 	if _, err := c.e.router.Enqueue(c.ctx, c.asCall()); err != nil {
 		return fmt.Errorf("re-enqueue: %w", err)
 	}
-	c.enqueued = true
+	c.enter(inQueue)
 	c.startMOH()
 	return nil
 }
@@ -454,7 +455,7 @@ func (c *call) connect(leg string) error {
 	if err := c.join(c.caller, leg); err != nil {
 		return fmt.Errorf("bridge caller and agent: %w", err)
 	}
-	c.talked = true
+	c.kase.talked = true
 	c.talkStart = c.e.clock.Now()
 	return nil
 }

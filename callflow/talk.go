@@ -134,15 +134,15 @@ func (c *call) feature(f Feature) error {
 		return c.transfer(f.To, routing.ModeAttended, "", false, nil)
 	case FeatureTakeOwnership:
 		note := ""
-		if cs, err := c.e.router.Case(c.ctx, c.caseID); err == nil {
+		if cs, err := c.e.router.Case(c.ctx, c.kase.id); err == nil {
 			note = cs.Note
 		}
-		if _, err := c.e.cbs.ScheduleOwner(c.ctx, c.caseID, c.agentID, c.e.clock.Now().Add(c.e.settings.OwnerCallbackIn), note); err != nil {
+		if _, err := c.e.cbs.ScheduleOwner(c.ctx, c.kase.id, c.agentID, c.e.clock.Now().Add(c.e.settings.OwnerCallbackIn), note); err != nil {
 			c.log.Warn("schedule owner callback", logErr, err)
 			c.errorTone()
 			return nil
 		}
-		c.keepOpen = true
+		c.kase.owed = true
 		c.e.metrics.Callback("scheduled")
 		c.play(c.caller, c.prompts(c.lang, PromptOwnerWillCall), c.lang)
 		c.play(c.agentLeg, c.prompts(lang, PromptAgentOK), lang)
@@ -208,7 +208,7 @@ func (c *call) progress(outcome TransferOutcome) {
 // answer once the router has decided.
 func (c *call) transfer(to routing.Destination, mode routing.TransferMode, note string, phone bool, cmd *command) error {
 	if note == "" {
-		if cs, err := c.e.router.Case(c.ctx, c.caseID); err == nil {
+		if cs, err := c.e.router.Case(c.ctx, c.kase.id); err == nil {
 			note = cs.Note
 		}
 	}
@@ -234,7 +234,7 @@ func (c *call) transfer(to routing.Destination, mode routing.TransferMode, note 
 	if tr.Note != "" {
 		note = tr.Note
 	}
-	return c.consult(tr, note, phone)
+	return c.consult(tr, phone)
 }
 
 // refused counts a refused transfer and tells the agent why.
@@ -250,262 +250,6 @@ func (c *call) refused(ref *routing.Refusal, to routing.Destination) {
 	c.play(c.agentLeg, media, lang)
 }
 
-// consult is the attended transfer: the caller is told where they go and
-// holds, the target rings, hears the whisper, joins the agent and accepts
-// or declines with one key. The agent may complete (#) or cancel (*0).
-func (c *call) consult(tr Transfer, note string, phone bool) error {
-	start := c.e.clock.Now()
-	c.pending = &tr
-	log := c.log.With("transfer", tr.ID, "target", tr.Target.ID)
-	if err := c.e.tel.Unjoin(c.ctx, c.bridge, c.caller); err != nil {
-		log.Warn("take caller out of bridge", logErr, err)
-	}
-	if err := c.settle(c.caller, false); err != nil {
-		c.cancelTransfer(tr, false)
-		return err
-	}
-	names := []string{PromptTransferring}
-	if tr.To.Kind == routing.DestTopic {
-		names = append(names, PromptTopicPrefix+tr.To.Name)
-	}
-	callerPB := c.play(c.caller, c.prompts(c.lang, names...), c.lang)
-	if callerPB == "" {
-		c.startMOH()
-	}
-	target, err := c.originateAgent(tr.Target.Endpoint, tr.Target.ID, c.e.policy.RingTimeout)
-	if err != nil {
-		log.Warn("originate transfer target", logErr, err)
-		return c.consultEnd(tr, "", false, start, phone, nil)
-	}
-	// ring times the target's ringing, then (once answered) the consult
-	// itself: transfer.consult_timeout from the answer to the accept.
-	ring := c.e.clock.NewTimer(c.e.policy.RingTimeout)
-	defer func() { ring.Stop() }()
-	answered := false
-	var whisperPB, acceptPB string
-	var d digits
-	defer d.reset()
-	for {
-		if c.draining {
-			// A consult cannot be handed to the next node (the target's
-			// leg and the pending transfer live only here): it is
-			// cancelled back to the transferring agent, and the
-			// conversation then detaches.
-			c.hangupLeg(target)
-			return c.consultEnd(tr, target, false, start, phone, nil)
-		}
-		t := ring
-		if answered && d.t != nil {
-			// A code being keyed goes first; a consult limit that passes
-			// meanwhile is read right after.
-			t = d.t
-		}
-		m, timedOut, err := c.nextOrCommand(t)
-		if err != nil {
-			if errors.Is(err, errCallerGone) {
-				c.cancelTransfer(tr, false)
-			}
-			return err
-		}
-		if m.cmd != nil {
-			// The only command ending a consult without accepting it is
-			// the transferring agent's cancel.
-			end := func(accept bool) error {
-				var why error
-				if !accept {
-					why = errCancelled
-				}
-				return c.consultEnd(tr, target, accept, start, phone, why)
-			}
-			if done, err := c.consultCommand(m.cmd, tr, target, answered, end); done || err != nil {
-				return err
-			}
-			continue
-		}
-		switch {
-		case timedOut && t == ring:
-			// The target did not answer (no answer: they are paused like
-			// any agent who lets a call ring out), or answered and did not
-			// accept within the consult limit (a decline: they were there).
-			c.hangupLeg(target)
-			var why error
-			if !answered {
-				why = errNoAnswer
-			}
-			return c.consultEnd(tr, target, false, start, phone, why)
-		case timedOut:
-			d.reset()
-			c.errorTone()
-		case finished(m, callerPB):
-			callerPB = ""
-			c.startMOH()
-		case on(m, Entered, target):
-			answered = true
-			ring.Stop()
-			ring = c.e.clock.NewTimer(c.e.settings.ConsultTimeout)
-			// The router's ring deadline for the claim would have its
-			// sweep free the target mid-consult: it moves to the limit.
-			if err := c.e.router.ConsultAnswered(c.ctx, c.id, tr.Target.ID, c.e.clock.Now().Add(c.e.settings.ConsultTimeout)); err != nil {
-				log.Warn("consult answered", logErr, err)
-			}
-			if !c.e.settings.NoWhisper {
-				whisperPB = c.play(target, nonEmpty(c.e.plan.Whisper(c.topic, WhisperTransfer)...), c.e.settings.AgentLang)
-			}
-			if whisperPB == "" {
-				acceptPB = c.joinTarget(target)
-			}
-		case finished(m, whisperPB):
-			whisperPB = ""
-			acceptPB = c.joinTarget(target)
-		case goneOn(m, target):
-			return c.consultEnd(tr, target, false, start, phone, nil)
-		case goneOn(m, c.agentLeg):
-			// The transferring agent hung up: an answered target takes the
-			// caller (as on any phone system), otherwise the caller comes
-			// back to an empty conversation and the call ends with the survey.
-			if answered {
-				return c.consultEnd(tr, target, true, start, phone, nil)
-			}
-			c.hangupLeg(target)
-			if err := c.consultEnd(tr, target, false, start, phone, nil); err != nil {
-				return err
-			}
-			return errAgentGone
-		default:
-			if status, failed := dialFailed(m, target); failed {
-				var why error
-				if status == DialNoAnswer {
-					why = errNoAnswer
-				}
-				c.hangupLeg(target)
-				return c.consultEnd(tr, target, false, start, phone, why)
-			}
-			if digit, ok := dtmfOn(m, target); ok && answered {
-				switch digit {
-				case c.e.settings.Features.Accept:
-					c.stopPlayback(acceptPB)
-					return c.consultEnd(tr, target, true, start, phone, nil)
-				case c.e.settings.Features.Decline:
-					c.hangupLeg(target)
-					return c.consultEnd(tr, target, false, start, phone, nil)
-				}
-			}
-			if digit, ok := dtmfOn(m, c.agentLeg); ok {
-				f, ok := c.press(&d, digit)
-				switch {
-				case !ok:
-				case f.Kind == FeatureComplete && answered:
-					return c.consultEnd(tr, target, true, start, phone, nil)
-				case f.Kind == FeatureCancel:
-					c.hangupLeg(target)
-					return c.consultEnd(tr, target, false, start, phone, errCancelled)
-				default:
-					c.errorTone()
-				}
-			}
-		}
-	}
-}
-
-var (
-	errNoAnswer  = errors.New("no answer")
-	errCancelled = errors.New("cancelled by the transferring agent")
-)
-
-// joinTarget puts the answered target with the transferring agent and asks
-// them to accept.
-func (c *call) joinTarget(target string) string {
-	if err := c.join(target); err != nil {
-		c.log.Warn("bridge transfer target", logErr, err)
-	} else if err := c.settle(target, true); err != nil {
-		c.log.Warn("bridge transfer target", logErr, err)
-	}
-	c.joined = true
-	lang := c.e.settings.AgentLang
-	return c.play(target, c.prompts(lang, PromptAcceptTransfer), lang)
-}
-
-func (c *call) cancelTransfer(tr Transfer, noAnswer bool) {
-	c.pending, c.joined = nil, false
-	id := c.id
-	c.e.durable(c.log, "cancel transfer", func(ctx context.Context) error {
-		return c.e.router.CancelTransfer(ctx, id, tr.ID, noAnswer)
-	})
-}
-
-// endAgentPart ends the answering agent's part of the call in the router
-// (wrap-up, then free), durably: an agent must never stay on_call.
-func (c *call) endAgentPart() {
-	id, agent := c.id, c.agentID
-	c.e.durable(c.log, "end call", func(ctx context.Context) error { return c.e.router.EndCall(ctx, id, agent) })
-}
-
-// consultEnd commits or drops a consult and puts the caller back in the
-// conversation, with the target (accepted) or the transferring agent.
-func (c *call) consultEnd(tr Transfer, target string, accept bool, start time.Time, phone bool, why error) error {
-	if accept {
-		if err := c.e.router.AcceptTransfer(c.ctx, c.id, tr.ID); err != nil {
-			c.log.Warn("accept transfer", logErr, err)
-			accept = false
-			c.hangupLeg(target)
-		}
-	}
-	c.stopMOH()
-	c.stopPlaybacksOn(c.caller)
-	d := c.e.clock.Now().Sub(start)
-	if accept {
-		c.pending = nil
-		c.e.metrics.Transfer(ResultCompleted)
-		c.e.metrics.Consult(d, ResultCompleted)
-		if phone {
-			c.progress(TransferDone)
-		}
-		old := c.agentLeg
-		c.agentLeg, c.agentID = target, tr.Target.ID
-		c.hangupLeg(old) // AcceptTransfer has put them in wrap-up
-		chans := []string{c.caller}
-		if !c.joined {
-			// Completed during the whisper: the target was not in the
-			// bridge yet.
-			chans = append(chans, target)
-		}
-		c.joined = false
-		if err := c.join(chans...); err != nil {
-			return fmt.Errorf("bridge caller with target: %w", err)
-		}
-		c.stopPlaybacksOn(target)
-		return nil
-	}
-	result := ResultDeclined
-	switch {
-	case errors.Is(why, errNoAnswer):
-		result = ResultNoAnswer
-	case errors.Is(why, errCancelled):
-		result = ResultCancelled
-	}
-	c.cancelTransfer(tr, result == ResultNoAnswer)
-	c.e.metrics.Transfer(result)
-	c.e.metrics.Consult(d, result)
-	if phone {
-		outcome := TransferRefused
-		if result == ResultNoAnswer {
-			outcome = TransferUnavailable
-		}
-		c.progress(outcome)
-	}
-	if err := c.join(c.caller); err != nil {
-		return fmt.Errorf("bridge caller back: %w", err)
-	}
-	if err := c.settle(c.caller, true); err != nil {
-		return err
-	}
-	// The caller is the one who was on hold wondering where they go: they
-	// hear that they are back with the agent who transferred them (the
-	// agent knows it from the target's refusal or silence).
-	c.play(c.caller, c.prompts(c.lang, PromptTransferDeclined), c.lang)
-	return nil
-}
-
 // afterAgent runs when the agent has hung up: the agent goes to wrap-up at
 // once, the caller is asked for a rating, and the call ends. The agent's
 // leg is gone, so the router frees them before the bridge is taken down:
@@ -514,15 +258,22 @@ func (c *call) afterAgent() error {
 	delete(c.legs, c.agentLeg)
 	c.agentLeg = ""
 	c.handled()
-	if c.answered {
+	if c.phase.kind == withAgent {
 		c.endAgentPart()
-		c.answered = false
 	}
+	c.enter(afterAgent)
 	c.destroyBridge(c.ctx)
 	if err := c.settle(c.caller, false); err != nil {
 		return err
 	}
 	return c.survey()
+}
+
+// endAgentPart ends the answering agent's part of the call in the router
+// (wrap-up, then free), durably: an agent must never stay on_call.
+func (c *call) endAgentPart() {
+	id, agent := c.id, c.agentID
+	c.e.durable(c.log, "end call", func(ctx context.Context) error { return c.e.router.EndCall(ctx, id, agent) })
 }
 
 func (c *call) destroyBridge(ctx context.Context) {
@@ -540,7 +291,7 @@ func (c *call) destroyBridge(ctx context.Context) {
 // when the question has been heard (or at once if it cannot be played).
 func (c *call) survey() error {
 	s := c.e.settings.Survey
-	if !s.Enabled || c.caseID == "" || !c.callerUp {
+	if !s.Enabled || c.kase.id == "" || !c.callerUp {
 		return nil
 	}
 	pb := c.play(c.caller, c.prompts(c.lang, s.Prompt), c.lang)
@@ -571,7 +322,7 @@ func (c *call) survey() error {
 			continue
 		}
 		c.stopPlayback(pb)
-		counted, err := c.e.router.Rate(c.ctx, c.caseID, score)
+		counted, err := c.e.router.Rate(c.ctx, c.kase.id, score)
 		if err != nil {
 			c.log.Warn("rate", logErr, err)
 		} else if counted {
@@ -594,14 +345,8 @@ func (c *call) cleanupCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(c.ctx), c.e.cleanupT)
 }
 
-// finish releases everything the call holds, whatever phase it ended in.
-//
-// The case rule: a case is closed when an agent talked to the caller and
-// nobody owes them a callback (no *7, no kept place, no owner callback):
-// the conversation is taken as the answer. A case opened by this call that
-// never reached an agent is closed too (nobody owns it, nothing is owed).
-// A resumed case (returning caller) and any case with a callback promised
-// stays open with its owner.
+// finish releases everything the call holds: what its phase owes the
+// router, its legs and bridge, its case (caseFacts.closes) and the caller.
 func (c *call) finish(err error) {
 	close(c.ended)
 	ctx, cancel := c.cleanupCtx()
@@ -621,12 +366,6 @@ func (c *call) finish(err error) {
 	for id := range c.playing {
 		_ = c.e.tel.StopPlayback(ctx, id) // gone with its channel if this fails
 	}
-	if c.pending != nil {
-		id, trID := c.id, c.pending.ID
-		c.e.durable(log, "cancel transfer", func(ctx context.Context) error {
-			return c.e.router.CancelTransfer(ctx, id, trID, false)
-		})
-	}
 	// The agent's leg is hung up before the router frees the agent, so
 	// they are never offered a call while this one still rings their
 	// phone; the bridge can wait until after.
@@ -634,17 +373,10 @@ func (c *call) finish(err error) {
 		c.e.hangup(ctx, leg, HangupNormal)
 	}
 	c.handled()
-	switch {
-	case c.offer != nil || (c.enqueued && !c.kept):
-		id := c.id
-		c.e.durable(log, "leave queue", func(ctx context.Context) error { return c.e.router.Leave(ctx, id) })
-		c.e.metrics.Abandoned(c.topic)
-	case c.answered:
-		c.endAgentPart()
-	}
+	c.settlePhase()
 	c.destroyBridge(ctx)
-	if c.caseID != "" && !c.keepOpen && !c.isCB && (c.talked || !c.resumed) {
-		caseID, talked := c.caseID, c.talked
+	if c.kase.closes() {
+		caseID, talked := c.kase.id, c.kase.talked
 		c.e.durable(log, "close case", func(ctx context.Context) error {
 			agents, err := c.e.router.CloseCase(ctx, caseID)
 			if err == nil && talked {
@@ -653,8 +385,29 @@ func (c *call) finish(err error) {
 			return err
 		})
 	}
-	if c.callerUp && c.caller != "" && !c.handedBack {
+	if c.callerUp && c.caller != "" && c.phase.kind != handedBack {
 		c.e.hangup(ctx, c.caller, HangupNormal)
+	}
+}
+
+// settlePhase does, durably, what the call's phase owes the router at its
+// end.
+func (c *call) settlePhase() {
+	id := c.id
+	switch c.phase.kind {
+	case inQueue, ringing:
+		// Leaving frees a ringing agent too.
+		c.e.durable(c.log, "leave queue", func(ctx context.Context) error { return c.e.router.Leave(ctx, id) })
+		if !c.kase.callback {
+			c.e.metrics.Abandoned(c.topic)
+		}
+	case consulting:
+		c.cancelTransfer(c.phase.consult.tr, false)
+		c.endAgentPart()
+	case withAgent:
+		c.endAgentPart()
+	case inEntry, afterAgent, placeKept, handedBack:
+		// Nothing in the router.
 	}
 }
 
@@ -662,12 +415,17 @@ func (c *call) finish(err error) {
 // router as it is, for the next node to re-adopt: a caller waiting in a
 // queue with no agent ringing, or a conversation with no consult.
 func (c *call) atSafePoint() bool {
-	if c.caller == "" || !c.callerUp || c.pending != nil {
+	if c.caller == "" || !c.callerUp {
 		return false
 	}
-	waiting := c.enqueued && !c.kept && c.offer == nil && c.agentLeg == ""
-	talking := c.answered && c.talked && c.agentLeg != "" && c.bridge != ""
-	return waiting || talking
+	switch c.phase.kind {
+	case inQueue:
+		return true
+	case withAgent:
+		return c.kase.talked && c.agentLeg != "" && c.bridge != ""
+	default:
+		return false
+	}
 }
 
 // detach ends the call's goroutine without touching the call: no hang-up,

@@ -96,6 +96,6 @@ func (c *call) unavailable(cause error) error {
 	if err := c.e.handBack(c.ctx, c.caller); err != nil && !errors.Is(err, routing.ErrCallGone) {
 		return errors.Join(cause, err)
 	}
-	c.handedBack = true
+	c.enter(handedBack)
 	return nil
 }
