@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotline-project/hotline/internal/redisproc"
 	"github.com/hotline-project/hotline/internal/redistest"
 )
 
@@ -75,7 +76,7 @@ func TestClusterKillRoutingMaster(t *testing.T) {
 			}
 			old = m
 			m.Kill()
-			t.Logf("killed %s, master of slot %d", m.Addr, redistest.KeySlot(routingKey))
+			t.Logf("killed %s, master of slot %d", m.Addr, redisproc.KeySlot(routingKey))
 			return time.Now()
 		},
 		recovered: func() time.Time {

@@ -1,351 +1,90 @@
-// Package redistest starts real redis-server processes on free loopback
-// ports for tests: a standalone server (Start, StartAOF), a Sentinel set
-// (StartSentinel: a master, a replica and three sentinels) and a Cluster
-// (StartCluster: three masters with a replica each). The server is the
-// Debian package's binary (7.0 in CI); the README's test command installs
-// it. A test that needs Redis and cannot find the binary skips with a
-// message that says how to get it; CI always has it, so there it never
-// skips.
-//
-// Every process belongs to the test that started it: it is killed and
-// its directory removed when the test ends, and it dies with the test
-// binary (Pdeathsig) if that crashes. Every wait is bounded. A port the
-// kernel picked can be taken again before redis binds it, so a server
-// that does not come up is retried on another port.
+// Package redistest ties the redis-server processes of internal/redisproc
+// to a test: each is stopped when the test ends, after the end of its log
+// is shown if the test failed. A test that needs Redis and cannot find
+// redis-server skips with a message that says how to get it; CI always has
+// it (the README's test command installs it), so there it never skips.
 package redistest
 
 import (
-	"bufio"
 	"errors"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/hotline-project/hotline/internal/redisproc"
 )
 
-// Server is one redis-server (or sentinel) process owned by one test (or
-// one package's TestMain). Addr is host:port on 127.0.0.1 and stays the
-// same across Kill, Shutdown, Resume and Restart.
-type Server struct {
-	Addr string
-
-	bin  string
-	args []string
-	dir  string
-
-	mu   sync.Mutex
-	proc *process
-}
-
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited and been reaped
-}
-
-// Limits of the process helpers: generous, since a loaded 2-core machine
-// is slow to fork and to load an AOF; a healthy server takes milliseconds.
-const (
-	readyLimit    = 10 * time.Second
-	exitLimit     = 10 * time.Second
-	startAttempts = 5
+// The processes, as redisproc has them.
+type (
+	Server   = redisproc.Server
+	Cluster  = redisproc.Cluster
+	Sentinel = redisproc.Sentinel
 )
 
-var errNoBinary = errors.New("redis-server not found in PATH")
+// StartServer launches redis-server without persistence for a package's
+// TestMain, which must Stop it.
+func StartServer() (*Server, error) { return redisproc.Start() }
 
-func skipOrFail(t testing.TB, what string, err error) {
-	t.Helper()
-	if errors.Is(err, errNoBinary) {
-		t.Skip("redis-server not found in PATH: install Debian's redis-server (the README's test command does)")
-	}
-	t.Fatalf("start %s: %v", what, err)
-}
-
-// Start launches redis-server without persistence for t and stops it
-// when t ends.
+// Start launches redis-server without persistence for t.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s, err := StartServer()
-	if err != nil {
-		skipOrFail(t, "redis-server", err)
-	}
-	t.Cleanup(func() { s.cleanup(t) })
+	s, err := redisproc.Start()
+	must(t, "redis-server", err)
+	t.Cleanup(func() { stop(t, s) })
 	return s
 }
 
-// StartAOF launches redis-server with the append-only file on (fsync every
-// second, Redis's default) for t: Shutdown then Resume brings back
-// everything written before the shutdown, as a restart of a persistent
-// production server would.
+// StartAOF launches redis-server with the append-only file on for t (see
+// redisproc.StartAOF).
 func StartAOF(t testing.TB) *Server {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "hotline-redis-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := startNode(dir, func(port int) ([]string, error) {
-		return serverArgs(port, dir, "--appendonly", "yes", "--appendfsync", "everysec"), nil
-	})
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		skipOrFail(t, "redis-server", err)
-	}
-	t.Cleanup(func() { s.cleanup(t) })
+	s, err := redisproc.StartAOF()
+	must(t, "redis-server", err)
+	t.Cleanup(func() { stop(t, s) })
 	return s
 }
 
-// StartServer launches redis-server without a testing.TB, for TestMain and
-// benchmarks run from a command. The caller must call Stop.
-func StartServer() (*Server, error) {
-	dir, err := os.MkdirTemp("", "hotline-redis-")
-	if err != nil {
-		return nil, err
-	}
-	s, err := startNode(dir, func(port int) ([]string, error) {
-		return serverArgs(port, dir, "--save", "", "--appendonly", "no"), nil
+// StartCluster starts a Redis Cluster for t (see redisproc.StartCluster).
+func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := redisproc.StartCluster()
+	must(t, "Redis Cluster", err)
+	t.Cleanup(func() {
+		for _, n := range c.Nodes {
+			stop(t, n)
+		}
 	})
+	return c
+}
+
+// StartSentinel starts a Sentinel set for t (see redisproc.StartSentinel).
+func StartSentinel(t testing.TB) *Sentinel {
+	t.Helper()
+	s, err := redisproc.StartSentinel()
+	must(t, "Sentinel set", err)
+	t.Cleanup(func() {
+		for _, n := range s.Processes() {
+			stop(t, n)
+		}
+	})
+	return s
+}
+
+func must(t testing.TB, what string, err error) {
+	t.Helper()
+	if errors.Is(err, redisproc.ErrNoBinary) {
+		t.Skip("redis-server not found in PATH: install Debian's redis-server (the README's test command does)")
+	}
 	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	return s, nil
-}
-
-// serverArgs are the flags every server of this package gets, then extra.
-func serverArgs(port int, dir string, extra ...string) []string {
-	return append([]string{
-		"--port", strconv.Itoa(port),
-		"--bind", "127.0.0.1",
-		"--dir", dir,
-		"--protected-mode", "no",
-		"--loglevel", "notice",
-		"--logfile", filepath.Join(dir, "redis.log"),
-		// A replica's first sync starts at once, not after the default
-		// 5 s wait for more replicas.
-		"--repl-diskless-sync-delay", "0",
-	}, extra...)
-}
-
-// startNode starts a server in dir on a free port, with the arguments
-// argsFor gives for that port, retrying on other ports when it does not
-// come up (the port taken meanwhile).
-func startNode(dir string, argsFor func(port int) ([]string, error)) (*Server, error) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return nil, errNoBinary
-	}
-	var last error
-	for attempt := 0; attempt < startAttempts; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		args, err := argsFor(port)
-		if err != nil {
-			return nil, err
-		}
-		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), bin: bin, args: args, dir: dir}
-		if last = s.launch(); last == nil {
-			return s, nil
-		}
-		s.Kill()
-	}
-	return nil, fmt.Errorf("redis-server did not come up on %d ports (log in %s): %w%s", startAttempts, dir, last, dirLogTail(dir))
-}
-
-func dirLogTail(dir string) string {
-	if t := logTail(filepath.Join(dir, "redis.log"), 5); t != "" {
-		return "\n" + t
-	}
-	return ""
-}
-
-// launch starts the process with s's arguments and waits until it answers
-// PING, or fails if it exits first (a port in use) or takes readyLimit.
-func (s *Server) launch() error {
-	cmd := exec.Command(s.bin, s.args...)
-	// Never outlive the test binary, even if it crashes.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", s.bin, err)
-	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(p.done)
-	}()
-	s.mu.Lock()
-	s.proc = p
-	s.mu.Unlock()
-	deadline := time.Now().Add(readyLimit)
-	for {
-		select {
-		case <-p.done:
-			return fmt.Errorf("redis-server on %s exited at start: %v", s.Addr, cmd.ProcessState)
-		default:
-		}
-		if s.ping() == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("redis-server on %s not answering after %v", s.Addr, readyLimit)
-		}
-		time.Sleep(20 * time.Millisecond)
+		t.Fatalf("start %s: %v", what, err)
 	}
 }
 
-func (s *Server) ping() error {
-	c, err := net.DialTimeout("tcp", s.Addr, 200*time.Millisecond)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "+PONG") {
-		// -LOADING while an AOF loads: not ready yet.
-		return fmt.Errorf("unexpected reply %q", line)
-	}
-	return nil
-}
-
-// Running reports whether the process is up (it may still be loading).
-func (s *Server) Running() bool {
-	s.mu.Lock()
-	p := s.proc
-	s.mu.Unlock()
-	if p == nil {
-		return false
-	}
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// Kill ends the process with SIGKILL, as a crash would: nothing is
-// flushed, the directory (AOF, cluster state) is kept for Resume.
-func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
-
-// Shutdown ends the process with SIGTERM, which Redis handles as SHUTDOWN
-// (the AOF is written and fsynced), and waits for it to exit; one that
-// does not exit in time is killed. The directory is kept for Resume.
-func (s *Server) Shutdown() { s.signal(syscall.SIGTERM) }
-
-func (s *Server) signal(sig syscall.Signal) {
-	s.mu.Lock()
-	p := s.proc
-	s.mu.Unlock()
-	if p == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-		return
-	case <-time.After(exitLimit):
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.done // SIGKILL cannot be ignored: the process is gone within moments
-}
-
-// Resume starts the server again on the same address, directory and
-// arguments after Kill or Shutdown: a persistent server loads its AOF, a
-// cluster node its nodes.conf. It waits until the server answers PING
-// (which it does only once the AOF is loaded). The port cannot change —
-// clients know it — so a port taken meanwhile is retried for a while
-// and then reported.
-func (s *Server) Resume() error {
-	if s.Running() {
-		return fmt.Errorf("resume %s: still running", s.Addr)
-	}
-	var err error
-	for attempt := 0; attempt < startAttempts; attempt++ {
-		if err = s.launch(); err == nil {
-			return nil
-		}
-		s.Kill()
-		time.Sleep(200 * time.Millisecond << attempt)
-	}
-	return fmt.Errorf("resume %s: %w", s.Addr, err)
-}
-
-// Restart kills the server and starts it again on the same address. A
-// server without persistence (Start) comes back empty, the way a Redis
-// restart without persistence looks to a client (scripts flushed, keys
-// gone); tests of script reloading use it. A StartAOF server comes back
-// with what its AOF had (up to a second lost, as after a crash).
-func (s *Server) Restart() error {
-	s.Kill()
-	return s.Resume()
-}
-
-// Stop kills the server and removes its directory.
-func (s *Server) Stop() {
-	s.Kill()
-	if s.dir != "" {
-		_ = os.RemoveAll(s.dir)
-	}
-}
-
-// cleanup is Stop at the end of t, after showing the end of the server's
-// log if t failed.
-func (s *Server) cleanup(t testing.TB) {
+// stop stops s at the end of t, after showing the end of its log if t
+// failed.
+func stop(t testing.TB, s *Server) {
 	if t.Failed() {
 		if tail := s.LogTail(15); tail != "" {
 			t.Logf("redis %s log:\n%s", s.Addr, tail)
 		}
 	}
 	s.Stop()
-}
-
-// LogTail is the last n lines of the server's log file.
-func (s *Server) LogTail(n int) string {
-	for _, name := range []string{"redis.log", "sentinel.log"} {
-		if t := logTail(filepath.Join(s.dir, name), n); t != "" {
-			return t
-		}
-	}
-	return ""
-}
-
-func logTail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Port is the server's TCP port.
-func (s *Server) Port() string {
-	_, port, _ := net.SplitHostPort(s.Addr)
-	return port
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

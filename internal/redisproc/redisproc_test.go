@@ -1,8 +1,11 @@
-package redistest
+package redisproc_test
 
 import (
 	"testing"
 	"time"
+
+	"github.com/hotline-project/hotline/internal/redisproc"
+	"github.com/hotline-project/hotline/internal/redistest"
 )
 
 func TestKeySlot(t *testing.T) {
@@ -11,20 +14,20 @@ func TestKeySlot(t *testing.T) {
 		"foo":                   12182,
 		"bar":                   5061,
 		"somekey":               11058,
-		"{user1000}.following":  KeySlot("user1000"),
-		"foo{}{bar}":            KeySlot("foo{}{bar}"), // empty tag: the whole key
-		"hotline:{r}:agents":    KeySlot("r"),
-		"{call:42}:path":        KeySlot("call:42"),
-		"no}tag{here":           KeySlot("no}tag{here"),
-		"{unclosed":             KeySlot("{unclosed"),
-		"hotline:{case:7}:path": KeySlot("case:7"),
+		"{user1000}.following":  redisproc.KeySlot("user1000"),
+		"foo{}{bar}":            redisproc.KeySlot("foo{}{bar}"), // empty tag: the whole key
+		"hotline:{r}:agents":    redisproc.KeySlot("r"),
+		"{call:42}:path":        redisproc.KeySlot("call:42"),
+		"no}tag{here":           redisproc.KeySlot("no}tag{here"),
+		"{unclosed":             redisproc.KeySlot("{unclosed"),
+		"hotline:{case:7}:path": redisproc.KeySlot("case:7"),
 	}
 	for key, want := range tests {
-		if got := KeySlot(key); got != want {
-			t.Errorf("KeySlot(%q) = %d, want %d", key, got, want)
+		if got := redisproc.KeySlot(key); got != want {
+			t.Errorf("redisproc.KeySlot(%q) = %d, want %d", key, got, want)
 		}
 	}
-	if KeySlot("foo{}{bar}") == KeySlot("bar") {
+	if redisproc.KeySlot("foo{}{bar}") == redisproc.KeySlot("bar") {
 		t.Error("an empty hash tag must not select the next one")
 	}
 }
@@ -32,7 +35,7 @@ func TestKeySlot(t *testing.T) {
 // TestAOFShutdownResume: a StartAOF server shut down and resumed has what
 // was written before, on the same address, and does not answer between.
 func TestAOFShutdownResume(t *testing.T) {
-	s := StartAOF(t)
+	s := redistest.StartAOF(t)
 	if _, err := s.Do("SET", "k", "v"); err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +53,7 @@ func TestAOFShutdownResume(t *testing.T) {
 		t.Fatalf("after Resume: GET k = %v, %v", v, err)
 	}
 	// A server without persistence comes back empty from Restart.
-	plain := Start(t)
+	plain := redistest.Start(t)
 	if _, err := plain.Do("SET", "k", "v"); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +68,7 @@ func TestAOFShutdownResume(t *testing.T) {
 // TestSentinelFailover: killing the master promotes the replica, with
 // what was replicated before the kill.
 func TestSentinelFailover(t *testing.T) {
-	s := StartSentinel(t)
+	s := redistest.StartSentinel(t)
 	m, err := s.Master()
 	if err != nil {
 		t.Fatal(err)
@@ -101,11 +104,11 @@ func TestSentinelFailover(t *testing.T) {
 // its replica, with what was replicated before the kill; the other
 // masters keep theirs.
 func TestClusterFailover(t *testing.T) {
-	c := StartCluster(t)
+	c := redistest.StartCluster(t)
 	for _, key := range []string{"foo", "hotline:{r}:agents", "{call:1}:path"} {
 		v, err := c.Nodes[0].Do("CLUSTER", "KEYSLOT", key)
-		if err != nil || v != int64(KeySlot(key)) {
-			t.Errorf("CLUSTER KEYSLOT %s = %v (%v), KeySlot %d", key, v, err, KeySlot(key))
+		if err != nil || v != int64(redisproc.KeySlot(key)) {
+			t.Errorf("CLUSTER KEYSLOT %s = %v (%v), KeySlot %d", key, v, err, redisproc.KeySlot(key))
 		}
 	}
 	const key = "hotline:{r}:agents"

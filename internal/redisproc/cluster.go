@@ -1,4 +1,4 @@
-package redistest
+package redisproc
 
 import (
 	"fmt"
@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 )
 
@@ -28,21 +27,23 @@ const ClusterNodeTimeout = 2 * time.Second
 
 const clusterSetup = 30 * time.Second // from six empty nodes to cluster_state:ok everywhere
 
-// StartCluster starts the cluster for t and stops it when t ends. It
-// returns once every node sees the same six nodes, every replica is in
-// sync with its master and every node reports cluster_state:ok.
-func StartCluster(t testing.TB) *Cluster {
-	t.Helper()
+// StartCluster starts the cluster. It returns once every node sees the
+// same six nodes, every replica is in sync with its master and every node
+// reports cluster_state:ok. The caller must call Stop.
+func StartCluster() (*Cluster, error) {
 	c := &Cluster{}
-	t.Cleanup(func() {
-		for _, n := range c.Nodes {
-			n.cleanup(t)
-		}
-	})
 	if err := c.start(); err != nil {
-		skipOrFail(t, "Redis Cluster", err)
+		c.Stop()
+		return nil, err
 	}
-	return c
+	return c, nil
+}
+
+// Stop stops every node.
+func (c *Cluster) Stop() {
+	for _, n := range c.Nodes {
+		n.Stop()
+	}
 }
 
 func (c *Cluster) start() error {

@@ -1,4 +1,4 @@
-package redistest
+package redisproc
 
 import (
 	"bufio"
@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"testing"
 	"time"
 )
 
@@ -35,21 +34,28 @@ const (
 	sentinelSetup     = 30 * time.Second // until every sentinel knows the replica and its peers
 )
 
-// StartSentinel starts the set for t and stops it when t ends. It returns
-// once the replica is in sync and every sentinel knows the replica and
-// the two other sentinels, so a failover can happen from then on.
-func StartSentinel(t testing.TB) *Sentinel {
-	t.Helper()
+// StartSentinel starts the set. It returns once the replica is in sync
+// and every sentinel knows the replica and the two other sentinels, so a
+// failover can happen from then on. The caller must call Stop.
+func StartSentinel() (*Sentinel, error) {
 	s := &Sentinel{MasterName: "hotline"}
-	t.Cleanup(func() {
-		for _, n := range append(append([]*Server(nil), s.Sentinels...), s.Data...) {
-			n.cleanup(t)
-		}
-	})
 	if err := s.start(); err != nil {
-		skipOrFail(t, "Sentinel set", err)
+		s.Stop()
+		return nil, err
 	}
-	return s
+	return s, nil
+}
+
+// Stop stops the sentinels, then the data servers.
+func (s *Sentinel) Stop() {
+	for _, n := range s.Processes() {
+		n.Stop()
+	}
+}
+
+// Processes are the set's processes, sentinels first.
+func (s *Sentinel) Processes() []*Server {
+	return append(append([]*Server(nil), s.Sentinels...), s.Data...)
 }
 
 func (s *Sentinel) start() error {
