@@ -36,7 +36,10 @@ type bridge struct {
 
 // technology is what Asterisk reports: a mixing bridge of exactly two
 // PJSIP channels goes native_rtp, and then raises no DTMF events, unless it
-// was made with dtmf_events. Local channels never go native.
+// was made with dtmf_events (measured with two SIP phones on Asterisk
+// 22.10.1; ChannelEnteredBridge and ChannelLeftBridge still show the
+// technology from before the join or the departure). Local channels never
+// go native (probe dtmf-bridge-mixing).
 func (b *bridge) technology() string {
 	if b.typ == "holding" {
 		return "holding_bridge"
@@ -101,10 +104,13 @@ func (s *Server) addToBridge(b *bridge, c *channel, absorb bool) {
 	}
 	app := c.stasisApp
 	b.subs.add(app, 1)
+	tech := b.technology() // Asterisk changes technology once the join is done
 	b.chans = append(b.chans, c)
 	c.bridge = b
 	c.absorbDTMF = absorb
-	s.bridgeEvent(b, "ChannelEnteredBridge", event{"bridge": b.snapshot(), "channel": c.pub})
+	snap := b.snapshot()
+	snap.Technology = tech
+	s.bridgeEvent(b, "ChannelEnteredBridge", event{"bridge": snap, "channel": c.pub})
 	b.subs.add(app, 1)
 	s.bridgeChanged(b)
 }
@@ -121,13 +127,18 @@ func (s *Server) leaveBridge(c *channel, why leaveReason) {
 	if b == nil {
 		return
 	}
-	if c.vars["BRIDGEPEER"] != "" {
-		s.varset(c, "BRIDGEPEER", "")
+	for _, v := range []string{"BRIDGEPEER", "BRIDGEPVTCALLID"} {
+		if c.vars[v] != "" {
+			s.varset(c, v, "")
+		}
 	}
+	tech := b.technology()
 	c.bridge = nil
 	c.absorbDTMF = false
 	b.chans = slices.DeleteFunc(b.chans, func(x *channel) bool { return x == c })
-	s.bridgeEvent(b, "ChannelLeftBridge", event{"bridge": b.snapshot(), "channel": c.pub})
+	snap := b.snapshot()
+	snap.Technology = tech
+	s.bridgeEvent(b, "ChannelLeftBridge", event{"bridge": snap, "channel": c.pub})
 	if why == leftByHangup {
 		b.subs.add(c.stasisApp, -1)
 	} else {
@@ -181,6 +192,12 @@ func (s *Server) bridgeChanged(b *bridge) {
 		if v := strings.Join(names, ","); p.c.vars["BRIDGEPEER"] != v {
 			s.varset(p.c, "BRIDGEPEER", v)
 		}
+		// chan_pjsip also names the other PJSIP channel's Call-ID.
+		if len(ps) == 2 && p.c.kind == kindPJSIP && p.c.half == 1 {
+			if o := ps[1-i].c; o != nil && o.kind == kindPJSIP && o.half == 1 && p.c.vars["BRIDGEPVTCALLID"] != o.snap.ProtocolID {
+				s.varset(p.c, "BRIDGEPVTCALLID", o.snap.ProtocolID)
+			}
+		}
 	}
 	if len(ps) == 2 {
 		for i, p := range ps {
@@ -229,7 +246,10 @@ func (s *Server) dtmfArrives(c *channel, digit string, dur int, seen map[*channe
 	if b == nil || !b.native() {
 		s.chanEvent(c, "ChannelDtmfReceived", event{"digit": digit, "duration_ms": dur})
 	}
-	if b == nil || c.absorbDTMF {
+	// absorbDTMF keeps a digit out of a bridge that sees it; native_rtp
+	// sees none (measured with two SIP phones: the digit reaches the
+	// other phone, absorbDTMF or not).
+	if b == nil || (c.absorbDTMF && !b.native()) {
 		return
 	}
 	for _, m := range b.chans {

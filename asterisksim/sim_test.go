@@ -577,3 +577,79 @@ func TestPlayLostLeavingBridge(t *testing.T) {
 		})
 	}
 }
+
+// TestNativeRTPBridge holds the simulator to what two SIP phones showed on
+// a real Asterisk 22.10.1 (not part of the conformance probes, which have
+// no SIP phone): a mixing bridge of two PJSIP channels goes native_rtp and
+// raises no DTMF event, the digit reaching the other phone whatever
+// absorbDTMF says; mixing,dtmf_events stays simple_bridge, raises the
+// event, and absorbDTMF then keeps the digit from the other phone.
+func TestNativeRTPBridge(t *testing.T) {
+	tests := []struct {
+		typ            string
+		absorb         bool
+		tech           string
+		event, crosses bool
+	}{
+		{"mixing", false, "native_rtp", false, true},
+		{"mixing", true, "native_rtp", false, true},
+		{"mixing,dtmf_events", false, "simple_bridge", true, true},
+		{"mixing,dtmf_events", true, "simple_bridge", true, false},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%s absorb=%v", tc.typ, tc.absorb), func(t *testing.T) {
+			s := startSim(t, Options{})
+			rc := newREST(s)
+			hl := dialEvents(t, s, "hotline")
+			ph := dialEvents(t, s, "phones")
+			var legs, phonesIDs []string
+			for _, ep := range []string{"agent100", "agent101"} {
+				ch := rc.mustJSON(t, 200, "POST", "/channels", q("endpoint", "PJSIP/"+ep, "app", "hotline", "channelId", ep), nil)
+				phone := ph.waitEvent(t, "phone "+ep, evType("StasisStart"))
+				rc.mustJSON(t, 204, "POST", "/channels/"+evChanID(phone)+"/answer", nil, nil)
+				hl.waitEvent(t, "StasisStart "+ep, evOn("StasisStart", ch["id"].(string)))
+				legs, phonesIDs = append(legs, ep), append(phonesIDs, evChanID(phone))
+			}
+			rc.mustJSON(t, 200, "POST", "/bridges", q("type", tc.typ, "bridgeId", "br"), nil)
+			add := q("channel", legs[0])
+			if tc.absorb {
+				add.Set("absorbDTMF", "true")
+			}
+			rc.mustJSON(t, 204, "POST", "/bridges/br/addChannel", add, nil)
+			rc.mustJSON(t, 204, "POST", "/bridges/br/addChannel", q("channel", legs[1]), nil)
+			if b := rc.mustJSON(t, 200, "GET", "/bridges/br", nil, nil); b["technology"] != tc.tech {
+				t.Errorf("technology %v, want %s", b["technology"], tc.tech)
+			}
+			// The first phone presses 5: its PJSIP channel reads it.
+			rc.mustJSON(t, 204, "POST", "/channels/"+phonesIDs[0]+"/dtmf", q("dtmf", "5"), nil)
+			// A user event to each application marks the end of what the
+			// digit caused.
+			rc.mustJSON(t, 204, "POST", "/events/user/done", q("application", "hotline"), nil)
+			rc.mustJSON(t, 204, "POST", "/events/user/done", q("application", "phones"), nil)
+			until := func(ws *wsClient) []map[string]any {
+				var out []map[string]any
+				for {
+					ev := ws.waitEvent(t, "user event", func(map[string]any) bool { return true })
+					if ev["type"] == "ChannelUserevent" {
+						return out
+					}
+					out = append(out, ev)
+				}
+			}
+			event, crosses := false, false
+			for _, ev := range until(hl) {
+				if ev["type"] == "ChannelDtmfReceived" && evChanID(ev) == legs[0] {
+					event = true
+				}
+			}
+			for _, ev := range until(ph) {
+				if ev["type"] == "ChannelDtmfReceived" && evChanID(ev) == phonesIDs[1] {
+					crosses = true
+				}
+			}
+			if event != tc.event || crosses != tc.crosses {
+				t.Errorf("DTMF event on the bridged channel %v (want %v), reached the other phone %v (want %v)", event, tc.event, crosses, tc.crosses)
+			}
+		})
+	}
+}
