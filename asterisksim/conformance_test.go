@@ -16,11 +16,17 @@ package asterisksim
 // status and response body) and, at each synchronisation point, the events
 // every application received since the previous one. Within a point the
 // events are grouped by application and by the object they are about
-// (channel, bridge, playback), in arrival order per object: the relative
-// order of events about different objects depends on Asterisk's threads,
-// their order per object does not. Ids the probe chose are kept; generated
-// ids, timestamps, channel-name counters and the asterisk_id become
-// placeholders.
+// (channel, bridge, playback, a channel's Dial events): the relative order
+// of events about different objects depends on Asterisk's threads. Within
+// an object they keep their order lane by lane (eventLane). Ids the probe
+// chose are kept; generated ids, timestamps, channel-name counters and the
+// asterisk_id become placeholders, and the few values a real Asterisk does
+// not repeat are masked by the probes that meet them, each with its reason
+// (testdata/README.md lists them). A probe is only as good as its waits:
+// run it against the real Asterisk several times before recording it.
+//
+// Probes run against the real Asterisk one after the other, each checks
+// that it leaves no channel or bridge behind, and every wait has a bound.
 
 import (
 	"bytes"
