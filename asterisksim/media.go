@@ -282,7 +282,6 @@ type playback struct {
 	br              *bridge
 	timer           *time.Timer
 	started         bool
-	lost            bool // fault: accepted, never reported
 }
 
 // queue is the playback queue of p's target.
@@ -314,9 +313,6 @@ func (p *playback) snapshot() playbackJSON {
 }
 
 func (s *Server) playbackEvent(p *playback, typ string) {
-	if p.lost {
-		return
-	}
 	ev := event{"playback": p.snapshot()}
 	if p.ch != nil {
 		// Published on the channel's topic: its subscribers hear it.
