@@ -1,7 +1,7 @@
 package app
 
 import (
-	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,7 +47,7 @@ func TestPlanSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := dialplan.Parse("test.yaml", []byte(fmt.Sprintf(testConfig, "http://127.0.0.1:1", "127.0.0.1:1")+tt.extra))
+			cfg, err := dialplan.Parse("test.yaml", []byte(strings.NewReplacer("{{ARI_URL}}", "http://127.0.0.1:1", "{{REDIS}}", "127.0.0.1:1").Replace(TestConfig)+tt.extra))
 			if err != nil {
 				t.Fatal(err)
 			}
