@@ -17,7 +17,7 @@
 //
 // Either way a Phone is one half of a Local pair whose other half (the
 // peer) belongs to the hotline. The driver subscribes to the peer, so it
-// sees what the hotline plays to it (PlaybackStarted/Continuing: Heard),
+// sees what the hotline plays to it (PlaybackStarted: Heard),
 // whether it is bridged (ChannelEnteredBridge: Connected) and when the
 // pair ends (HungUp, and by whom). DTMF sent on the phone's half arrives
 // on the peer, as a real phone's digits would.
@@ -380,7 +380,9 @@ func (d *Driver) handle(ev ari.Event) {
 		if len(ev.Args) == 1 {
 			d.ring(ev.Channel, ev.Args[0])
 		}
-	case "PlaybackStarted", "PlaybackContinuing":
+	case "PlaybackStarted":
+		// Each item of a list starts with its own PlaybackStarted; the
+		// PlaybackContinuing between two names the item that finished.
 		target, ok := strings.CutPrefix(ev.Playback.TargetURI, "channel:")
 		if !ok {
 			return
