@@ -79,8 +79,18 @@ func newLeanDriver(url, user, password, app, dialContext string, log *slog.Logge
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 	d := &leanDriver{log: log, prefix: "bl-" + hex.EncodeToString(b[:]) + "-", dial: dialContext,
 		calls: make(map[string]*leanCall), ready: make(chan struct{})}
+	var c *ari.Client
 	c, err := ari.New(ari.Options{URL: url, Application: app, Username: user, Password: password,
-		Logger: log, Handler: d.handle, OnState: d.setUp})
+		Logger: log, Handler: d.handle, OnState: d.setUp,
+		// A caller knows it is connected when the router's half of its
+		// pair enters a bridge. Asterisk tells that only to applications
+		// subscribed to the bridge (or with a channel in Stasis in it),
+		// and the router makes its bridges itself: so, every bridge.
+		OnConnect: func(ctx context.Context) {
+			if err := c.Subscribe(ctx, "bridge:"); err != nil {
+				log.Warn("lean driver: subscribe to every bridge", "err", err)
+			}
+		}})
 	if err != nil {
 		return nil, fmt.Errorf("lean driver: %w", err)
 	}
