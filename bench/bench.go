@@ -36,7 +36,7 @@ import (
 	"github.com/hotline-project/hotline/app"
 	"github.com/hotline-project/hotline/asterisksim"
 	"github.com/hotline-project/hotline/dialplan"
-	"github.com/hotline-project/hotline/internal/redistest"
+	"github.com/hotline-project/hotline/internal/redisproc"
 	"github.com/hotline-project/hotline/phones"
 	"github.com/hotline-project/hotline/routing"
 )
@@ -73,6 +73,11 @@ type Options struct {
 	Progress io.Writer
 	// Driver plays the phones: DriverLean (default) or DriverPhones.
 	Driver string
+	// HandoffRounds > 0 runs the handoff scenario: one agent, callers
+	// queued ahead, this many agent calls ended with a caller waiting.
+	HandoffRounds int
+	// NoFloor skips the bare ARI router's run of the same scenarios.
+	NoFloor bool
 }
 
 // Phone drivers.
@@ -130,19 +135,21 @@ func agentTopics(i int) []string {
 
 // env is the running system under test.
 type env struct {
-	opts   Options
-	rs     *redistest.Server
-	sim    *asterisksim.Server
-	simSrv *http.Server
-	url    string
-	rdb    *redis.Client
-	redis  *redisCounter
-	rec    *Recorder
-	app    *app.App
-	phones lineDriver
-	idle   lineDriver // callers that never reach the hotline (memory baseline)
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	opts         Options
+	rs           *redisproc.Server
+	sim          *asterisksim.Server
+	simSrv       *http.Server
+	url          string
+	rdb          *redis.Client
+	redis        *redisCounter
+	rec          *Recorder
+	floorRec     *Recorder // the floor's calls, seen by a Tap of its own
+	app          *app.App
+	phones       lineDriver
+	idle         lineDriver // callers that never reach the hotline (memory baseline)
+	floorCallers lineDriver // callers of the floor router (lean driver only)
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
 }
 
 const (
@@ -151,6 +158,7 @@ const (
 	idleContext  = "bench-idle"
 	agentContext = "bench-agents" // the lean driver's agents' phones
 	leanApp      = "bench-lean"
+	simFloorApp  = "bench-floor" // the floor router's application and context
 )
 
 func start(ctx context.Context, o Options) (_ *env, err error) {
@@ -163,7 +171,7 @@ func start(ctx context.Context, o Options) (_ *env, err error) {
 			e.stop()
 		}
 	}()
-	if e.rs, err = redistest.StartServer(); err != nil {
+	if e.rs, err = redisproc.Start(); err != nil {
 		return nil, fmt.Errorf("start redis-server: %w", err)
 	}
 
@@ -176,17 +184,21 @@ func start(ctx context.Context, o Options) (_ *env, err error) {
 		agents[agentID(i)] = agentTopics(i)
 	}
 	e.rec = NewRecorder(topicOf, agents)
+	e.floorRec = NewRecorder(topicOf, agents)
+	floor := o.Driver == DriverLean && !o.NoFloor
 
 	dp := asterisksim.DefaultDialplan()
 	dp[idleContext] = asterisksim.BehaviourAnswerWait
 	dp[agentContext] = asterisksim.Behaviour("stasis:" + leanApp + "," + ringArg + ",${EXTEN}")
+	dp[simFloorApp] = asterisksim.Behaviour("stasis:" + simFloorApp + ",${EXTEN}")
 	e.sim = asterisksim.New(asterisksim.Options{Username: ariUser, Password: ariPassword, Dialplan: dp,
 		Logger: o.Logger.With("component", "asterisksim")})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	e.simSrv = &http.Server{Handler: NewTap(e.sim.Handler(), "hotline", e.rec), ReadHeaderTimeout: 10 * time.Second}
+	e.simSrv = &http.Server{Handler: NewTap(NewTap(e.sim.Handler(), "hotline", e.rec), simFloorApp, e.floorRec),
+		ReadHeaderTimeout: 10 * time.Second}
 	e.url = "http://" + ln.Addr().String() + "/ari"
 	go func() { _ = e.simSrv.Serve(ln) }() // ends with Shutdown in stop
 
@@ -235,6 +247,33 @@ func start(ctx context.Context, o Options) (_ *env, err error) {
 			if e.idle, err = newLeanDriver(e.url, ariUser, ariPassword, leanApp+"-idle", idleContext, log); err != nil {
 				return nil, err
 			}
+		}
+		if floor {
+			if e.floorCallers, err = newLeanDriver(e.url, ariUser, ariPassword, leanApp+"-floor", simFloorApp, log); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if floor && o.Calls > 0 {
+		// The floor router: the same agents' phones (answered by the lean
+		// driver in agentContext), in the same simulator, in-process as
+		// everything here.
+		ids := make([]string, o.Agents)
+		for i := range ids {
+			ids[i] = agentID(i)
+		}
+		ready := make(chan struct{})
+		fo := FloorOptions{URL: e.url, User: ariUser, Password: ariPassword, App: simFloorApp, Agents: ids,
+			AgentContext: agentContext, Logger: o.Logger.With("component", "floor"), Ready: ready}
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			_ = RunFloor(runCtx, fo)
+		}()
+		select {
+		case <-ready:
+		case <-time.After(15 * time.Second):
+			return nil, errors.New("floor router did not connect")
 		}
 	}
 	for _, d := range e.drivers() {
@@ -313,7 +352,7 @@ func (e *env) ready(ctx context.Context) error {
 
 func (e *env) drivers() []lineDriver {
 	var out []lineDriver
-	for _, d := range []lineDriver{e.phones, e.idle} {
+	for _, d := range []lineDriver{e.phones, e.idle, e.floorCallers} {
 		if d != nil {
 			out = append(out, d)
 		}
@@ -400,6 +439,18 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Calls > 0 {
 		fmt.Fprintf(o.Progress, "bench: %d calls at %.0f/s, %d agents, hold %s, %s driver\n", o.Calls, o.Rate, o.Agents, o.Hold, o.Driver)
 		if err := e.throughput(ctx, rep); err != nil {
+			return rep, err
+		}
+	}
+	if e.floorCallers != nil && o.Calls > 0 {
+		fmt.Fprintf(o.Progress, "bench: the same %d calls through the floor (a bare ARI router)\n", o.Calls)
+		if err := e.floorThroughput(ctx, rep); err != nil {
+			return rep, err
+		}
+	}
+	if o.HandoffRounds > 0 {
+		fmt.Fprintf(o.Progress, "bench: handoff, %d rounds, 1 agent, callers queued ahead\n", o.HandoffRounds)
+		if err := e.handoff(ctx, rep); err != nil {
 			return rep, err
 		}
 	}
@@ -547,6 +598,126 @@ func (e *env) throughput(ctx context.Context, rep *Report) error {
 	return nil
 }
 
+// floorThroughput places the throughput scenario's calls again, through
+// the floor router: its StasisStart → agent originate is the same-run
+// floor the hotline's is compared with.
+func (e *env) floorThroughput(ctx context.Context, rep *Report) error {
+	o := e.opts
+	start0, _, _, _ := e.floorRec.samples()
+	f := &FloorRun{Calls: o.Calls}
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+	)
+	rng := rand.New(rand.NewPCG(1, 2))
+	begin := time.Now()
+	next := begin
+	for i := range o.Calls {
+		if err := sleepUntil(ctx, next); err != nil {
+			break
+		}
+		gap := time.Duration(float64(time.Second) / o.Rate)
+		if o.Poisson {
+			gap = time.Duration(rng.ExpFloat64() * float64(time.Second) / o.Rate)
+		}
+		next = next.Add(gap)
+		number := benchTopics[i%len(benchTopics)].number
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok := e.simpleCall(ctx, e.floorCallers, number, callerNumber(2_000_000+i), e.floorRec, o.Hold)
+			mu.Lock()
+			if ok {
+				f.Connected++
+			} else {
+				f.Lost++
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e.drain(ctx)
+	start, _, _, _ := e.floorRec.samples()
+	f.StartToOriginate = start[len(start0):]
+	rep.Floor = f
+	return nil
+}
+
+// simpleCall places one caller through d, waits for its agent, holds
+// hold and hangs up; false if it was not connected or hung up early.
+func (e *env) simpleCall(ctx context.Context, d lineDriver, number, callerID string, rec *Recorder, hold time.Duration) bool {
+	p, err := d.Call(ctx, number, callerID)
+	if err != nil {
+		return false
+	}
+	rec.link(p.ID(), p.PeerID())
+	wctx, cancel := context.WithTimeout(ctx, e.opts.ConnectTimeout)
+	err = p.WaitConnected(wctx)
+	cancel()
+	if err != nil {
+		_ = p.Hangup(context.WithoutCancel(ctx))
+		return false
+	}
+	rec.connected(p.PeerID())
+	_ = sleepCtx(ctx, hold)
+	if p.HungUp() {
+		return false
+	}
+	_ = p.Hangup(context.WithoutCancel(ctx))
+	return true
+}
+
+// handoff logs one agent in and queues HandoffRounds+2 callers of its
+// topic at once: every time a caller hangs up another is waiting, and the
+// time to the agent's next originate is a round.
+func (e *env) handoff(ctx context.Context, rep *Report) error {
+	o := e.opts
+	agent := agentID(0)
+	if err := e.app.Router.Login(ctx, agent); err != nil {
+		return fmt.Errorf("log in agent %s: %w", agent, err)
+	}
+	_, freed0, _, _ := e.rec.samples()
+	h := &SimHandoff{Rounds: o.HandoffRounds}
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+	)
+	number := benchTopics[0].number // one of agent 0's topics
+	for i := range o.HandoffRounds + 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok := e.simpleCall(ctx, e.phones, number, callerNumber(3_000_000+i), e.rec, o.Hold)
+			mu.Lock()
+			if !ok {
+				h.Lost++
+			}
+			mu.Unlock()
+		}()
+		if err := sleepCtx(ctx, 2*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	wg.Wait()
+	e.drain(ctx)
+	_, freed, _, _ := e.rec.samples()
+	h.FreedToOriginate = freed[len(freed0):]
+	if len(h.FreedToOriginate) > o.HandoffRounds {
+		h.FreedToOriginate = h.FreedToOriginate[:o.HandoffRounds]
+	}
+	rep.Handoff = h
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var err error
+	if werr := waitFor(lctx, func() bool { err = e.app.Router.Logout(lctx, agent); return err == nil }); werr != nil {
+		return fmt.Errorf("log out agent %s: %w", agent, errors.Join(err, werr))
+	}
+	return nil
+}
+
 // transferCheck asks the router to transfer a live call to the topic it is
 // already in: the path check refuses it as a loop, in one atomic Redis
 // operation, and nothing changes. That is the check every transfer pays.
@@ -661,8 +832,10 @@ func (e *env) drain(ctx context.Context) {
 	defer cancel()
 	_ = waitFor(wctx, func() bool {
 		n := e.phones.Active()
-		if e.idle != nil {
-			n += e.idle.Active()
+		for _, d := range []lineDriver{e.idle, e.floorCallers} {
+			if d != nil {
+				n += d.Active()
+			}
 		}
 		return n == 0 && e.sim.Stats().Channels == 0
 	})

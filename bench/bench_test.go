@@ -16,8 +16,9 @@ import (
 	"github.com/hotline-project/hotline/internal/redistest"
 )
 
-// TestRunTiny runs a tiny bench end to end: both scenarios, the table, and
-// no call lost or misrouted. It asserts what happened, never how fast.
+// TestRunTiny runs a tiny bench end to end: every scenario and the floor,
+// the table, and no call lost or misrouted. It asserts what happened,
+// never how fast.
 func TestRunTiny(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole daemon; skipped with -short")
@@ -27,7 +28,7 @@ func TestRunTiny(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rep, err := Run(ctx, Options{Calls: 50, Rate: 50, Agents: 5, Hold: 20 * time.Millisecond, Concurrent: 30, TransferEvery: 5})
+	rep, err := Run(ctx, Options{Calls: 50, Rate: 50, Agents: 5, Hold: 20 * time.Millisecond, Concurrent: 30, TransferEvery: 5, HandoffRounds: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,10 +53,16 @@ func TestRunTiny(t *testing.T) {
 	if c := rep.Concurrent; c.Abandoned != 30 || c.Lost != 0 || c.HeapHotline == 0 || c.HeapIdle == 0 {
 		t.Errorf("concurrent: %+v", *c)
 	}
+	if f := rep.Floor; f == nil || f.Connected != 50 || len(f.StartToOriginate) != 50 {
+		t.Errorf("floor run %+v: want 50 connected, 50 samples", f)
+	}
+	if h := rep.Handoff; h == nil || h.Lost != 0 || len(h.FreedToOriginate) != 5 {
+		t.Errorf("handoff %+v: want 5 rounds, none lost", h)
+	}
 	if !rep.GoroutinesReturned() {
 		t.Errorf("goroutines: %d after, %d before", rep.GoroutinesAfter, rep.GoroutinesBaseline)
 	}
-	for _, want := range []string{"StasisStart → agent originate", "agent freed → next caller's originate",
+	for _, want := range []string{"StasisStart → agent originate", "the floor (bare ARI router)", "handoff: agent freed → next caller's originate",
 		"Redis round trips per call", "memory per active call (daemon)", "goroutines baseline / peak / after"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q", want)

@@ -3,7 +3,6 @@ package bench
 import (
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -17,6 +16,8 @@ type Report struct {
 	GoVersion string
 
 	Throughput *Throughput // nil unless Options.Calls > 0
+	Floor      *FloorRun   // the same calls through the floor router; nil if not run
+	Handoff    *SimHandoff // nil unless Options.HandoffRounds > 0
 	Concurrent *Concurrent // nil unless Options.Concurrent > 0
 
 	GoroutinesBaseline int // everything started, no call yet
@@ -46,6 +47,18 @@ type Throughput struct {
 	// Events the simulator wrote to websockets during the scenario (the
 	// hotline's and the phones'), a measure of the event load per call.
 	Events uint64
+}
+
+// FloorRun is the throughput scenario's calls through the floor router.
+type FloorRun struct {
+	Calls, Connected, Lost int
+	StartToOriginate       []time.Duration
+}
+
+// SimHandoff is the handoff scenario: one agent, callers queued ahead.
+type SimHandoff struct {
+	Rounds, Lost     int
+	FreedToOriginate []time.Duration // caller hangup received → the agent's next originate
 }
 
 // Concurrent is the held-calls scenario.
@@ -99,7 +112,66 @@ func (r *Report) Problems() []string {
 	if c := r.Concurrent; c != nil && c.Lost > 0 {
 		out = append(out, fmt.Sprintf("%d of %d held calls lost", c.Lost, c.Calls))
 	}
+	if f := r.Floor; f != nil && f.Lost > 0 {
+		out = append(out, fmt.Sprintf("the floor router lost %d of %d calls", f.Lost, f.Calls))
+	}
+	if h := r.Handoff; h != nil && h.Lost > 0 {
+		out = append(out, fmt.Sprintf("%d callers of the handoff scenario lost", h.Lost))
+	}
 	return out
+}
+
+// simTarget is a speed target the regression bench judges: ratios to the
+// same run's floor router, and the SPEC's absolute bounds that hold on any
+// machine (a handoff's maximum, Redis round trips, memory).
+type simTarget struct {
+	key  string // the figure's row
+	text string
+	pass bool
+}
+
+// targets judges what was measured.
+func (r *Report) targets() []simTarget {
+	var out []simTarget
+	if t, f := r.Throughput, r.Floor; t != nil && f != nil && len(t.StartToOriginate) > 0 && len(f.StartToOriginate) > 0 {
+		h, fl := NewDist(t.StartToOriginate).Median(), NewDist(f.StartToOriginate).Median()
+		ratio := float64(h) / float64(max(fl, 1))
+		out = append(out, simTarget{"start", fmt.Sprintf("median ≤ 2× the floor's: ×%.2f", ratio), ratio <= 2})
+	}
+	if h := r.Handoff; h != nil && len(h.FreedToOriginate) > 0 {
+		m := NewDist(h.FreedToOriginate).Max()
+		out = append(out, simTarget{"handoff", "max ≤ 50ms", m <= 50*time.Millisecond})
+	}
+	if t := r.Throughput; t != nil && t.TransferChecks > 0 {
+		out = append(out, simTarget{"transfer", "exactly 1", t.TransferTrips == int64(t.TransferChecks)})
+	}
+	if c := r.Concurrent; c != nil {
+		per := (c.DaemonBytesPerCall() + c.DaemonStackPerCall()) / 1024
+		out = append(out, simTarget{"memory", "≤ 50 KB", per <= 50})
+	}
+	return out
+}
+
+// TargetsMet reports whether every speed target judged was met.
+func (r *Report) TargetsMet() bool {
+	for _, t := range r.targets() {
+		if !t.pass {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Report) verdict(key string) string {
+	for _, t := range r.targets() {
+		if t.key == key {
+			if t.pass {
+				return t.text + ": pass"
+			}
+			return t.text + ": FAIL"
+		}
+	}
+	return ""
 }
 
 // OK reports whether no call was lost or misrouted.
@@ -114,31 +186,41 @@ func (r *Report) GoroutinesReturned() bool { return r.GoroutinesAfter <= r.Gorou
 func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(name, value, target string) { fmt.Fprintf(tw, "%s\t%s\t%s\n", name, value, target) }
-	row("figure", "measured", "SPEC §4 target")
+	row("figure", "measured", "SPEC §4 target (ratios to this run's floor)")
 	row("------", "--------", "--------------")
 	if t := r.Throughput; t != nil {
 		o := r.Options
 		row("scenario", fmt.Sprintf("%d calls at %.0f/s (%s), %d agents, hold %s", t.Calls, o.Rate, arrivals(o.Poisson), o.Agents, o.Hold), "")
 		row("calls connected / lost / misrouted", fmt.Sprintf("%d / %d / %d", t.Connected, t.Lost, len(t.Misrouted)), "no call lost or misrouted")
 		row("calls/s offered", fmt.Sprintf("%.1f", t.OfferedRate), "")
-		row("calls/s routed (sustained)", fmt.Sprintf("%.1f", t.RoutedRate), "≥ 1000 with enough agents")
-		row("StasisStart → agent originate (incl. queue wait)", dist(t.StartToOriginate, 0.5, 0.99, 1), "p99 ≤ 2ms at 200/s")
-		row("agent freed → next caller's originate", dist(t.FreedToOriginate, 0.5, 1), "p50 ≤ 10ms, max ≤ 50ms")
+		row("calls/s routed", fmt.Sprintf("%.1f", t.RoutedRate), "")
+		row("StasisStart → agent originate (incl. queue wait)", dist(t.StartToOriginate, 0.5, 0.99, 1), r.verdict("start"))
+		if f := r.Floor; f != nil {
+			row("  the floor (bare ARI router), same calls", dist(f.StartToOriginate, 0.5, 0.99, 1)+
+				fmt.Sprintf(", %d / %d connected", f.Connected, f.Calls), "")
+		}
+		if waited := len(t.FreedToOriginate); waited > 0 {
+			row("agents freed while callers waited", fmt.Sprintf("%d (of %d calls): the agents were saturated at times", waited, t.Calls), "")
+		}
 		row("transfer check (own topic: loop)", dist(t.TransferCheck, 0.5, 0.99), "")
-		row("Redis round trips per transfer check", ratio(float64(t.TransferTrips), t.TransferChecks), "exactly 1")
+		row("Redis round trips per transfer check", ratio(float64(t.TransferTrips), t.TransferChecks), r.verdict("transfer"))
 		row("Redis round trips per call", ratio(float64(t.RedisTrips), t.Calls), "≤ 1 per routing decision")
 		row("Redis commands per call", ratio(float64(t.RedisCmds), t.Calls), "")
 		row("ARI events per call (all applications)", ratio(float64(t.Events), t.Calls), "")
 	}
+	if h := r.Handoff; h != nil {
+		row("handoff: agent freed → next caller's originate", dist(h.FreedToOriginate, 0.5, 0.9, 1)+
+			fmt.Sprintf(" (1 agent, %d rounds)", h.Rounds), r.verdict("handoff"))
+	}
 	if c := r.Concurrent; c != nil {
-		row("concurrent calls held", fmt.Sprintf("%d (lost %d, abandoned by script %d)", c.Calls, c.Lost, c.Abandoned), "≥ 10000")
+		row("concurrent calls held", fmt.Sprintf("%d (lost %d, abandoned by script %d)", c.Calls, c.Lost, c.Abandoned), "SPEC: ≥ 10000 (--concurrent 10000)")
 		row("held callers placed and all queued in", c.Placed.Round(time.Millisecond).String(), "")
 		row("live heap: base / +held outside / +held in hotline",
 			fmt.Sprintf("%s / %+.1f MB / %+.1f MB", mb(int64(c.HeapBase)), mbDelta(c.HeapIdle, c.HeapBase), mbDelta(c.HeapHotline, c.HeapBase)), "")
 		row("goroutine stacks: base / +held outside / +held in hotline",
 			fmt.Sprintf("%s / %+.1f MB / %+.1f MB", mb(int64(c.StackBase)), mbDelta(c.StackIdle, c.StackBase), mbDelta(c.StackHotline, c.StackBase)), "")
 		row("memory per active call (daemon)", fmt.Sprintf("%.1f KB heap + %.1f KB stacks = %.1f KB",
-			c.DaemonBytesPerCall()/1024, c.DaemonStackPerCall()/1024, (c.DaemonBytesPerCall()+c.DaemonStackPerCall())/1024), "≤ 50 KB")
+			c.DaemonBytesPerCall()/1024, c.DaemonStackPerCall()/1024, (c.DaemonBytesPerCall()+c.DaemonStackPerCall())/1024), r.verdict("memory"))
 		row("goroutines with calls held", fmt.Sprint(c.Goroutines), "")
 	}
 	row("goroutines baseline / peak / after", fmt.Sprintf("%d / %d / %d", r.GoroutinesBaseline, r.GoroutinesPeak, r.GoroutinesAfter), "after = baseline")
@@ -188,12 +270,6 @@ func dist(d []time.Duration, qs ...float64) string {
 		parts = append(parts, name+" "+fmtDur(quantile(s, q)))
 	}
 	return strings.Join(parts, ", ") + fmt.Sprintf(" (n=%d)", len(s))
-}
-
-// quantile is the nearest-rank quantile of sorted s.
-func quantile(s []time.Duration, q float64) time.Duration {
-	i := int(math.Ceil(q*float64(len(s)))) - 1
-	return s[max(0, min(i, len(s)-1))]
 }
 
 func fmtDur(d time.Duration) string {
