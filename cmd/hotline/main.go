@@ -4,7 +4,7 @@
 //	hotline check --config FILE   validate a configuration (--ari: and the Asterisk it names)
 //	hotline prompts --out DIR     synthesize every prompt the configuration plays
 //	hotline demo                  the whole hotline on this machine, simulated
-//	hotline bench                 measure routing speed against a simulated Asterisk
+//	hotline bench [--asterisk]    measure routing: against a simulated Asterisk, or beside app_queue on a real one
 //	hotline version               print the version
 //
 // main only parses the command line, wires signals and exits; the daemon
@@ -38,7 +38,8 @@ commands:
         [--no-secrets]  the file alone, away from the machine that holds its secrets
   prompts --out DIR     synthesize every prompt of --config FILE into Asterisk's sounds DIR
   demo                  run the whole hotline here with a simulated Asterisk
-  bench                 measure routing against a simulated Asterisk and Redis
+  bench                 measure routing against a simulated Asterisk and Redis (a regression bench)
+        [--asterisk]    against a real Asterisk, beside its app_queue and a bare ARI router
   version               print the version
 `
 
