@@ -1,14 +1,10 @@
 package routing_test
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/hotline-project/hotline/internal/redistest"
-	"github.com/hotline-project/hotline/redisstore"
 	"github.com/hotline-project/hotline/routing"
 )
 
@@ -96,77 +92,4 @@ func FuzzRequestValidate(f *testing.F) {
 			t.Fatalf("error does not name a field: %v", err)
 		}
 	})
-}
-
-func TestRequests(t *testing.T) {
-	ctx := context.Background()
-	srv := redistest.Start(t)
-	clock := newCBClock(cbStart)
-	var created []routing.Request
-	svc := routing.NewRequests(redisstore.NewRequests(cbRedis(t, srv.Addr), "t:"), routing.RequestOptions{
-		Clock: clock, OnCreate: func(r routing.Request) { created = append(created, r) },
-	})
-	if _, err := svc.Create(ctx, routing.Request{Kind: routing.KindRequest}); !errors.Is(err, routing.ErrInvalid) {
-		t.Fatalf("invalid request stored: %v", err)
-	}
-	r1, err := svc.Create(ctx, validRequest())
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock.Advance(time.Minute)
-	in := validComplaint()
-	in.State, in.DoneBy = routing.RequestDone, "x" // the caller cannot preset these
-	r2, err := svc.Create(ctx, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r1.ID == "" || r1.ID == r2.ID || r2.State != routing.RequestNew || r2.DoneBy != "" || !r2.CreatedAt.Equal(cbStart.Add(time.Minute)) {
-		t.Fatalf("created: %+v %+v", r1, r2)
-	}
-	if len(created) != 2 {
-		t.Fatalf("OnCreate called %d times", len(created))
-	}
-	if got, err := svc.Get(ctx, r1.ID); err != nil || got != r1 {
-		t.Fatalf("get: %+v %v, want %+v", got, err, r1)
-	}
-	if _, err := svc.Get(ctx, "rq-none"); !errors.Is(err, routing.ErrNotFound) {
-		t.Fatalf("get missing: %v", err)
-	}
-	clock.Advance(time.Minute)
-	done, err := svc.Done(ctx, r1.ID, "900")
-	if err != nil || done.State != routing.RequestDone || done.DoneBy != "900" || !done.DoneAt.Equal(cbStart.Add(2*time.Minute)) {
-		t.Fatalf("done: %+v %v", done, err)
-	}
-	clock.Advance(time.Minute)
-	if again, err := svc.Done(ctx, r1.ID, "901"); err != nil || again.DoneBy != "900" || !again.DoneAt.Equal(done.DoneAt) {
-		t.Fatalf("second done changed it: %+v %v", again, err)
-	}
-	if _, err := svc.Done(ctx, "rq-none", "900"); !errors.Is(err, routing.ErrNotFound) {
-		t.Fatalf("done missing: %v", err)
-	}
-	cases := []struct {
-		f    routing.RequestFilter
-		want []string
-	}{
-		{routing.RequestFilter{}, []string{r2.ID, r1.ID}},
-		{routing.RequestFilter{Kind: "complaint"}, []string{r2.ID}},
-		{routing.RequestFilter{State: "new"}, []string{r2.ID}},
-		{routing.RequestFilter{State: "done", Kind: "request"}, []string{r1.ID}},
-		{routing.RequestFilter{State: "done", Kind: "complaint"}, nil},
-	}
-	for _, tc := range cases {
-		t.Run(tc.f.Kind+"/"+tc.f.State, func(t *testing.T) {
-			got, err := svc.List(ctx, tc.f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var ids []string
-			for _, r := range got {
-				ids = append(ids, r.ID)
-			}
-			if strings.Join(ids, ",") != strings.Join(tc.want, ",") {
-				t.Fatalf("got %v, want %v", ids, tc.want)
-			}
-		})
-	}
 }

@@ -1,4 +1,4 @@
-package routing_test
+package storetest
 
 import (
 	"context"
@@ -34,12 +34,12 @@ func (f *flakyCases) CommitTransfer(ctx context.Context, callID, caseID, transfe
 	return f.CaseStore.CommitTransfer(ctx, callID, caseID, transferID, now)
 }
 
-// TestFollowUpFailureKeepsCommittedState checks that once the store has
+// testFollowUpFailureKeepsCommittedState checks that once the store has
 // connected an agent (an answer, an accepted transfer), a failure of the
 // bookkeeping after it (who talked, the transfer hop) is not reported as
 // "not connected": the caller would hang up on an agent Redis shows
 // talking. One failure is retried away; two are logged and left.
-func TestFollowUpFailureKeepsCommittedState(t *testing.T) {
+func testFollowUpFailureKeepsCommittedState(t *testing.T, open Open) {
 	ctx := context.Background()
 	tests := []struct {
 		name           string
@@ -55,9 +55,9 @@ func TestFollowUpFailureKeepsCommittedState(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			agents := []routing.Agent{agent("a", "audit"), agent("b", "service")}
-			e := newEnv(t, agents)
-			fc := &flakyCases{CaseStore: e.st}
-			r := routing.New(e.st, fc, routing.Options{Node: "n1", Clock: e.clk, Policy: defaultPolicy(), Deliver: e.offers.add})
+			e := newEnv(t, open, agents)
+			fc := &flakyCases{CaseStore: e.st.Cases}
+			r := routing.New(e.st.Queue, fc, routing.Options{Node: "n1", Clock: e.clk, Policy: defaultPolicy(), Deliver: e.offers.add})
 			if err := r.SyncAgents(ctx, agents); err != nil {
 				t.Fatal(err)
 			}
@@ -112,10 +112,10 @@ func TestFollowUpFailureKeepsCommittedState(t *testing.T) {
 	}
 }
 
-// TestReleaseOffer checks that an offer taken back through no fault of the
+// testReleaseOffer checks that an offer taken back through no fault of the
 // agent leaves them free (or in the pause they asked for while it rang),
 // never paused "no answer", and a queued caller back in their place.
-func TestReleaseOffer(t *testing.T) {
+func testReleaseOffer(t *testing.T, open Open) {
 	ctx := context.Background()
 	tests := []struct {
 		name      string
@@ -134,7 +134,7 @@ func TestReleaseOffer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, []routing.Agent{agent("a", "audit")})
+			e := newEnv(t, open, []routing.Agent{agent("a", "audit")})
 			e.login(t, "a")
 			var o routing.Offer
 			if tt.direct {

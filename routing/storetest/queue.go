@@ -1,4 +1,4 @@
-package routing_test
+package storetest
 
 import (
 	"context"
@@ -10,15 +10,7 @@ import (
 	"github.com/hotline-project/hotline/routing"
 )
 
-func offeredPairs(offers []routing.Offer) []string {
-	out := make([]string, len(offers))
-	for i, o := range offers {
-		out[i] = o.CallID + "->" + o.Agent.ID
-	}
-	return out
-}
-
-func TestQueueFIFOAndLongestIdle(t *testing.T) {
+func testQueueFIFOAndLongestIdle(t *testing.T, open Open) {
 	tests := []struct {
 		name   string
 		agents []routing.Agent
@@ -51,7 +43,7 @@ func TestQueueFIFOAndLongestIdle(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, tc.agents)
+			e := newEnv(t, open, tc.agents)
 			for _, c := range tc.calls {
 				e.enqueue(t, c, "audit")
 			}
@@ -63,7 +55,7 @@ func TestQueueFIFOAndLongestIdle(t *testing.T) {
 	}
 }
 
-func TestLongestIdleAndPriority(t *testing.T) {
+func testLongestIdleAndPriority(t *testing.T, open Open) {
 	pri := func(id string, p int) routing.Agent {
 		a := agent(id, "audit")
 		a.Topics["audit"] = p
@@ -81,7 +73,7 @@ func TestLongestIdleAndPriority(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, tc.agents)
+			e := newEnv(t, open, tc.agents)
 			e.login(t, tc.logins...)
 			e.enqueue(t, "c1", "audit")
 			if got := e.offers.last(t).Agent.ID; got != tc.want {
@@ -91,7 +83,7 @@ func TestLongestIdleAndPriority(t *testing.T) {
 	}
 }
 
-func TestOnlyAvailableAgentsAreOffered(t *testing.T) {
+func testOnlyAvailableAgentsAreOffered(t *testing.T, open Open) {
 	ctx := context.Background()
 	tests := []struct {
 		name  string
@@ -122,7 +114,7 @@ func TestOnlyAvailableAgentsAreOffered(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, []routing.Agent{agent("a", "audit")})
+			e := newEnv(t, open, []routing.Agent{agent("a", "audit")})
 			tc.setup(t, e)
 			before := len(e.offers.all())
 			info := e.enqueue(t, "c1", "audit")
@@ -142,9 +134,9 @@ func TestOnlyAvailableAgentsAreOffered(t *testing.T) {
 	}
 }
 
-func TestRingTimeoutKeepsPlace(t *testing.T) {
+func testRingTimeoutKeepsPlace(t *testing.T, open Open) {
 	ctx := context.Background()
-	e := newEnv(t, []routing.Agent{agent("a", "audit"), agent("b", "audit")})
+	e := newEnv(t, open, []routing.Agent{agent("a", "audit"), agent("b", "audit")})
 	e.enqueue(t, "c1", "audit")
 	e.enqueue(t, "c2", "audit")
 	e.login(t, "a")
@@ -180,7 +172,7 @@ func TestRingTimeoutKeepsPlace(t *testing.T) {
 	}
 }
 
-func TestAgentTransitions(t *testing.T) {
+func testAgentTransitions(t *testing.T, open Open) {
 	ctx := context.Background()
 	type step func(t *testing.T, e *env) error
 	login := func(t *testing.T, e *env) error { return e.r.Login(ctx, "a") }
@@ -234,7 +226,7 @@ func TestAgentTransitions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, []routing.Agent{agent("a", "audit")})
+			e := newEnv(t, open, []routing.Agent{agent("a", "audit")})
 			var err error
 			for i, s := range tc.steps {
 				err = s(t, e)
@@ -256,14 +248,14 @@ func TestAgentTransitions(t *testing.T) {
 	}
 }
 
-func TestUnknownAgent(t *testing.T) {
-	e := newEnv(t, []routing.Agent{agent("a", "audit")})
+func testUnknownAgent(t *testing.T, open Open) {
+	e := newEnv(t, open, []routing.Agent{agent("a", "audit")})
 	if err := e.r.Login(context.Background(), "nobody"); !errors.Is(err, routing.ErrNotFound) {
 		t.Errorf("login unknown agent: %v", err)
 	}
 }
 
-func TestFreedAgentTakesNextCaller(t *testing.T) {
+func testFreedAgentTakesNextCaller(t *testing.T, open Open) {
 	ctx := context.Background()
 	tests := []struct {
 		name string
@@ -301,7 +293,7 @@ func TestFreedAgentTakesNextCaller(t *testing.T) {
 					}
 				}
 			}
-			e := newEnv(t, []routing.Agent{agent("a", "audit")}, opts...)
+			e := newEnv(t, open, []routing.Agent{agent("a", "audit")}, opts...)
 			e.login(t, "a")
 			e.connect(t, "c1", "audit")
 			e.enqueue(t, "c2", "audit")
@@ -313,9 +305,9 @@ func TestFreedAgentTakesNextCaller(t *testing.T) {
 	}
 }
 
-func TestLeave(t *testing.T) {
+func testLeave(t *testing.T, open Open) {
 	ctx := context.Background()
-	e := newEnv(t, []routing.Agent{agent("a", "audit")})
+	e := newEnv(t, open, []routing.Agent{agent("a", "audit")})
 	e.enqueue(t, "c1", "audit")
 	e.enqueue(t, "c2", "audit")
 	e.enqueue(t, "c3", "audit")
@@ -346,9 +338,9 @@ func TestLeave(t *testing.T) {
 	}
 }
 
-func TestEnqueueKeepsPlaceAndCallback(t *testing.T) {
+func testEnqueueKeepsPlaceAndCallback(t *testing.T, open Open) {
 	ctx := context.Background()
-	e := newEnv(t, []routing.Agent{agent("a", "audit")})
+	e := newEnv(t, open, []routing.Agent{agent("a", "audit")})
 	e.enqueue(t, "c1", "audit")
 	e.enqueue(t, "c2", "audit")
 	// c1's caller hangs up keeping their place: the same queue entry is
@@ -379,10 +371,10 @@ func TestEnqueueKeepsPlaceAndCallback(t *testing.T) {
 	}
 }
 
-func TestQueueInfo(t *testing.T) {
+func testQueueInfo(t *testing.T, open Open) {
 	ctx := context.Background()
 	// Until a call ends, estimates start from the configured handle time.
-	e := newEnv(t, []routing.Agent{agent("a", "audit"), agent("b", "audit"), agent("c", "service")},
+	e := newEnv(t, open, []routing.Agent{agent("a", "audit"), agent("b", "audit"), agent("c", "service")},
 		func(o *routing.Options) { o.Policy.HandleTimes = map[string]time.Duration{"audit": 4 * time.Minute} })
 	e.login(t, "a", "c")
 	e.connect(t, "c0", "audit") // a busy
@@ -422,9 +414,9 @@ func TestQueueInfo(t *testing.T) {
 	}
 }
 
-func TestTopicStats(t *testing.T) {
+func testTopicStats(t *testing.T, open Open) {
 	ctx := context.Background()
-	e := newEnv(t, []routing.Agent{agent("a", "audit"), agent("b", "audit"), agent("c", "audit", "service")})
+	e := newEnv(t, open, []routing.Agent{agent("a", "audit"), agent("b", "audit"), agent("c", "audit", "service")})
 	tests := []struct {
 		name  string
 		setup func(t *testing.T)

@@ -1,34 +1,13 @@
-package routing_test
+package storetest
 
 import (
 	"context"
 	"fmt"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/hotline-project/hotline/routing"
 )
-
-// cbClock is a clock tests move by hand.
-type cbClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newCBClock(t time.Time) *cbClock { return &cbClock{now: t} }
-
-func (c *cbClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *cbClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // fakeCallbackRouter is a hand-written fake of the callback service's
 // router interface: cases by id, agents with states, and a record of the

@@ -1,4 +1,4 @@
-package routing_test
+package storetest
 
 import (
 	"context"
@@ -30,9 +30,9 @@ func pathStrings(p []routing.Hop) []string {
 
 // transferEnv has agent a (audit) talking to call c1, and free agents b
 // (service), c (connections), d (audit, service).
-func transferEnv(t *testing.T, opts ...envOpt) *env {
+func transferEnv(t *testing.T, open Open, opts ...envOpt) *env {
 	t.Helper()
-	e := newEnv(t, []routing.Agent{
+	e := newEnv(t, open, []routing.Agent{
 		agent("a", "audit"), agent("b", "service"), agent("c", "connections"), agent("d", "audit", "service"),
 	}, opts...)
 	e.login(t, "a")
@@ -55,7 +55,7 @@ func (e *env) hop(t *testing.T, by, to string) routing.Transfer {
 	return tr
 }
 
-func TestTransferRules(t *testing.T) {
+func testTransferRules(t *testing.T, open Open) {
 	ctx := context.Background()
 	tests := []struct {
 		name   string
@@ -121,7 +121,7 @@ func TestTransferRules(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := append([]envOpt{func(o *routing.Options) { o.Policy.WrapUp = 0 }}, tc.opts...)
-			e := transferEnv(t, opts...)
+			e := transferEnv(t, open, opts...)
 			by := "a"
 			if tc.setup != nil {
 				by = tc.setup(t, e)
@@ -153,7 +153,7 @@ func TestTransferRules(t *testing.T) {
 				if tc.refuse != routing.RefuseTransferPending {
 					// A refused transfer leaves nothing pending: a correct
 					// transfer can follow at once.
-					if p, ok, _ := e.st.Pending(ctx, "c1"); ok {
+					if p, ok, _ := e.st.Cases.Pending(ctx, "c1"); ok {
 						t.Errorf("pending transfer left behind: %+v", p)
 					}
 				}
@@ -172,7 +172,7 @@ func TestTransferRules(t *testing.T) {
 	}
 }
 
-func TestTransferAcceptAndCancel(t *testing.T) {
+func testTransferAcceptAndCancel(t *testing.T, open Open) {
 	ctx := context.Background()
 	tests := []struct {
 		name      string
@@ -204,7 +204,7 @@ func TestTransferAcceptAndCancel(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, []routing.Agent{agent("a", "audit"), agent("b", "service")})
+			e := newEnv(t, open, []routing.Agent{agent("a", "audit"), agent("b", "service")})
 			cs, err := e.r.OpenCase(ctx, "+380501112233", "audit", "uk")
 			if err != nil {
 				t.Fatal(err)
@@ -265,9 +265,9 @@ func TestTransferAcceptAndCancel(t *testing.T) {
 	}
 }
 
-func TestCaseLifecycle(t *testing.T) {
+func testCaseLifecycle(t *testing.T, open Open) {
 	ctx := context.Background()
-	e := newEnv(t, []routing.Agent{agent("a", "audit"), agent("b", "service")}, func(o *routing.Options) { o.Policy.WrapUp = 0 })
+	e := newEnv(t, open, []routing.Agent{agent("a", "audit"), agent("b", "service")}, func(o *routing.Options) { o.Policy.WrapUp = 0 })
 	cs, err := e.r.OpenCase(ctx, "+48221234567", "audit", "pl")
 	if err != nil {
 		t.Fatal(err)
@@ -337,33 +337,13 @@ func TestCaseLifecycle(t *testing.T) {
 	}
 }
 
-func TestCallKeysExpireAfterCall(t *testing.T) {
-	ctx := context.Background()
-	e := newEnv(t, []routing.Agent{agent("a", "audit")})
-	e.login(t, "a")
-	e.connect(t, "c1", "audit")
-	key := e.prefix + "{call:c1}:path"
-	if ttl := e.rdb.TTL(ctx, key).Val(); ttl != -1 {
-		t.Fatalf("live call path TTL = %v, want none", ttl)
-	}
-	if err := e.r.EndCall(ctx, "c1", "a"); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range []string{"path", "seen"} {
-		ttl := e.rdb.TTL(ctx, e.prefix+"{call:c1}:"+k).Val()
-		if ttl <= 23*time.Hour || ttl > 24*time.Hour {
-			t.Errorf("%s TTL after end = %v, want about 24h", k, ttl)
-		}
-	}
-}
-
-func TestClaimForCallback(t *testing.T) {
+func testClaimForCallback(t *testing.T, open Open) {
 	ctx := context.Background()
 	senior := agent("s1", "audit")
 	senior.Senior = true
 	senior2 := agent("s2", "audit")
 	senior2.Senior = true
-	e := newEnv(t, []routing.Agent{agent("a", "audit"), senior, senior2})
+	e := newEnv(t, open, []routing.Agent{agent("a", "audit"), senior, senior2})
 	e.login(t, "s2", "s1")
 	tests := []struct {
 		name   string
@@ -413,4 +393,58 @@ func TestClaimForCallback(t *testing.T) {
 	if s := e.state(t, "s1"); s.State != routing.StateWrapUp {
 		t.Errorf("s1 after callback call: %s", s.State)
 	}
+}
+
+// testConsultOutlivesRingDeadline: once the target answered, the sweep
+// (meant for a dead node) leaves a consult alone until the consult's own
+// limit, and still frees the target after it.
+func testConsultOutlivesRingDeadline(t *testing.T, open Open) {
+	ctx := context.Background()
+	const grace = 30 * time.Second // the Router's default SweepGrace
+	tests := []struct {
+		name     string
+		answered bool
+		wait     time.Duration
+		swept    bool
+	}{
+		{name: "ringing target past its deadline is swept", wait: 15*time.Second + grace + time.Second, swept: true},
+		{name: "answered target in a long consult is kept", answered: true, wait: 15*time.Second + grace + time.Minute},
+		{name: "answered target past the consult limit is swept", answered: true, wait: 2*time.Minute + grace + time.Second, swept: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := transferEnv(t, open)
+			tr, err := e.r.BeginTransfer(ctx, routing.TransferRequest{CallID: "c1", By: "a", To: dest("agent:b"), Note: goodNote, Mode: routing.ModeAttended})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.answered {
+				if err := e.r.ConsultAnswered(ctx, "c1", "b", e.clk.Now().Add(2*time.Minute)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.clk.Advance(tt.wait)
+			if _, err := e.r.Tick(ctx); err != nil {
+				t.Fatal(err)
+			}
+			ringing := e.state(t, "b").State == routing.StateRinging
+			if ringing == tt.swept {
+				t.Fatalf("target b is %s after %v", e.state(t, "b").State, tt.wait)
+			}
+			if !tt.swept {
+				if err := e.r.AcceptTransfer(ctx, "c1", tr.ID); err != nil {
+					t.Fatalf("accept after a long consult: %v", err)
+				}
+			}
+		})
+	}
+	t.Run("not the claimed target", func(t *testing.T) {
+		e := transferEnv(t, open)
+		if _, err := e.r.BeginTransfer(ctx, routing.TransferRequest{CallID: "c1", By: "a", To: dest("agent:b"), Note: goodNote, Mode: routing.ModeAttended}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.r.ConsultAnswered(ctx, "c1", "c", e.clk.Now().Add(time.Hour)); err == nil {
+			t.Fatal("another agent's answer moved the deadline")
+		}
+	})
 }
