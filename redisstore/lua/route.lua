@@ -498,6 +498,9 @@ if op == 'takeover' then
   if not c then return err('notfound', args.call) end
   if c.state ~= 'queued' then return err('illegal', 'call is ' .. c.state) end
   if alive(c.node) then return err('illegal', 'node ' .. tostring(c.node) .. ' is alive') end
+  -- An agent may be free (the dead node's caller was passed over): the
+  -- dispatch needs the topic's keys, which the store learns from here.
+  if not qkey[c.topic] then return err('keys', cjson.encode({c.topic})) end
   c.node = node
   putcall(c)
   dispatch({c.topic})

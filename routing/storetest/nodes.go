@@ -504,3 +504,41 @@ func testDeadCallersAreLookedPast(t *testing.T, open Open) {
 		})
 	}
 }
+
+// testTakeOverOffersAtOnce: a dead node's caller is passed over, so an
+// agent can be free while they wait; taken over, they are offered to that
+// agent at once, by the taking node, not when something next frees an
+// agent.
+func testTakeOverOffersAtOnce(t *testing.T, open Open) {
+	ctx := context.Background()
+	clk := NewClock()
+	st := open(t)
+	agents := []routing.Agent{agent("a", "audit")}
+	opt := func(o *routing.Options) { o.HeartbeatTTL = 15 * time.Second }
+	n1 := newNode(t, st, "n1", clk, agents, opt)
+	n2 := newNode(t, st, "n2", clk, agents, opt)
+	for _, e := range []*env{n1, n2} {
+		if err := e.r.Heartbeat(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n2.enqueue(t, "c2", "audit")
+	clk.Advance(16 * time.Second)
+	if err := n1.r.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n1.login(t, "a")
+	if a := n1.state(t, "a"); a.State != routing.StateAvailable {
+		t.Fatalf("agent a %s for %q, want available (c2's node is dead)", a.State, a.CallID)
+	}
+	c, err := n1.r.TakeOver(ctx, "c2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != routing.CallRinging || c.AgentID != "a" || c.Node != "n1" {
+		t.Errorf("taken over: %+v, want ringing a on n1", c)
+	}
+	if o := n1.offers.all(); len(o) != 1 || o[0].CallID != "c2" || o[0].Agent.ID != "a" || o[0].Node != "n1" {
+		t.Errorf("offers %v, want c2 to a, delivered on n1", offeredPairs(o))
+	}
+}

@@ -68,6 +68,7 @@ var contract = []struct {
 	{"StoppedNodeIsDeadAtOnce", testStoppedNodeIsDeadAtOnce},
 	{"DeadNodesCallersDoNotCount", testDeadNodesCallersDoNotCount},
 	{"TakeOverDeadNodesCaller", testTakeOverDeadNodesCaller},
+	{"TakeOverOffersAtOnce", testTakeOverOffersAtOnce},
 	{"LostOfferRecovered", testLostOfferRecovered},
 	{"OffersReachTheOwningNode", testOffersReachTheOwningNode},
 	{"SweepAfterNodeDied", testSweepAfterNodeDied},
