@@ -670,7 +670,8 @@ if op == 'resume' then
     local e = need(a)
     if e then return e end
     free(a)
-  elseif (st == 'ringing' or st == 'on_call' or st == 'wrap_up') and a.pause_after ~= '' then
+  elseif (st == 'ringing' or st == 'on_call' or st == 'wrap_up') and (a.pause_after or '') ~= '' then
+    -- (A pause asked for with no reason is stored as none: nil.)
     a.pause_after = ''
     putagent(a)
   else

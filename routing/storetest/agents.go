@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -249,5 +250,36 @@ func testEnqueueNewCase(t *testing.T, open Open) {
 				t.Errorf("call %+v %v", call, err)
 			}
 		})
+	}
+}
+
+// testPauseWithoutReason: a pause asked for with no reason during a call
+// is no pause: the agent is free after the call, and there is nothing
+// for a resume to cancel. (The Router always gives a reason, "pause" if
+// the agent gave none.)
+func testPauseWithoutReason(t *testing.T, open Open) {
+	st := open(t).Queue
+	ctx := context.Background()
+	tm := routing.Timing{Now: Start, RingTimeout: 15 * time.Second, Node: "n1"}
+	if err := st.SyncAgents(ctx, []routing.Agent{{ID: "a", Topics: map[string]int{"audit": 0}}}, Start); err != nil {
+		t.Fatal(err)
+	}
+	change := func(op routing.AgentOp, call, reason string) (routing.Decision, error) {
+		return st.Change(ctx, routing.AgentChange{Op: op, AgentID: "a", CallID: call, Reason: reason}, tm)
+	}
+	if _, err := change(routing.OpLogin, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.Enqueue(ctx, routing.Entry{Call: routing.Call{ID: "c1", Topic: "audit", Node: "n1"}}, tm); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := change(routing.OpPause, "", ""); err != nil || d.Agent.State != routing.StateRinging || d.Agent.PauseAfter != "" {
+		t.Fatalf("pause without a reason while ringing: %+v %v", d.Agent, err)
+	}
+	if _, err := change(routing.OpResume, "", ""); !errors.Is(err, routing.ErrIllegalTransition) {
+		t.Errorf("resume with no pause asked for: %v, want refused", err)
+	}
+	if d, err := change(routing.OpRelease, "c1", ""); err != nil || d.Agent.State != routing.StateAvailable {
+		t.Errorf("released: %+v %v, want available", d.Agent, err)
 	}
 }

@@ -58,6 +58,7 @@ var contract = []struct {
 	{"TopicStats", testTopicStats},
 	{"TopicStatsCounts", testTopicStatsCounts},
 	{"SyncRemovesAgents", testSyncRemovesAgents},
+	{"PauseWithoutReason", testPauseWithoutReason},
 	{"ReleaseOffer", testReleaseOffer},
 	// Nodes: heartbeats, dead nodes' callers, offers between nodes, the
 	// sweep (nodes.go).
