@@ -446,6 +446,9 @@ if op == 'enqueue' then
   local c = getcall(in_.id)
   if c then
     if c.state ~= 'queued' and c.state ~= 'ringing' then return err('busy', c.state) end
+    -- A call waits in one topic: asked to wait in another, it is refused
+    -- (this script has only the other topic's keys).
+    if c.topic ~= in_.topic then return err('busy', 'waiting in ' .. tostring(c.topic)) end
     c.node, c.cb, c.lang, c.number = in_.node, in_.cb, in_.lang, in_.number
     putcall(c)
   else

@@ -139,10 +139,10 @@ func (o *op) requeue(c *call) {
 // Enqueue adds the entry's call to its topic's queue and dispatches the
 // topic. The entry's new case is created and the call's entry hop recorded
 // first, whatever happens to the call (the Redis store sends all three in
-// one pipeline). A call already queued or ringing keeps its place and
-// topic: its node, callback, language and number are updated. A call in
-// any other state is refused (routing.ErrIllegalTransition). A new call's
-// place is Call.EnqueuedAt, or now.
+// one pipeline). A call already queued or ringing keeps its place: its
+// node, callback, language and number are updated. One in another topic,
+// or in any other state, is refused (routing.ErrIllegalTransition). A new
+// call's place is Call.EnqueuedAt, or now.
 //
 // What the caller is told is the position and topic statistics if they
 // are still queued after the dispatch, nothing if they were offered.
@@ -159,6 +159,9 @@ func (s *Store) Enqueue(_ context.Context, e routing.Entry, t routing.Timing) (r
 	if c != nil {
 		if c.State != routing.CallQueued && c.State != routing.CallRinging {
 			return routing.Decision{}, routing.QueueInfo{}, fmt.Errorf("enqueue %s: %w", in.ID, illegal("call is "+string(c.State)))
+		}
+		if c.Topic != in.Topic {
+			return routing.Decision{}, routing.QueueInfo{}, fmt.Errorf("enqueue %s: %w", in.ID, illegal("waiting in "+c.Topic))
 		}
 		c.Node, c.CallbackID, c.Lang, c.CallerNumber = in.Node, in.CallbackID, in.Lang, in.CallerNumber
 	} else {

@@ -348,6 +348,11 @@ func testEnqueueKeepsPlaceAndCallback(t *testing.T, open Open) {
 	if _, err := e.r.Enqueue(ctx, routing.Call{ID: "c1", Topic: "audit", CallbackID: "cb1", Node: "n1"}); err != nil {
 		t.Fatal(err)
 	}
+	// A call waits in one topic: asked to wait in another, it is refused
+	// and keeps its place.
+	if _, err := e.r.Enqueue(ctx, routing.Call{ID: "c1", Topic: "service", Node: "n1"}); !errors.Is(err, routing.ErrIllegalTransition) {
+		t.Errorf("enqueued again in another topic: %v", err)
+	}
 	// A re-created entry with its original time goes back to its place.
 	c2, err := e.r.Call(ctx, "c2")
 	if err != nil {
