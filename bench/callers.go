@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -140,6 +141,39 @@ func (p *placer) hangup(ctx context.Context, ids []string) {
 		}()
 	}
 	wg.Wait()
+}
+
+// ours lists the channels Asterisk has of the bench's (callers and
+// agents' phones).
+func (p *placer) ours(ctx context.Context) ([]string, error) {
+	u := strings.TrimSuffix(p.ast.URL, "/") + "/channels"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.SetBasicAuth(p.ast.User, p.ast.Password)
+	resp, err := p.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("list channels: %w", err)
+	}
+	defer resp.Body.Close()
+	var chans []struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("list channels: %s", resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&chans); err != nil {
+		return nil, fmt.Errorf("list channels: %w", err)
+	}
+	var out []string
+	for _, c := range chans {
+		if ours(c.ID, c.Name) {
+			out = append(out, c.ID)
+		}
+	}
+	return out, nil
 }
 
 // hangupAll hangs up every channel of the bench's (callers and agents'

@@ -235,5 +235,13 @@ func (o *Observer) LiveIDs() []string {
 	return out
 }
 
+// forget drops the channels the observer thinks live (Asterisk has none
+// of them any more).
+func (o *Observer) forget() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.live = map[string]bool{}
+}
+
 // AgentsAnswered counts agents' phones answered so far.
 func (o *Observer) AgentsAnswered() int64 { return o.agentsUp.Load() }

@@ -419,11 +419,33 @@ func (b *realBench) drainForced(ctx context.Context, limit time.Duration) (force
 	}
 	forced = time.Now()
 	b.pl.hangupAll(ctx, b.obs)
-	wctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	if err := waitFor(wctx, func() bool { return b.obs.Live() == 0 }); err != nil {
-		return forced, fmt.Errorf("%d of the bench's channels still in Asterisk a minute after hanging them up", b.obs.Live())
+	// After a collapse the observer may be far behind Asterisk: what
+	// Asterisk itself still has decides, and the observer is given time
+	// to catch up.
+	for range 3 {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := waitFor(wctx, func() bool { return b.obs.Live() == 0 })
+		cancel()
+		if err == nil {
+			return forced, nil
+		}
+		left, lerr := b.pl.ours(ctx)
+		if lerr != nil {
+			return forced, lerr
+		}
+		if len(left) == 0 {
+			continue // gone in Asterisk: the observer is catching up
+		}
+		b.pl.hangup(ctx, left)
 	}
+	left, err := b.pl.ours(ctx)
+	if err != nil {
+		return forced, err
+	}
+	if len(left) > 0 {
+		return forced, fmt.Errorf("%d of the bench's channels still in Asterisk 90 s after hanging them up", len(left))
+	}
+	b.obs.forget() // Asterisk has none: the observer never heard of their end
 	return forced, nil
 }
 
