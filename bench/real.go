@@ -231,6 +231,10 @@ func RunAsterisk(ctx context.Context, o AsteriskOptions) (_ *AsteriskReport, err
 		return nil, fmt.Errorf("asterisk: %w", err)
 	}
 	b.ast.Version = info.Version
+	b.rep.OthersBefore = b.othersFor(ctx, 3*time.Second)
+	if b.rep.OthersBefore > 0.1 {
+		b.progress("the machine is busy: %.0f%% of its CPU goes to other processes; the figures will show it", 100*b.rep.OthersBefore)
+	}
 	b.rep.Asterisk = "Asterisk " + info.Version
 	b.rep.CPUKnown = b.ast.PID != 0
 	if b.ast.PID == 0 {
@@ -366,6 +370,26 @@ func (b *realBench) handoffPhase(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// othersFor is the share of the machine's CPU that processes not this
+// run's use over d.
+func (b *realBench) othersFor(ctx context.Context, d time.Duration) float64 {
+	all := b.allProcesses()
+	c0 := all.snapshot()
+	busy0, total0 := machineCPU()
+	if sleepCtx(ctx, d) != nil {
+		return 0
+	}
+	busy1, total1 := machineCPU()
+	if total1 <= total0 {
+		return 0
+	}
+	var ours time.Duration
+	for _, x := range all.since(c0) {
+		ours += x
+	}
+	return max(0, float64(busy1-busy0-ours)/float64(total1-total0))
 }
 
 // allProcesses are every process of the run's on this machine, to tell

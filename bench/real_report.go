@@ -17,7 +17,10 @@ type AsteriskReport struct {
 	Machine    string
 	LoadBefore string // /proc/loadavg at the start and the end
 	LoadAfter  string
-	Asterisk   string
+	// OthersBefore is the share of the machine's CPU other processes used
+	// just before the run.
+	OthersBefore float64
+	Asterisk     string
 	// CPUKnown: Asterisk's process is known, so its CPU is measured.
 	CPUKnown bool
 	Handoff  []HandoffResult
@@ -224,9 +227,11 @@ func rateText(rate float64, top bool) string {
 func (r *AsteriskReport) WriteTable(w io.Writer) error {
 	o := r.Options
 	fmt.Fprintf(w, "hotline bench --asterisk: %s; %s\n", r.Asterisk, r.Machine)
-	fmt.Fprintf(w, "load average %s at the start, %s at the end; %s\n", r.LoadBefore, r.LoadAfter, r.Elapsed.Round(time.Second))
+	fmt.Fprintf(w, "load average %s at the start, %s at the end; other processes used %.0f%% of the CPUs before the run; %s\n",
+		r.LoadBefore, r.LoadAfter, 100*r.OthersBefore, r.Elapsed.Round(time.Second))
 	fmt.Fprintf(w, "callers and agents: Local channels, formats=ulaw; agents answer with Answer(,i), talk %s, hang up\n", o.Talk)
-	fmt.Fprintf(w, "times: an ARI observer subscribed to every channel (one clock for all systems)\n")
+	fmt.Fprintf(w, "times: an ARI observer subscribed to every channel (one clock for all systems); the events it gets\n")
+	fmt.Fprintf(w, "cost Asterisk CPU too, alike for every system (the same channels)\n")
 
 	if len(r.Handoff) > 0 {
 		fmt.Fprintf(w, "\nHANDOFF: agent freed (phone hung up) → next waiting caller's agent channel created\n")
