@@ -114,23 +114,30 @@ func (c *Client) session(ctx context.Context) (connected bool, _ error) {
 
 	sctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	c.setConnected(true)
-	defer c.setConnected(false)
-	c.log.Info("ari events connected")
+	defer c.setConnected(false) // after wg.Wait: nothing sets it true again
 
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		c.keepalive(sctx, conn, cancel)
 	}()
-	if c.opts.OnConnect != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	go func() {
+		defer wg.Done()
+		// Asterisk registers the application just after the upgrade: a
+		// subscription made in between is refused, and a call sent to the
+		// application meanwhile fails. Connected, and OnConnect, wait
+		// for the registration while events are read.
+		c.awaitRegistered(sctx)
+		if sctx.Err() != nil {
+			return
+		}
+		c.setConnected(true)
+		c.log.Info("ari events connected")
+		if c.opts.OnConnect != nil {
 			c.opts.OnConnect(sctx)
-		}()
-	}
+		}
+	}()
 	// A stop closes the connection with the close handshake, which ends
 	// the read loop once Asterisk answers it (the library bounds the
 	// wait): cancelling the read instead drops the TCP connection, and
@@ -148,6 +155,33 @@ func (c *Client) session(ctx context.Context) (connected bool, _ error) {
 		err = cause // the keepalive's verdict explains a read error it caused
 	}
 	return true, err
+}
+
+// registerLimit bounds the wait for Asterisk to register the application
+// once the events websocket is up; it takes milliseconds.
+const registerLimit = 5 * time.Second
+
+// awaitRegistered waits until Asterisk knows the application, polling with
+// a backoff from 5 ms to 200 ms, for at most registerLimit.
+func (c *Client) awaitRegistered(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, registerLimit)
+	defer cancel()
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := c.do(ctx, call{op: "get application", method: http.MethodGet, path: []string{"applications", c.opts.Application}})
+		if !errors.Is(err, ErrCallGone) {
+			return // registered, or a failure that waiting does not mend
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if context.Cause(ctx) == context.DeadlineExceeded {
+				c.log.Warn("ari application still not registered", "after", registerLimit.Seconds())
+			}
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // keepalive pings every PingInterval; a ping not answered within

@@ -2,20 +2,14 @@ package desk
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
-	"net/http"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/hotline-project/hotline/api"
 	"github.com/hotline-project/hotline/app"
-	"github.com/hotline-project/hotline/asterisksim"
-	"github.com/hotline-project/hotline/dialplan"
-	"github.com/hotline-project/hotline/internal/redistest"
+	"github.com/hotline-project/hotline/internal/harness"
 	"github.com/hotline-project/hotline/phones"
 )
 
@@ -31,12 +25,12 @@ import (
 // number and hangs the agent's leg up.
 const daemonConfig = `
 ari:
-  url: %s
+  url: {{ARI_URL}}
   username: hotline
   password_env: HOTLINE_TEST_UNUSED
   reconnect_backoff: {min: 50ms, max: 200ms}
 redis:
-  addrs: [%s]
+  addrs: [{{REDIS}}]
 topics:
   service: {description: Faults and repairs}
   audit: {description: Billing and contracts}
@@ -64,87 +58,19 @@ const (
 // plays its callers and agents.
 func daemonSite(t *testing.T) (site, *app.App, *phones.Driver) {
 	t.Helper()
-	srv := redistest.Start(t)
-	sim := asterisksim.New(asterisksim.Options{Username: "hotline", Password: "secret"})
-	if err := sim.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sim.Close(context.Background()) })
-
-	cfg, err := dialplan.Parse("desk-test.yaml", []byte(fmt.Sprintf(daemonConfig, sim.URL(), srv.Addr)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true})
-	t.Cleanup(func() { _ = rdb.Close() })
-	password := "secret"
-	a, err := app.New(app.Options{
-		Config: cfg, Redis: rdb, ARIPassword: &password, Listen: "127.0.0.1:0",
-		// Warnings and errors only: every request is logged at info.
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Desk:   New(Options{Product: "Hotline"}),
-		Authenticate: api.StaticTokens(map[string]api.Token{
-			daemonAgentToken:  {Role: api.RoleAgent, AgentID: "101"},
-			daemonSeniorToken: {Role: api.RoleSenior},
-		}),
+	h := harness.Start(t, harness.Options{
+		Config: daemonConfig, ConfigName: "desk-test.yaml",
+		App: app.Options{
+			Logger: harness.Logger(t, "daemon"),
+			Desk:   New(Options{Product: "Hotline"}),
+			Authenticate: api.StaticTokens(map[string]api.Token{
+				daemonAgentToken:  {Role: api.RoleAgent, AgentID: "101"},
+				daemonSeniorToken: {Role: api.RoleSenior},
+			}),
+		},
+		Phones: &phones.Options{},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	// Cleanups run last-in first-out: the daemon stops before the
-	// simulated Asterisk and Redis go away.
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := a.Stop(ctx); err != nil {
-			t.Errorf("stop daemon: %v", err)
-		}
-	})
-	waitHTTP(t, a.URL()+"/readyz")
-
-	d, err := phones.New(phones.Options{
-		URL: sim.URL(), Username: "hotline", Password: "secret",
-		ReconnectMin: 20 * time.Millisecond, ReconnectMax: 100 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = d.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer rcancel()
-	if err := d.Ready(rctx); err != nil {
-		t.Fatalf("phones driver: %v", err)
-	}
-	return site{URL: a.URL(), AgentToken: daemonAgentToken, AgentNumber: "101", SeniorToken: daemonSeniorToken}, a, d
-}
-
-// waitHTTP waits for url to answer 200.
-func waitHTTP(t *testing.T, url string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s not 200 within 10s", url)
+	return site{URL: h.Daemon.URL(), AgentToken: daemonAgentToken, AgentNumber: "101", SeniorToken: daemonSeniorToken}, h.Daemon.App, h.Phones
 }
 
 // phoneCtx bounds one wait on a phone.

@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"runtime"
@@ -31,6 +30,7 @@ import (
 	"github.com/hotline-project/hotline/ari"
 	"github.com/hotline-project/hotline/asterisksim"
 	"github.com/hotline-project/hotline/dialplan"
+	"github.com/hotline-project/hotline/internal/harness"
 	"github.com/hotline-project/hotline/internal/redistest"
 	"github.com/hotline-project/hotline/phones"
 )
@@ -95,12 +95,9 @@ type env struct {
 	redis   *redistest.Server
 	rdb     *redis.Client
 	cfg     *dialplan.Config
-	app     *app.App
+	app     *harness.Daemon
 	phones  *phones.Driver
-	stopPh  context.CancelFunc
-	phDone  chan error
 	ctx     context.Context
-	stopped map[*app.App]bool
 	ariPass string // the ARI password, for a restarted daemon
 	clock   *shiftClock
 }
@@ -137,136 +134,43 @@ func scenario(t *testing.T) *env {
 		e.ast = realClient(t, tg)
 		t.Cleanup(e.clearAsterisk)
 	}
-	e.redis = redistest.Start(t)
-	e.rdb = redis.NewClient(&redis.Options{Addr: e.redis.Addr, ContextTimeoutEnabled: true})
-	t.Cleanup(func() { _ = e.rdb.Close() })
-
+	e.redis, e.rdb = harness.Redis(t)
 	ariURL, user, password := tg.url, tg.user, tg.password
 	if tg.real() {
 		e.proxy, ariURL = startProxy(t, tg.url)
 	} else {
-		user, password = "hotline", "e2e-secret"
+		user, password = harness.ARIUser, harness.ARIPassword
 		// PJSIP/103 exists and is never registered, as on the real
 		// Asterisk of scripts/e2e-asterisk.sh.
 		eps := asterisksim.DefaultEndpoints()
 		eps["103"] = asterisksim.Endpoint{Offline: true}
-		e.sim = asterisksim.New(asterisksim.Options{Username: user, Password: password, Endpoints: eps})
-		if err := e.sim.Start("127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = e.sim.Close(context.Background()) })
+		e.sim = harness.Sim(t, asterisksim.Options{Username: user, Password: password, Endpoints: eps})
 		ariURL = e.sim.URL()
 	}
-	raw, err := os.ReadFile("testdata/hotline.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.NewReplacer(
-		"{{ARI_URL}}", ariURL, "{{ARI_APP}}", "hotline", "{{REDIS}}", e.redis.Addr,
-		"{{PREFIX}}", "e2e:", "{{NODE}}", "e2e",
-	).Replace(string(raw))
-	e.cfg, err = dialplan.Parse("testdata/hotline.yaml", []byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.cfg = harness.ConfigFile(t, "testdata/hotline.yaml", map[string]string{
+		"ARI_URL": ariURL, "ARI_APP": "hotline", "REDIS": e.redis.Addr, "PREFIX": "e2e:", "NODE": "e2e",
+	})
 	e.cfg.ARI.Username = user
 	e.ariPass = password
 	e.startDaemon(password)
-
-	d, err := phones.New(phones.Options{
-		URL: ariURL, Username: user, Password: password,
-		ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
-		Logger: logger(t, "phones"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.phones = d
-	phCtx, stopPh := context.WithCancel(context.Background())
-	e.stopPh, e.phDone = stopPh, make(chan error, 1)
-	go func() { e.phDone <- d.Run(phCtx) }()
-	t.Cleanup(func() {
-		stopPh()
-		<-e.phDone
-	})
-	if err := d.Ready(e.ctx); err != nil {
-		t.Fatal(err)
-	}
-	if e.sim != nil {
-		// Both clients count themselves connected a moment before the
-		// simulator has registered their applications.
-		e.eventually("both applications registered", func() bool { return e.sim.Stats().Websockets == 2 })
-	}
+	e.phones = harness.Phones(t, phones.Options{URL: ariURL, Username: user, Password: password, Logger: harness.Logger(t, "phones")})
 	return e
-}
-
-// logger shows the daemon's warnings when HOTLINE_E2E_LOG is set.
-func logger(t *testing.T, component string) *slog.Logger {
-	if os.Getenv("HOTLINE_E2E_LOG") == "" {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name(), "c", component)
 }
 
 // startDaemon runs a daemon on e's Redis and ARI endpoint (again, for the
 // restart scenario).
 func (e *env) startDaemon(password string) {
-	t := e.t
-	tokens := map[string]api.Token{adminToken: {Role: api.RoleAdmin}}
-	a, err := app.New(app.Options{
-		Config: e.cfg, Redis: e.rdb, ARIPassword: &password, Listen: "127.0.0.1:0",
-		Authenticate: api.StaticTokens(tokens), Logger: logger(t, "daemon"), Clock: e.clock,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(e.ctx); err != nil {
-		t.Fatal(err)
-	}
-	e.app = a
-	t.Cleanup(func() { e.stopDaemon(a) })
-	e.waitReady()
-}
-
-// stopDaemon stops a daemon once (the restart scenario stops the first
-// itself; cleanup then finds it stopped).
-func (e *env) stopDaemon(a *app.App) {
-	if e.stopped[a] {
-		return
-	}
-	if e.stopped == nil {
-		e.stopped = map[*app.App]bool{}
-	}
-	e.stopped[a] = true
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	if err := a.Stop(ctx); err != nil {
-		e.t.Errorf("stop daemon: %v", err)
-	}
-}
-
-func (e *env) waitReady() {
-	e.t.Helper()
-	e.eventually("daemon ready", func() bool {
-		resp, err := http.Get(e.app.URL() + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+	e.app = harness.StartDaemon(e.t, app.Options{
+		Config: e.cfg, Redis: e.rdb, ARIPassword: &password,
+		Authenticate: api.StaticTokens(map[string]api.Token{adminToken: {Role: api.RoleAdmin}}),
+		Logger:       harness.Logger(e.t, "daemon"), Clock: e.clock,
 	})
 }
 
 // eventually polls cond, for state that only the API or metrics show.
 func (e *env) eventually(what string, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("not %s within %v", what, waitLimit)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	harness.Eventually(e.t, waitLimit, what, cond)
 }
 
 // wctx is a context for one wait.

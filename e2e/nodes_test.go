@@ -10,47 +10,31 @@ import (
 
 	"github.com/hotline-project/hotline/api"
 	"github.com/hotline-project/hotline/app"
+	"github.com/hotline-project/hotline/internal/harness"
 )
 
 // secondNode starts another daemon of the same hotline (same Redis, same
 // key prefix) named node, on the same Asterisk under its own application
 // name: Asterisk allows one websocket per application, and no dialplan
 // sends calls to this one, so every call stays the first node's.
-func (e *env) secondNode(node, application string, opts ...func(*app.Options)) *app.App {
-	t := e.t
+func (e *env) secondNode(node, application string, opts ...func(*app.Options)) *harness.Daemon {
 	cfg := *e.cfg
 	cfg.Node.Name = node
 	cfg.ARI.Application = application
-	tokens := map[string]api.Token{adminToken: {Role: api.RoleAdmin}}
 	password := e.ariPass
 	o := app.Options{
-		Config: &cfg, Redis: e.rdb, ARIPassword: &password, Listen: "127.0.0.1:0",
-		Authenticate: api.StaticTokens(tokens), Logger: logger(t, node), Clock: e.clock,
+		Config: &cfg, Redis: e.rdb, ARIPassword: &password,
+		Authenticate: api.StaticTokens(map[string]api.Token{adminToken: {Role: api.RoleAdmin}}),
+		Logger:       harness.Logger(e.t, node), Clock: e.clock,
 	}
 	for _, f := range opts {
 		f(&o)
 	}
-	a, err := app.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(e.ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.stopDaemon(a) })
-	e.eventually(node+" ready", func() bool {
-		resp, err := http.Get(a.URL() + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return a
+	return harness.StartDaemon(e.t, o)
 }
 
 // apiAt calls node a's HTTP API as admin and returns status and body.
-func (e *env) apiAt(a *app.App, method, path string, body any) (int, []byte) {
+func (e *env) apiAt(a *harness.Daemon, method, path string, body any) (int, []byte) {
 	e.t.Helper()
 	var r io.Reader
 	if body != nil {
@@ -136,7 +120,7 @@ func TestCommandToDeadNode(t *testing.T) {
 	e.login("301")
 	caller, a1 := e.connect("200", "5550902", "301")
 	c := e.callOf("5550902")
-	e.stopDaemon(e.app) // the owner leaves the call to Asterisk and Redis
+	e.app.Stop() // the owner leaves the call to Asterisk and Redis
 	st, b := e.apiAt(desk, http.MethodPost, "/calls/"+c.ID+"/transfer/complete", nil)
 	if st != http.StatusServiceUnavailable || refusal(b).Error != "node_unavailable" {
 		t.Fatalf("complete on a stopped node's call: %d %s, want 503 node_unavailable", st, b)
@@ -157,8 +141,8 @@ func TestDeadNodesCallerTakenOver(t *testing.T) {
 	peer := e.secondNode("e2e-peer", "hotline-peer", func(o *app.Options) { o.ReconcileEvery = 300 * time.Millisecond })
 	caller := e.call("200", "5550911")
 	e.eventually("caller queued", func() bool { return e.callOf("5550911").State == "queued" })
-	e.stopDaemon(e.app) // its heartbeat ends with it: its callers are nobody's now
-	e.app = peer        // the API from now on
+	e.app.Stop() // its heartbeat ends with it: its callers are nobody's now
+	e.app = peer // the API from now on
 	e.eventually("the caller taken over", func() bool { return peer.Engine.Active() == 1 })
 	e.apiOK(http.MethodPost, "/agents/301/state", map[string]string{"action": "login"}, nil)
 	agent := e.ring("301") // offered the waiting caller at once

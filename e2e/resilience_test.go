@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotline-project/hotline/app"
 	"github.com/hotline-project/hotline/phones"
 )
 
@@ -27,7 +26,7 @@ func TestWebsocketDropped(t *testing.T) {
 			e.metric("hotline_ari_reconnects_total") > reconnects && e.app.ARI.Connected() &&
 			(e.sim == nil || e.sim.Stats().Websockets == 2)
 	})
-	e.waitReady()
+	e.app.WaitReady()
 	if !caller.ConnectedTo(a1) {
 		t.Error("the bridged call was broken by the lost websocket")
 	}
@@ -81,10 +80,9 @@ func TestRestartKeepsCalls(t *testing.T) {
 	e.eventually("second caller queued", func() bool { return e.callOf("5550902").State == "queued" })
 
 	first := e.app
-	e.stopped = map[*app.App]bool{first: true}
 	stopCtx, cancel := context.WithTimeout(context.Background(), restartStop)
 	defer cancel()
-	if err := first.Stop(stopCtx); err != nil {
+	if err := first.Shutdown(stopCtx); err != nil {
 		t.Fatalf("stop with calls up: %v", err)
 	}
 	if !c1.ConnectedTo(a1) || c1.HungUp() || a1.HungUp() || c2.HungUp() {

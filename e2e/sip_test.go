@@ -16,11 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/hotline-project/hotline/dialplan"
 	"github.com/hotline-project/hotline/internal/baresip"
-	"github.com/hotline-project/hotline/internal/redistest"
+	"github.com/hotline-project/hotline/internal/harness"
 )
 
 // The SIP phone scenarios: real phones registered to the real Asterisk
@@ -73,21 +70,10 @@ func sipScenario(t *testing.T, blind string) *sipEnv {
 	// have stopped, nothing may be left in Asterisk.
 	e.ast = realClient(t, tg)
 	t.Cleanup(e.clearAsterisk)
-	e.redis = redistest.Start(t)
-	e.rdb = redis.NewClient(&redis.Options{Addr: e.redis.Addr, ContextTimeoutEnabled: true})
-	t.Cleanup(func() { _ = e.rdb.Close() })
-	const file = "testdata/hotline-sip.yaml"
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.NewReplacer(
-		"{{ARI_URL}}", tg.url, "{{ARI_APP}}", "hotline", "{{REDIS}}", e.redis.Addr,
-		"{{PREFIX}}", "e2e:", "{{NODE}}", "e2e", "{{BLIND}}", blind,
-	).Replace(string(raw))
-	if e.cfg, err = dialplan.Parse(file, []byte(text)); err != nil {
-		t.Fatal(err)
-	}
+	e.redis, e.rdb = harness.Redis(t)
+	e.cfg = harness.ConfigFile(t, "testdata/hotline-sip.yaml", map[string]string{
+		"ARI_URL": tg.url, "ARI_APP": "hotline", "REDIS": e.redis.Addr, "PREFIX": "e2e:", "NODE": "e2e", "BLIND": blind,
+	})
 	e.cfg.ARI.Username = tg.user
 	e.ariPass = tg.password
 	e.startDaemon(tg.password)

@@ -164,7 +164,12 @@ func New(opts Options) (*Driver, error) {
 		Logger:    opts.Logger,
 		Handler:   d.handle,
 		OnConnect: d.reconcile,
-		OnState:   d.setUp,
+		// Up once reconcile has subscribed (see there); down at once.
+		OnState: func(up bool) {
+			if !up {
+				d.setUp(false)
+			}
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("new phones driver: %w: %w", ErrInvalidOptions, err)
@@ -520,6 +525,11 @@ func (d *Driver) reconcile(ctx context.Context) {
 	// phone hears.
 	if err := d.client.Subscribe(ctx, "channel:"); err != nil {
 		d.log.Warn("subscribe to all channels", "err", err)
+	}
+	// Ready only now: a call placed before these subscriptions would miss
+	// its bridge events.
+	if ctx.Err() == nil {
+		d.setUp(true)
 	}
 	// Only phones whose channel certainly existed before the list is
 	// fetched may be judged by it: a call being originated right now is
