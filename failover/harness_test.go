@@ -24,6 +24,7 @@ import (
 	"github.com/hotline-project/hotline/ari"
 	"github.com/hotline-project/hotline/asterisksim"
 	"github.com/hotline-project/hotline/dialplan"
+	"github.com/hotline-project/hotline/internal/harness"
 	"github.com/hotline-project/hotline/phones"
 	"github.com/hotline-project/hotline/routing"
 )
@@ -112,7 +113,7 @@ type world struct {
 	rest   *ari.Client // the harness's own look at channels
 	app    *app.App
 	phones *phones.Driver
-	logs   *logBuffer
+	logs   *logs
 	ready  *readyWatch
 
 	seq     atomic.Int64
@@ -128,15 +129,11 @@ func newWorld(t *testing.T, redisYAML string) *world {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
-	w := &world{t: t, ctx: ctx, logs: &logBuffer{}}
+	w := &world{t: t, ctx: ctx, logs: &logs{}}
 	t.Cleanup(w.dumpLogsOnFailure)
 
 	const user, password = "hotline", "failover-secret"
-	w.sim = asterisksim.New(asterisksim.Options{Username: user, Password: password})
-	if err := w.sim.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.sim.Close(context.Background()) })
+	w.sim = harness.Sim(t, asterisksim.Options{Username: user, Password: password})
 	rest, err := ari.New(ari.Options{URL: w.sim.URL(), Application: "failover-harness", Username: user, Password: password})
 	if err != nil {
 		t.Fatal(err)
@@ -154,56 +151,25 @@ func newWorld(t *testing.T, redisYAML string) *world {
 		t.Fatalf("configuration: %v\n%s", err, text)
 	}
 	pw := password
-	a, err := app.New(app.Options{
-		Config: cfg, ARIPassword: &pw, Listen: "127.0.0.1:0",
+	// Not waited for: the store may be failing over from the start.
+	w.app = harness.NewDaemon(t, app.Options{
+		Config: cfg, ARIPassword: &pw,
 		Authenticate: api.StaticTokens(map[string]api.Token{adminToken: {Role: api.RoleAdmin}}),
 		Logger:       slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}).App
+	w.phones = harness.Phones(t, phones.Options{
+		URL: w.sim.URL(), Username: user, Password: password, DefaultAnswer: phones.AnswerAuto,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w.app = a
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := a.Stop(sctx); err != nil {
-			t.Errorf("stop daemon: %v", err)
-		}
-	})
-
-	d, err := phones.New(phones.Options{
-		URL: w.sim.URL(), Username: user, Password: password,
-		DefaultAnswer: phones.AnswerAuto,
-		ReconnectMin:  20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.phones = d
-	phCtx, stopPh := context.WithCancel(context.Background())
-	phDone := make(chan error, 1)
-	go func() { phDone <- d.Run(phCtx) }()
-	t.Cleanup(func() {
-		stopPh()
-		<-phDone
-	})
+	phCtx, stopPh := context.WithCancel(ctx)
+	t.Cleanup(stopPh) // the answering goroutines end before the phones do
 	for _, id := range agentIDs {
 		go w.answerRings(phCtx, id)
 	}
 	// The deployment's fallback for calls the hotline hands back rings
 	// FALLBACK (the e2e dialplan's line 399); nobody answers there.
-	d.Line(fallbackLine).SetAnswer(phones.AnswerNever)
+	w.phones.Line(fallbackLine).SetAnswer(phones.AnswerNever)
 	go w.answerRings(phCtx, fallbackLine)
-	rctx, rcancel := context.WithTimeout(ctx, setupLimit)
-	defer rcancel()
-	if err := d.Ready(rctx); err != nil {
-		t.Fatal(err)
-	}
 	w.eventually(setupLimit, "daemon ready", func() bool { code, _ := w.readyz(); return code == http.StatusOK })
-	w.eventually(setupLimit, "both applications registered", func() bool { return w.sim.Stats().Websockets == 2 })
 	for _, id := range agentIDs {
 		w.apiOK(http.MethodPost, "/agents/"+id+"/state", map[string]string{"action": "login"})
 	}
@@ -880,28 +846,13 @@ func (w *world) checkAgents() {
 
 // --- logs
 
-// logBuffer keeps the daemon's JSON log for the checks and for failures.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) text() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// logs keeps the daemon's JSON log for the checks and for failures.
+type logs struct{ harness.LogBuffer }
 
 // grep returns up to max lines containing s.
-func (l *logBuffer) grep(s string, max int) string {
+func (l *logs) grep(s string, max int) string {
 	var out []string
-	for _, line := range strings.Split(l.text(), "\n") {
+	for _, line := range strings.Split(l.String(), "\n") {
 		if s != "" && strings.Contains(line, s) {
 			out = append(out, line)
 		}
@@ -913,9 +864,9 @@ func (l *logBuffer) grep(s string, max int) string {
 }
 
 // count counts the records whose msg is msg.
-func (l *logBuffer) count(msg string) int {
+func (l *logs) count(msg string) int {
 	n := 0
-	for _, line := range strings.Split(l.text(), "\n") {
+	for _, line := range strings.Split(l.String(), "\n") {
 		var m struct {
 			Msg string `json:"msg"`
 		}
@@ -932,7 +883,7 @@ func (l *logBuffer) count(msg string) int {
 func (w *world) dumpLogsOnFailure() {
 	if dir := os.Getenv("HOTLINE_FAILOVER_LOG"); dir != "" {
 		path := filepath.Join(dir, strings.ReplaceAll(w.t.Name(), "/", "_")+".log")
-		if err := os.WriteFile(path, []byte(w.logs.text()), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(w.logs.String()), 0o644); err != nil {
 			w.t.Errorf("write the log: %v", err)
 		} else {
 			w.t.Logf("daemon log in %s", path)
@@ -942,7 +893,7 @@ func (w *world) dumpLogsOnFailure() {
 		return
 	}
 	var out []string
-	for _, line := range strings.Split(w.logs.text(), "\n") {
+	for _, line := range strings.Split(w.logs.String(), "\n") {
 		if strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`) {
 			out = append(out, line)
 		}
