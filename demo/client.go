@@ -98,23 +98,6 @@ func (c *apiClient) do(ctx context.Context, token, method, path string, in, out 
 	return nil
 }
 
-// waitReady polls /readyz until the daemon has ARI and Redis.
-func (c *apiClient) waitReady(ctx context.Context) error {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
-		err := c.do(ctx, "", http.MethodGet, "/readyz", nil, nil)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait ready: %w (last: %w)", ctx.Err(), err)
-		case <-t.C:
-		}
-	}
-}
-
 // agentView and callView are the parts of the API's answers the script
 // reads.
 type agentView struct {

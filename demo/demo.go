@@ -32,6 +32,7 @@ import (
 	"github.com/hotline-project/hotline/asterisksim"
 	"github.com/hotline-project/hotline/desk"
 	"github.com/hotline-project/hotline/dialplan"
+	"github.com/hotline-project/hotline/internal/stack"
 	"github.com/hotline-project/hotline/phones"
 )
 
@@ -106,13 +107,11 @@ type Demo struct {
 	simDone chan error
 	store   *miniredis.Miniredis
 	app     *app.App
-	phones  *phones.Driver
+	phones  *stack.Phones
 	client  *apiClient
 
 	listenNote string // why the listen address differs from the asked one
 
-	phonesCancel  context.CancelFunc
-	phonesDone    chan error
 	trafficCancel context.CancelFunc
 	traffic       *traffic
 	wg            sync.WaitGroup // traffic and summary goroutines
@@ -183,21 +182,21 @@ func Start(ctx context.Context, opts Options) (_ *Demo, err error) {
 	d.listenNote = note
 
 	// The daemon dials the embedded store itself: the configuration names it.
-	d.app, err = app.New(app.Options{
+	readyCtx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	d.app, err = stack.Daemon(readyCtx, app.Options{
 		Config: d.cfg, Logger: opts.Logger,
 		ARIPassword: &ariPassword, Listen: listen,
 		Authenticate: api.StaticTokens(d.tokens.grants()),
 		Desk:         desk.New(desk.Options{Product: "hotline demo"}),
 		Version:      opts.Version,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("build daemon: %w", err)
+	if errors.Is(err, stack.ErrNotReady) {
+		return nil, fmt.Errorf("start demo: %w: %w", ErrNotReady, err)
+	} else if err != nil {
+		return nil, fmt.Errorf("start demo: %w", err)
 	}
-	if err := d.app.Start(ctx); err != nil {
-		return nil, fmt.Errorf("start daemon: %w", err) // the deferred Stop undoes New
-	}
-
-	d.phones, err = phones.New(phones.Options{
+	d.phones, err = stack.StartPhones(readyCtx, phones.Options{
 		URL: d.simURL, Username: ariUser, Password: ariPassword,
 		// Called-back callers answer by themselves; agents' phones are
 		// answered by the script, after a ring.
@@ -206,25 +205,12 @@ func Start(ctx context.Context, opts Options) (_ *Demo, err error) {
 		Logger: opts.Logger,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("build phones: %w", err)
+		return nil, fmt.Errorf("start demo: %w: %w", ErrNotReady, err)
 	}
 	for _, ag := range d.cfg.Agents {
 		d.phones.Agent(ag.ID).SetAnswer(phones.AnswerNever)
 	}
-	phonesCtx, phonesCancel := context.WithCancel(context.Background())
-	d.phonesCancel = phonesCancel
-	d.phonesDone = make(chan error, 1)
-	go func() { d.phonesDone <- d.phones.Run(phonesCtx) }()
-
-	readyCtx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
-	if err := d.phones.Ready(readyCtx); err != nil {
-		return nil, fmt.Errorf("start demo: phones: %w: %w", ErrNotReady, err)
-	}
 	d.client = newAPIClient(d.app.URL())
-	if err := d.client.waitReady(readyCtx); err != nil {
-		return nil, fmt.Errorf("start demo: daemon: %w: %w", ErrNotReady, err)
-	}
 
 	trafficCtx, trafficCancel := context.WithCancel(context.Background())
 	d.trafficCancel = trafficCancel
@@ -268,10 +254,9 @@ func (d *Demo) stop(ctx context.Context) error {
 		}
 		d.log.Debug("daemon stopped", "took", time.Since(start))
 	}
-	if d.phonesCancel != nil {
-		d.phonesCancel()
-		if err := <-d.phonesDone; err != nil && !errors.Is(err, context.Canceled) {
-			errs = append(errs, fmt.Errorf("stop phones: %w", err))
+	if d.phones != nil {
+		if err := d.phones.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("stop %w", err))
 		}
 		d.log.Debug("phones stopped", "took", time.Since(start))
 	}

@@ -29,16 +29,21 @@ func Sim(opts asterisksim.Options) (*asterisksim.Server, error) {
 }
 
 // Daemon builds and starts the daemon and waits, within ctx, until its
-// /readyz says ready. A daemon that does not get ready is stopped again.
+// /readyz says ready. A daemon that does not start or get ready is
+// stopped again.
 func Daemon(ctx context.Context, o app.Options) (*app.App, error) {
 	a, err := app.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("build daemon: %w", err)
 	}
-	if err := a.Start(ctx); err != nil {
-		return nil, fmt.Errorf("start daemon: %w", err)
+	err = a.Start(ctx)
+	if err != nil {
+		err = fmt.Errorf("start daemon: %w", err)
+	} else {
+		err = WaitReady(ctx, a.URL())
 	}
-	if err := WaitReady(ctx, a.URL()); err != nil {
+	if err != nil {
+		// Stop undoes New as well as Start.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		return nil, errors.Join(err, a.Stop(sctx))
@@ -46,7 +51,11 @@ func Daemon(ctx context.Context, o app.Options) (*app.App, error) {
 	return a, nil
 }
 
-// WaitReady polls base/readyz until it answers 200 or ctx ends.
+// ErrNotReady: the daemon did not become ready in time.
+var ErrNotReady = errors.New("daemon not ready")
+
+// WaitReady polls base/readyz until it answers 200 or ctx ends
+// (ErrNotReady).
 func WaitReady(ctx context.Context, base string) error {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -67,7 +76,7 @@ func WaitReady(ctx context.Context, base string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("daemon not ready (%s): %w", last, context.Cause(ctx))
+			return fmt.Errorf("%w (%s): %w", ErrNotReady, last, context.Cause(ctx))
 		case <-tick.C:
 		}
 	}
