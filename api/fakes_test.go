@@ -359,7 +359,3 @@ func (p *publishLog) updates() []Update {
 	defer p.mu.Unlock()
 	return slices.Clone(p.all)
 }
-
-type fixedClock struct{ t time.Time }
-
-func (c fixedClock) Now() time.Time { return c.t }

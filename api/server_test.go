@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hotline-project/hotline/desk"
+	"github.com/hotline-project/hotline/internal/testclock"
 	"github.com/hotline-project/hotline/routing"
 )
 
@@ -129,7 +130,7 @@ func newEnv(t testing.TB, mutate ...func(*Options)) *env {
 			tokAdmin:    {Role: RoleAdmin},
 		}),
 		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Clock:  fixedClock{testNow},
+		Clock:  testclock.New(testNow),
 	}
 	for _, m := range mutate {
 		m(&opts)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotline-project/hotline/internal/testclock"
 	"github.com/hotline-project/hotline/routing"
 )
 
@@ -30,87 +31,22 @@ func (s *signal) fire() { close(s.ch); s.ch = make(chan struct{}) }
 
 // ---- clock ----
 
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-	sig    signal
-}
-
-type fakeTimer struct {
-	clk     *fakeClock
-	d       time.Duration
-	at      time.Time
-	ch      chan time.Time
-	stopped bool
-	fired   bool
-}
+// fakeClock is the tests' clock as the engine's Clock.
+type fakeClock struct{ *testclock.Clock }
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC), sig: newSignal()}
+	return &fakeClock{testclock.New(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))}
 }
 
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) NewTimer(d time.Duration) Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{clk: c, d: d, at: c.now.Add(d), ch: make(chan time.Time, 1)}
-	if d <= 0 {
-		t.fired = true
-		t.ch <- c.now
-		return t
-	}
-	c.timers = append(c.timers, t)
-	c.sig.fire()
-	return t
-}
-
-func (t *fakeTimer) C() <-chan time.Time { return t.ch }
-
-func (t *fakeTimer) Stop() bool {
-	t.clk.mu.Lock()
-	defer t.clk.mu.Unlock()
-	was := !t.stopped && !t.fired
-	t.stopped = true
-	return was
-}
-
-// Advance moves time and fires the timers that are due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	for _, t := range c.timers {
-		if !t.stopped && !t.fired && !t.at.After(c.now) {
-			t.fired = true
-			t.ch <- c.now
-		}
-	}
-	c.timers = slices.DeleteFunc(c.timers, func(t *fakeTimer) bool { return t.stopped || t.fired })
-}
+func (c *fakeClock) NewTimer(d time.Duration) Timer { return c.Clock.NewTimer(d) }
 
 // waitTimer waits until a pending timer of duration d exists.
 func (c *fakeClock) waitTimer(t *testing.T, d time.Duration) {
 	t.Helper()
-	deadline := time.After(waitLimit)
-	for {
-		c.mu.Lock()
-		found := slices.ContainsFunc(c.timers, func(x *fakeTimer) bool { return !x.stopped && !x.fired && x.d == d })
-		ch := c.sig.ch
-		c.mu.Unlock()
-		if found {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			t.Fatalf("no timer of %v started", d)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := c.WaitTimer(ctx, d); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -280,15 +216,18 @@ func (f *fakeTel) CreateConversation(_ context.Context, id, name string) error {
 	return nil
 }
 
+// Join and Unjoin report the move before the request is seen done: a
+// test that waits for the request and then sends a bridged channel's
+// digits must find them after the move, as they come from Asterisk.
 func (f *fakeTel) Join(_ context.Context, id string, chans ...string) error {
-	f.rec(action{Op: "add", Chan: id, Chans: chans})
 	f.moved(id, chans...)
+	f.rec(action{Op: "add", Chan: id, Chans: chans})
 	return nil
 }
 
 func (f *fakeTel) Unjoin(_ context.Context, id string, chans ...string) error {
-	f.rec(action{Op: "remove", Chan: id, Chans: chans})
 	f.moved("", chans...)
+	f.rec(action{Op: "remove", Chan: id, Chans: chans})
 	return nil
 }
 

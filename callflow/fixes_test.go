@@ -191,11 +191,9 @@ func TestAnnouncementsOff(t *testing.T) {
 	ch := h.queued()
 	h.hangup(ch)
 	h.idle()
-	h.clk.mu.Lock()
-	defer h.clk.mu.Unlock()
-	for _, tm := range h.clk.timers {
-		if tm.d == DefaultSettings().AnnounceInterval || tm.d < 0 {
-			t.Errorf("announcement timer of %v started", tm.d)
+	for _, d := range h.clk.Started() {
+		if d == DefaultSettings().AnnounceInterval || d < 0 {
+			t.Errorf("announcement timer of %v started", d)
 		}
 	}
 }

@@ -96,7 +96,7 @@ func TestOwnerCallbackAfterRefusedTransfer(t *testing.T) {
 
 			// Half an hour later (just before, so the owner's deadline
 			// cannot pass before the first pass finds it due).
-			e.clock.skipTo(cb.DueAt.Add(-500 * time.Millisecond))
+			e.clock.SkipTo(cb.DueAt.Add(-500 * time.Millisecond))
 			ap := e.ring("301")
 			e.must(ap.WaitHeard(e.wctx(), "hotline-whisper-callback"))
 			back := e.ring(tt.number)

@@ -19,7 +19,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +31,7 @@ import (
 	"github.com/hotline-project/hotline/dialplan"
 	"github.com/hotline-project/hotline/internal/harness"
 	"github.com/hotline-project/hotline/internal/redistest"
+	"github.com/hotline-project/hotline/internal/testclock"
 	"github.com/hotline-project/hotline/phones"
 )
 
@@ -99,21 +99,10 @@ type env struct {
 	phones  *phones.Driver
 	ctx     context.Context
 	ariPass string // the ARI password, for a restarted daemon
-	clock   *shiftClock
-}
-
-// shiftClock is the daemon's routing and callbacks clock: the wall clock
-// plus an offset a scenario may move forward, so a callback due in half
-// an hour comes due now. The call flow keeps the wall clock.
-type shiftClock struct{ off atomic.Int64 }
-
-func (c *shiftClock) Now() time.Time { return time.Now().Add(time.Duration(c.off.Load())) }
-
-// skipTo moves the clock forward so that it reads t now.
-func (c *shiftClock) skipTo(t time.Time) {
-	if d := t.Sub(c.Now()); d > 0 {
-		c.off.Add(int64(d))
-	}
+	// clock is the daemon's routing and callbacks clock: the wall clock,
+	// which a scenario may move forward so that a callback due in half an
+	// hour comes due now. The call flow keeps the wall clock.
+	clock *testclock.Clock
 }
 
 // scenario starts a fresh env and marks the test parallel when it can be.
@@ -123,7 +112,7 @@ func scenario(t *testing.T) *env {
 	if !tg.real() {
 		t.Parallel()
 	}
-	e := &env{t: t, tg: tg, clock: &shiftClock{}}
+	e := &env{t: t, tg: tg, clock: testclock.NewWall()}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*waitLimit)
 	t.Cleanup(cancel)
 	e.ctx = ctx

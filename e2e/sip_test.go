@@ -18,6 +18,7 @@ import (
 
 	"github.com/hotline-project/hotline/internal/baresip"
 	"github.com/hotline-project/hotline/internal/harness"
+	"github.com/hotline-project/hotline/internal/testclock"
 )
 
 // The SIP phone scenarios: real phones registered to the real Asterisk
@@ -62,7 +63,7 @@ func sipScenario(t *testing.T, blind string) *sipEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, tg: tg, clock: &shiftClock{}}
+	e := &env{t: t, tg: tg, clock: testclock.NewWall()}
 	ctx, cancel := context.WithTimeout(context.Background(), sipLimit)
 	t.Cleanup(cancel)
 	e.ctx = ctx
