@@ -326,6 +326,7 @@ const (
 	opRequest
 	opProgress // and the next: an operation the state allows, on what it allows it
 	_
+	opSweep // an entry that may not be stale (any more)
 	opCount
 )
 
@@ -440,6 +441,16 @@ func (h *harness) do(node string, op byte) {
 		h.claimFor(node)
 	case opTick:
 		h.tick(node)
+	case opSweep:
+		member := h.callIn(routing.CallRinging, routing.CallConsulting)
+		if h.next()%2 == 0 {
+			member = "x:" + member
+		}
+		stale := h.clk.Now().Add(-pick(h, fzSteps))
+		h.note("sweep %s stale before %v", member, stale.Sub(storetest.Start))
+		both(h, "sweep", func(st storetest.Stores) (routing.Decision, error) {
+			return st.Queue.Sweep(h.ctx, member, stale, h.timing(node))
+		})
 	case opCase:
 		h.caseOp()
 	case opCallback, opCallback + 1:
@@ -768,9 +779,12 @@ func (h *harness) snapshot(node string, full bool) {
 				return st.Queue.TopicStats(h.ctx, tp, tm)
 			})
 		}
-		for _, c := range calls {
-			both(h, "queue position "+c.ID+" at "+n, func(st storetest.Stores) ([2]any, error) {
-				pos, s, err := st.Queue.QueuePosition(h.ctx, c.ID, tm)
+		for _, c := range fzCalls {
+			if !full && !h.named[c] && !slices.ContainsFunc(calls, func(x routing.Call) bool { return x.ID == c }) {
+				continue
+			}
+			both(h, "queue position "+c+" at "+n, func(st storetest.Stores) ([2]any, error) {
+				pos, s, err := st.Queue.QueuePosition(h.ctx, c, tm)
 				return [2]any{pos, s}, err
 			})
 		}

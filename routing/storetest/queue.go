@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -470,5 +471,39 @@ func testTopicStats(t *testing.T, open Open) {
 	}
 	if got.HandleTime < 3*time.Minute || got.HandleTime > 4*time.Minute {
 		t.Errorf("handle time after a 3-minute call = %v", got.HandleTime)
+	}
+}
+
+// testHandleTimeMean: a topic's handle time is the exponentially weighted
+// mean of its calls' talk, from answer to hang-up, the newest weighing a
+// tenth, in whole milliseconds; another topic's calls do not move it.
+func testHandleTimeMean(t *testing.T, open Open) {
+	ctx := context.Background()
+	e := newEnv(t, open, []routing.Agent{agent("a", "audit", "service")}, func(o *routing.Options) { o.Policy.WrapUp = 0 })
+	e.login(t, "a")
+	steps := []struct {
+		topic string
+		talk  time.Duration
+		want  time.Duration // audit's mean after the call
+	}{
+		{"audit", 3 * time.Minute, 3 * time.Minute},
+		{"audit", time.Minute, 2*time.Minute + 48*time.Second},             // 0.9 × 180 s + 0.1 × 60 s
+		{"service", time.Hour, 2*time.Minute + 48*time.Second},             // another topic's
+		{"audit", 2 * time.Minute, 2*time.Minute + 43200*time.Millisecond}, // 0.9 × 168 s + 0.1 × 120 s
+	}
+	for i, s := range steps {
+		id := fmt.Sprintf("c%d", i)
+		e.connect(t, id, s.topic)
+		e.clk.Advance(s.talk)
+		if err := e.r.EndCall(ctx, id, "a"); err != nil {
+			t.Fatal(err)
+		}
+		st, err := e.r.TopicStats(ctx, "audit")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.HandleTime != s.want {
+			t.Errorf("after call %d (%s, %v): audit's handle time %v, want %v", i, s.topic, s.talk, st.HandleTime, s.want)
+		}
 	}
 }

@@ -56,6 +56,7 @@ var contract = []struct {
 	{"EnqueueNewCase", testEnqueueNewCase},
 	{"QueueInfo", testQueueInfo},
 	{"TopicStats", testTopicStats},
+	{"HandleTimeMean", testHandleTimeMean},
 	{"TopicStatsCounts", testTopicStatsCounts},
 	{"SyncRemovesAgents", testSyncRemovesAgents},
 	{"PauseWithoutReason", testPauseWithoutReason},
