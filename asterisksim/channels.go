@@ -119,6 +119,10 @@ type channel struct {
 	snoops     []*channel
 	spied      *channel
 	transfer   *transfer
+	bridgeApp  string   // the application that subscribed to bridge for it
+	dpWait     *dpWait  // a dialplan application it waits in (Playback, Dial)
+	dpCause    int      // the cause a Dial() left, for Hangup()
+	byDial     *appDial // half 1 of a pair a Dial() application rings
 }
 
 type stasisTarget struct {
@@ -431,6 +435,10 @@ func (s *Server) answer(c *channel) {
 func (s *Server) originatedAnswered(a *channel) {
 	a.stopTimer()
 	s.setState(a, "Up")
+	if a.byDial != nil {
+		s.dialAnswered(a.byDial)
+		return
+	}
 	ds := a.dialString
 	if a.dialled {
 		ds = "" // as recorded for /channels/{id}/dial
@@ -460,6 +468,10 @@ func (s *Server) ring(c *channel) {
 		return
 	}
 	s.setState(a, "Ringing")
+	if a.byDial != nil {
+		s.dialRinging(a.byDial)
+		return
+	}
 	s.dialEvent(a, "RINGING", dialStringFor(a))
 }
 
@@ -488,6 +500,14 @@ func (s *Server) endChannel(c *channel, cause int, req *hangupReq) {
 	if req != nil {
 		s.hangupRequest(c, req.cause, req.soft)
 	}
+	if w := c.dpWait; w != nil {
+		// The dialplan application it was in sees the hangup first.
+		c.dpWait = nil
+		w.stop()
+		if w.hangup != nil {
+			w.hangup()
+		}
+	}
 	c.stopTimer()
 	if c.bridge != nil {
 		s.leaveBridge(c, leftByHangup)
@@ -514,15 +534,32 @@ func (s *Server) endChannel(c *channel, cause int, req *hangupReq) {
 	}
 	s.publish(c)
 	delete(s.channels, c.snap.ID)
+	if d := c.byDial; d != nil {
+		s.dialedGone(d, c.cause)
+	}
 }
 
 // hangupPair ends c and then its peer, which hears of it as a hangup
 // request with the same cause.
+//
+// The far half of an originate that ends before the originated half
+// answered ends its dial: a Dial event with the status of the cause
+// (main/dial.c), after the originated half is gone.
 func (s *Server) hangupPair(c *channel, cause int, req *hangupReq) {
 	p := c.livePeer()
 	s.endChannel(c, cause, req)
-	if p != nil {
-		s.endChannel(p, cause, &hangupReq{cause: cause})
+	if p == nil {
+		return
+	}
+	dialling := c.half == 2 && p.half == 1 && p.byDial == nil && p.snap.State != "Up" &&
+		(p.pending != nil || p.after != nil || p.dialled)
+	if st, ok := c.vars["DIALSTATUS"]; ok && c.half == 2 && c.kind == kindLocal {
+		// core_unreal.c: a far half that ran Dial() tells the other.
+		s.varset(p, "CHANLOCALSTATUS", st)
+	}
+	s.endChannel(p, cause, &hangupReq{cause: cause})
+	if dialling {
+		s.dialEvent(p, dialStatusOfCause(cause), dialStringFor(p))
 	}
 }
 
@@ -557,6 +594,12 @@ func (s *Server) farFails(c *channel, status string, cause int) {
 	a := c.livePeer()
 	if c.half != 2 || a == nil {
 		s.endChannel(c, cause, nil)
+		return
+	}
+	if a.byDial != nil {
+		// Dial() hears the indication, reports it and hangs up.
+		s.endChannel(a, cause, nil)
+		s.endChannel(c, 0, &hangupReq{cause: 0})
 		return
 	}
 	s.dialEvent(a, status, dialStringFor(a))

@@ -77,7 +77,8 @@ func realTarget() (ariTarget, bool) {
 
 // conformanceSim starts a simulator configured like the throwaway Asterisk
 // of scripts/e2e-asterisk.sh: the deployment's endpoints, none registered,
-// the test contexts, and the three test sounds with their real lengths.
+// the test contexts, the three test sounds with their real lengths and the
+// deployment's hotline-unavailable (played shorter than its 5.4 s).
 func conformanceSim(t *testing.T) ariTarget {
 	eps := make(map[string]Endpoint)
 	for _, n := range []string{"101", "102", "103", "301", "302", "303", "304", "309"} {
@@ -88,7 +89,7 @@ func conformanceSim(t *testing.T) ariTarget {
 	}
 	s := startSim(t, Options{
 		Endpoints: eps,
-		Sounds:    []string{"hotline-beep", "hotline-tone-3s", "hotline-silence-1s"},
+		Sounds:    []string{"hotline-beep", "hotline-tone-3s", "hotline-silence-1s", "hotline-unavailable"},
 		PlaybackDuration: func(media string) time.Duration {
 			switch media {
 			case "sound:hotline-tone-3s":

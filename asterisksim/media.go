@@ -103,6 +103,7 @@ func (s *Server) addToBridge(b *bridge, c *channel, absorb bool) {
 		s.leaveBridge(c, leftByRemoval)
 	}
 	app := c.stasisApp
+	c.bridgeApp = app
 	b.subs.add(app, 1)
 	tech := b.technology() // Asterisk changes technology once the join is done
 	b.chans = append(b.chans, c)
@@ -140,10 +141,11 @@ func (s *Server) leaveBridge(c *channel, why leaveReason) {
 	snap.Technology = tech
 	s.bridgeEvent(b, "ChannelLeftBridge", event{"bridge": snap, "channel": c.pub})
 	if why == leftByHangup {
-		b.subs.add(c.stasisApp, -1)
+		b.subs.add(c.bridgeApp, -1)
 	} else {
-		b.subs.add(c.stasisApp, -2)
+		b.subs.add(c.bridgeApp, -2)
 	}
+	c.bridgeApp = ""
 	s.bridgeChanged(b)
 }
 

@@ -31,7 +31,18 @@ import (
 //
 // In the contexts "hotline" and "agents-ari" a Stasis behaviour runs the
 // deployment's dialplan (deploy/asterisk/extensions_hotline.conf): NoOp(),
-// ExecIf(...Set(PJSIP_TRANSFER_HANDLING()=ari-only)), Stasis(), Hangup(34).
+// ExecIf(...Set(PJSIP_TRANSFER_HANDLING()=ari-only)), Stasis(), then
+// Goto(hotline-fallback,s,1) in "hotline" and Hangup(34) in "agents-ari".
+// With "hotline" deployed, the context "hotline-fallback" exists too, as
+// deployed: NoOp(), Set(FALLBACK=...), GotoIf(), Dial(FALLBACK,30) (see
+// Options.Fallback), Answer(), Playback(hotline-unavailable), Hangup(). A
+// channel reaches it when Stasis(hotline) fails or returns (POST
+// /channels/{id}/continue, as the hotline hands a caller back).
+//
+// Every context but "hotline-fallback" (which has only "s") has the
+// extension pattern _X. (a digit, then at least one more character); the
+// simulator checks it only where a channel is sent to an extension by
+// /continue, and lets an originate or an endpoint name any extension.
 type Behaviour string
 
 // Behaviours understood by the dialplan (besides the "stasis:" prefix).
@@ -88,7 +99,25 @@ type Options struct {
 	// play-after-bridge-delete); a client must bound its wait for
 	// PlaybackFinished.
 	LosePlayAfterBridgeDestroy bool
+	// Fallback is what the deployment's [hotline-fallback] dials (FALLBACK
+	// of deploy/asterisk/install.sh): "Local/EXTEN@CONTEXT" or
+	// "PJSIP/ENDPOINT" (one target; a list joined by & is not simulated).
+	// Empty means DefaultFallback, as scripts/e2e-asterisk.sh installs it;
+	// FallbackNone means no FALLBACK: the caller hears hotline-unavailable
+	// at once.
+	Fallback string
+	// FallbackRing is how long that Dial() rings before it gives up; zero
+	// means 30 s, as deployed.
+	FallbackRing time.Duration
 }
+
+// DefaultFallback is the FALLBACK of the end-to-end stage's Asterisk: line
+// 399 of the test phones (context "phones" hands it to the phones
+// application with the argument 399).
+const DefaultFallback = "Local/399@phones"
+
+// FallbackNone as Options.Fallback configures an empty FALLBACK.
+const FallbackNone = "none"
 
 // DefaultPlaybackDuration is how long a media item plays when
 // Options.PlaybackDuration is nil: short, so tests stay fast.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // localApp originates Local/EXTEN@CONTEXT with both halves subscribed to
@@ -153,6 +154,56 @@ func dialBegin(app, id string) match {
 	return match{app: app, desc: "Dial of " + id, f: func(ev map[string]any) bool {
 		return ev["type"] == "Dial" && ev["dialstatus"] == "" && slices.Contains(eventIDs(ev), id)
 	}}
+}
+
+// fallbackDial matches a Dial event with that status of a dial to the
+// deployment's fallback, Local/399@phones.
+func fallbackDial(app, status string) match {
+	return match{app: app, desc: "Dial " + status + " of the fallback", f: func(ev map[string]any) bool {
+		peer, _ := ev["peer"].(map[string]any)
+		name, _ := peer["name"].(string)
+		return ev["type"] == "Dial" && ev["dialstatus"] == status && strings.HasPrefix(name, "Local/399@phones-")
+	}}
+}
+
+// waitingFor matches id reaching the dialplan application dpApp.
+func waitingFor(app, id, dpApp string) match {
+	return match{app: app, desc: id + " in " + dpApp, f: func(ev map[string]any) bool {
+		return ev["type"] == "ChannelDialplan" && ev["dialplan_app"] == dpApp && slices.Contains(eventIDs(ev), id)
+	}}
+}
+
+// varset matches a ChannelVarset of name on id.
+func varset(app, id, name string) match {
+	return match{app: app, desc: name + " on " + id, f: func(ev map[string]any) bool {
+		return ev["type"] == "ChannelVarset" && ev["variable"] == name && slices.Contains(eventIDs(ev), id)
+	}}
+}
+
+// fallbackRings waits for the deployment's fallback, Local/399@phones,
+// to reach the phones application and returns the id of its ;2 half.
+func fallbackRings(p *prober) string {
+	p.t.Helper()
+	ev := p.await(match{app: "phones", desc: "StasisStart of Local/399@phones", f: func(ev map[string]any) bool {
+		c, _ := ev["channel"].(map[string]any)
+		name, _ := c["name"].(string)
+		return ev["type"] == "StasisStart" && strings.HasPrefix(name, "Local/399@phones-")
+	}})
+	c, _ := ev["channel"].(map[string]any)
+	id, _ := c["id"].(string)
+	return id
+}
+
+// dialTimes masks the times Dial() measures (RINGTIME, DIALEDTIME,
+// ANSWEREDTIME and their _MS forms): they are set once something
+// happened, to how long it took.
+func dialTimes(p *prober) {
+	p.maskEvents(func(ev map[string]any) {
+		name, _ := ev["variable"].(string)
+		if ev["type"] == "ChannelVarset" && ev["value"] != "" && (strings.HasSuffix(name, "TIME") || strings.HasSuffix(name, "TIME_MS")) {
+			ev["value"] = "<measured>"
+		}
+	})
 }
 
 // named matches an event of type typ about the channel called name.
@@ -574,6 +625,149 @@ func probes() []probe {
 				playCall(p, "/channels/a/play/pa", q("media", "sound:hotline-beep"), nil)
 				p.until("left", on("probe", "ChannelLeftBridge", "a"))
 				hangup(p, "a", "probe", "a", "a;2")
+			}},
+		{name: "channel-move", record: true, doc: "move a channel between applications: StasisEnd to the old one, StasisStart with the args in the new; refusals; a move to an application that is not registered is ApplicationMoveFailed",
+			apps: []string{"hotline", "probe"}, run: func(p *prober) {
+				// Not probed: a move without app. Asterisk 22.10.1 does not
+				// check the parameter and crashes (strlen(NULL) in
+				// stasis_app_control_move); the simulator answers 400.
+				two := callerIn(p, "mv", "100")
+				p.call(204, "POST", "/channels/"+two+"/move", q("app", "probe", "appArgs", "adopt,x"), nil)
+				p.until("moved", on("probe", "StasisStart", two), on("hotline", "StasisEnd", two))
+				p.do("POST", "/channels/nothere/move", q("app", "probe"), nil)
+				// The ;1 half runs [agents]: not in Stasis.
+				p.do("POST", "/channels/mv/move", q("app", "probe"), nil)
+				p.call(204, "POST", "/channels/"+two+"/move", q("app", "nosuch", "appArgs", "a,b"), nil)
+				p.until("not registered", on("probe", "ApplicationMoveFailed", two))
+				p.call(204, "POST", "/channels/"+two+"/move", q("app", ""), nil)
+				p.until("empty name", on("probe", "ApplicationMoveFailed", two))
+				// Into the application it is in: it leaves and enters again.
+				p.call(204, "POST", "/channels/"+two+"/move", q("app", "probe"), nil)
+				p.until("same application", on("probe", "StasisEnd", two), on("probe", "StasisStart", two))
+				p.call(204, "POST", "/channels/"+two+"/move", nil, map[string]any{"app": "hotline", "appArgs": ""})
+				p.until("back, from a body", on("probe", "StasisEnd", two), on("hotline", "StasisStart", two))
+				p.do("DELETE", "/channels/"+two, nil, nil)
+				p.until("hung up", on("hotline", "StasisEnd", two))
+			}},
+		{name: "channel-continue", record: true, doc: "continue in the dialplan: by default at the priority after Stasis(), or at a context, extension, priority or label; refusals",
+			apps: []string{"phones", "probe", "watch"}, run: func(p *prober) {
+				// The ;1 halves end because their ;2 half's dialplan did:
+				// the cause of their end races (see farCause).
+				for _, id := range []string{"k", "kb", "kc", "ke", "kf"} {
+					farCause(p, id)
+				}
+				// k;2 rings [phones] unanswered: its Stasis() returns and
+				// Hangup() ends the pair (the originate is not answered).
+				localApp(p, "k", "Local/100@phones", "probe")
+				p.until("ringing", on("phones", "StasisStart", "k;2"), dialBegin("probe", "k"))
+				p.do("POST", "/channels/nothere/continue", nil, nil)
+				p.do("POST", "/channels/k/continue", nil, nil)
+				p.do("POST", "/channels/k;2/continue", q("label", "nosuch"), nil)
+				p.do("POST", "/channels/k;2/continue", q("label", "0"), nil)
+				p.call(204, "POST", "/channels/k;2/continue", nil, nil)
+				p.until("continued", on("phones", "StasisEnd", "k;2"), on("probe", "ChannelDestroyed", "k;2"),
+					on("probe", "ChannelDestroyed", "k"), dialStatus("probe", "k", "NOANSWER"))
+				// A created channel is Down.
+				p.call(200, "POST", "/channels/create", q("endpoint", "Local/100@agents", "app", "probe", "channelId", "kd", "formats", "ulaw"), nil)
+				p.until("created", on("probe", "StasisStart", "kd"))
+				p.do("POST", "/channels/kd/continue", nil, nil)
+				p.do("DELETE", "/channels/kd", nil, nil)
+				p.until("created gone", on("probe", "ChannelDestroyed", "kd"))
+				// Elsewhere, answered first; watch follows the far half
+				// out of Stasis.
+				setup := func(id string) {
+					localApp(p, id, "Local/100@phones", "probe")
+					p.until("ringing "+id, on("phones", "StasisStart", id+";2"), dialBegin("probe", id))
+					p.call(200, "POST", "/applications/watch/subscription", q("eventSource", "channel:"+id+";2"), nil)
+					p.call(204, "POST", "/channels/"+id+";2/answer", nil, nil)
+					p.until("answered "+id, on("probe", "StasisStart", id), dialStatus("probe", id, "ANSWER"))
+				}
+				setup("ka")
+				p.call(204, "POST", "/channels/ka;2/continue", q("context", "agents", "extension", "100"), nil)
+				p.until("in [agents]", on("phones", "StasisEnd", "ka;2"), waiting("watch", "ka;2"))
+				p.do("DELETE", "/channels/ka", nil, nil)
+				p.until("hung up ka", on("probe", "ChannelDestroyed", "ka"), on("watch", "ChannelDestroyed", "ka;2"))
+				// The same priority again (no ChannelDialplan: nothing
+				// changed), another extension, then one that does not exist.
+				setup("kb")
+				p.call(204, "POST", "/channels/kb;2/continue", q("priority", "1"), nil)
+				p.until("priority 1", on("phones", "StasisEnd", "kb;2"), on("phones", "StasisStart", "kb;2"))
+				p.call(204, "POST", "/channels/kb;2/continue", q("extension", "200"), nil)
+				p.until("extension 200", on("phones", "StasisEnd", "kb;2"), on("phones", "StasisStart", "kb;2"))
+				p.call(204, "POST", "/channels/kb;2/continue", q("extension", "nosuch"), nil)
+				p.until("no such extension", on("phones", "StasisEnd", "kb;2"), on("watch", "ChannelDestroyed", "kb;2"), on("probe", "ChannelDestroyed", "kb"))
+				// Past the last priority; a context that does not exist.
+				setup("kc")
+				p.call(204, "POST", "/channels/kc;2/continue", q("priority", "5"), nil)
+				p.until("past the end", on("phones", "StasisEnd", "kc;2"), on("watch", "ChannelDestroyed", "kc;2"), on("probe", "ChannelDestroyed", "kc"))
+				setup("ke")
+				p.call(204, "POST", "/channels/ke;2/continue", q("context", "nosuch"), nil)
+				p.until("no such context", on("phones", "StasisEnd", "ke;2"), on("watch", "ChannelDestroyed", "ke;2"), on("probe", "ChannelDestroyed", "ke"))
+				// A numeric label is a priority: Hangup() of [phones].
+				setup("kf")
+				p.call(204, "POST", "/channels/kf;2/continue", q("label", "2"), nil)
+				p.until("label 2", on("phones", "StasisEnd", "kf;2"), on("watch", "ChannelDestroyed", "kf;2"), on("probe", "ChannelDestroyed", "kf"))
+			}},
+		{name: "hotline-hand-back", record: true, doc: "the deployment's hand-back: HOTLINE_RESULT set, continue after Stasis(hotline): Goto the fallback, which dials FALLBACK (Local/399@phones); the caller hangs up while it rings; an unanswered caller whose fallback answers",
+			apps: []string{"hotline", "phones", "watch"}, run: func(p *prober) {
+				dialTimes(p)
+				// The caller as the hotline has it: answered, then handed back.
+				two := callerIn(p, "hb", "100")
+				p.call(200, "POST", "/applications/watch/subscription", q("eventSource", "channel:"+two), nil)
+				p.call(204, "POST", "/channels/"+two+"/variable", q("variable", "HOTLINE_RESULT", "value", "unavailable"), nil)
+				p.call(204, "POST", "/channels/"+two+"/continue", nil, nil)
+				fb := fallbackRings(p)
+				p.until("fallback dialled", on("hotline", "StasisEnd", two), fallbackDial("watch", ""))
+				p.call(204, "POST", "/channels/"+fb+"/ring", nil, nil)
+				p.until("fallback rings", fallbackDial("watch", "RINGING"))
+				p.call(204, "DELETE", "/channels/hb", nil, nil)
+				p.until("caller gone", on("phones", "StasisEnd", fb), on("watch", "ChannelDestroyed", two), fallbackDial("watch", "CANCEL"))
+				// Handed back before the hotline answered it; the fallback
+				// answers (Dial answers the caller), then hangs up.
+				p.call(200, "POST", "/channels", q("endpoint", "Local/101@hotline", "context", "agents", "extension", "101",
+					"channelId", "hc", "formats", "ulaw", "callerId", "5551234"), nil)
+				p.until("second caller", on("hotline", "StasisStart", "hc;2"))
+				p.call(200, "POST", "/applications/watch/subscription", q("eventSource", "channel:hc;2"), nil)
+				p.call(204, "POST", "/channels/hc;2/continue", nil, nil)
+				fb = fallbackRings(p)
+				p.until("fallback dialled", on("hotline", "StasisEnd", "hc;2"), fallbackDial("watch", ""))
+				p.call(204, "POST", "/channels/"+fb+"/answer", nil, nil)
+				// BRIDGEPEER comes from the bridge Dial makes, a moment later.
+				p.until("fallback answers", fallbackDial("watch", "ANSWER"), varset("watch", "hc;2", "BRIDGEPEER"))
+				p.call(204, "DELETE", "/channels/"+fb, nil, nil)
+				p.until("fallback hangs up", on("phones", "StasisEnd", fb), on("watch", "ChannelDestroyed", "hc;2"))
+			}},
+		{name: "hotline-fallback", record: true, doc: "the deployment's fallback after Dial fails (busy, no answer): Answer(), Playback(hotline-unavailable), Hangup() with Dial's cause; without the hotline application Stasis() fails into it",
+			apps: []string{"hotline", "phones", "watch"}, run: func(p *prober) {
+				dialTimes(p)
+				// Playback(hotline-unavailable) plays 5.4 s here.
+				p.wait = 15 * time.Second
+				two := callerIn(p, "hf", "100")
+				p.call(200, "POST", "/applications/watch/subscription", q("eventSource", "channel:"+two), nil)
+				p.call(204, "POST", "/channels/"+two+"/continue", nil, nil)
+				fb := fallbackRings(p)
+				p.until("fallback dialled", on("hotline", "StasisEnd", two), fallbackDial("watch", ""))
+				p.call(204, "DELETE", "/channels/"+fb, q("reason", "busy"), nil)
+				p.until("busy", on("phones", "StasisEnd", fb), fallbackDial("watch", "BUSY"), waitingFor("watch", two, "Playback"))
+				p.until("played", on("watch", "ChannelDestroyed", two))
+			}},
+		{name: "hotline-no-stasis", record: true, doc: "a caller in [hotline] with no hotline application: Stasis() fails (STASISSTATUS=FAILED) into the fallback; its dial fails no answer, the caller is answered, hears hotline-unavailable and is hung up with Dial's cause",
+			apps: []string{"phones", "watch"}, run: func(p *prober) {
+				dialTimes(p)
+				// Playback(hotline-unavailable) plays 5.4 s here. It plays
+				// out: a hangup just after it started races with its start
+				// (PLAYBACKSTATUS SUCCESS or FAILED, seen both).
+				p.wait = 15 * time.Second
+				// watch originates the caller, so it hears of both halves
+				// from the start; the ;1 half enters it once answered.
+				p.call(200, "POST", "/channels", q("endpoint", "Local/102@hotline", "app", "watch", "channelId", "hn",
+					"formats", "ulaw", "callerId", "5551234"), nil)
+				fb := fallbackRings(p)
+				p.until("fallback dialled", dialBegin("watch", "hn"), fallbackDial("watch", ""))
+				p.call(204, "DELETE", "/channels/"+fb, q("reason", "no_answer"), nil)
+				p.until("no answer", on("phones", "StasisEnd", fb), fallbackDial("watch", "NOANSWER"),
+					waitingFor("watch", "hn;2", "Playback"), on("watch", "StasisStart", "hn"))
+				p.until("played", on("watch", "ChannelDestroyed", "hn"), on("watch", "ChannelDestroyed", "hn;2"))
 			}},
 		{name: "hotline-flow", record: true, doc: "a whole call as the hotline makes it: caller, agent, bridge, digits, hangup; every event type",
 			apps: []string{"hotline", "phones"}, run: func(p *prober) {

@@ -34,6 +34,15 @@ func (p params) get(k string) string {
 	return ""
 }
 
+// has reports whether the request names k at all (empty or not).
+func (p params) has(k string) bool {
+	if _, ok := p.q[k]; ok {
+		return true
+	}
+	_, ok := p.body[k]
+	return ok
+}
+
 // list reads a parameter that may repeat and may be comma separated.
 func (p params) list(k string) []string {
 	var out []string
@@ -231,6 +240,8 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("POST /ari/channels/{id}/snoop", s.locked(s.snoopHandler))
 	m.HandleFunc("POST /ari/channels/{id}/snoop/{sid}", s.locked(s.snoopHandler))
 	m.HandleFunc("POST /ari/channels/{id}/transfer_progress", s.withChannel(needControl, s.transferProgressHandler))
+	m.HandleFunc("POST /ari/channels/{id}/move", s.withChannel(needControl, s.moveHandler))
+	m.HandleFunc("POST /ari/channels/{id}/continue", s.withChannel(needUpish, s.continueHandler))
 
 	m.HandleFunc("GET /ari/bridges", s.locked(s.listBridges))
 	m.HandleFunc("POST /ari/bridges", s.locked(s.createBridge))

@@ -44,6 +44,10 @@ type Server struct {
 	handler  http.Handler
 	astID    string
 	started  time.Time
+	// fallback is the FALLBACK of [hotline-fallback] ("" for none), rung
+	// for fallbackRing.
+	fallback     string
+	fallbackRing time.Duration
 
 	eventsSent    atomic.Uint64
 	eventsDropped atomic.Uint64
@@ -102,6 +106,17 @@ func New(opts Options) *Server {
 	}
 	if s.astID == "" {
 		s.astID = "02:fc:00:00:00:01"
+	}
+	switch opts.Fallback {
+	case "":
+		s.fallback = DefaultFallback
+	case FallbackNone:
+	default:
+		s.fallback = opts.Fallback
+	}
+	s.fallbackRing = opts.FallbackRing
+	if s.fallbackRing <= 0 {
+		s.fallbackRing = 30 * time.Second
 	}
 	dp := opts.Dialplan
 	if dp == nil {
@@ -184,6 +199,9 @@ func (s *Server) Close(ctx context.Context) error {
 	s.closed = true
 	for _, c := range s.channels {
 		c.stopTimer()
+		if c.dpWait != nil {
+			c.dpWait.stop()
+		}
 	}
 	for _, ps := range s.playbacks {
 		for _, p := range ps {
