@@ -13,10 +13,8 @@ import (
 	"github.com/hotline-project/hotline/internal/redistest"
 	"github.com/hotline-project/hotline/redisstore"
 	"github.com/hotline-project/hotline/routing"
+	"github.com/hotline-project/hotline/routing/storetest"
 )
-
-// cbT0 is a millisecond-aligned start time: the store keeps milliseconds.
-var cbT0 = time.UnixMilli(1_800_000_000_000).UTC()
 
 func cbClient(tb testing.TB, addr string) *redis.Client {
 	tb.Helper()
@@ -40,7 +38,7 @@ func cbOwner(id string, due time.Time) routing.Callback {
 		ID: id, CaseID: "case-" + id, Number: "+380441234567", Topic: "service", Lang: "uk",
 		Owner: "100", Note: "router reboots nightly", Kind: routing.CallbackOwner,
 		State: routing.CallbackScheduled, DueAt: due, Deadline: due.Add(time.Hour),
-		MaxAttempts: 3, CreatedAt: cbT0, UpdatedAt: cbT0, CallID: id,
+		MaxAttempts: 3, CreatedAt: storetest.Start, UpdatedAt: storetest.Start, CallID: id,
 	}
 }
 
@@ -58,16 +56,16 @@ func TestCallbackRetentionExpiresFinished(t *testing.T) {
 	s, srv := cbNew(t)
 	s.Retention = time.Hour
 	rdb := cbClient(t, srv.Addr)
-	mustCreate(t, s, cbOwner("cb-1", cbT0))
-	mustCreate(t, s, cbOwner("cb-2", cbT0))
+	mustCreate(t, s, cbOwner("cb-1", storetest.Start))
+	mustCreate(t, s, cbOwner("cb-2", storetest.Start))
 	if ttl, _ := rdb.PTTL(ctx, "test:{cb}:cb:cb-1").Result(); ttl != -time.Nanosecond {
 		// go-redis reports "no expiry" as -1ns.
 		t.Fatalf("unfinished callback has a TTL: %v", ttl)
 	}
-	if _, err := s.ClaimCallback(ctx, "cb-1", "n", cbT0, cbT0.Add(time.Minute)); err != nil {
+	if _, err := s.ClaimCallback(ctx, "cb-1", "n", storetest.Start, storetest.Start.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.CompleteCallback(ctx, "cb-1", "n", cbT0); err != nil {
+	if _, _, err := s.CompleteCallback(ctx, "cb-1", "n", storetest.Start); err != nil {
 		t.Fatal(err)
 	}
 	ttl, err := rdb.PTTL(ctx, "test:{cb}:cb:cb-1").Result()
@@ -99,25 +97,25 @@ func TestCallbackRetentionExpiresFinished(t *testing.T) {
 func TestCallbackSurvivesRedisRestart(t *testing.T) {
 	ctx := context.Background()
 	s, srv := cbNew(t)
-	mustCreate(t, s, cbOwner("cb-1", cbT0))
+	mustCreate(t, s, cbOwner("cb-1", storetest.Start))
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	// The first command on a pooled connection may meet the closed socket.
 	var err error
 	for i := 0; i < 3; i++ {
-		if _, _, err = s.CreateCallback(ctx, cbOwner("cb-2", cbT0), "", true); err == nil {
+		if _, _, err = s.CreateCallback(ctx, cbOwner("cb-2", storetest.Start), "", true); err == nil {
 			break
 		}
 	}
 	if err != nil {
 		t.Fatalf("create after restart: %v", err)
 	}
-	got, err := s.ClaimDueCallbacks(ctx, "a", cbT0, cbT0.Add(time.Minute), 10)
+	got, err := s.ClaimDueCallbacks(ctx, "a", storetest.Start, storetest.Start.Add(time.Minute), 10)
 	if err != nil || len(got) != 1 || got[0].ID != "cb-2" {
 		t.Fatalf("claim after restart: %+v %v", got, err)
 	}
-	if _, _, err := s.CompleteCallback(ctx, "cb-2", "a", cbT0); err != nil {
+	if _, _, err := s.CompleteCallback(ctx, "cb-2", "a", storetest.Start); err != nil {
 		t.Fatalf("complete after restart: %v", err)
 	}
 }
@@ -153,9 +151,9 @@ func BenchmarkCallbackClaim(b *testing.B) {
 		b.Fatal(err)
 	}
 	for i := 0; i < 100; i++ {
-		mustCreate(b, s, cbOwner(fmt.Sprintf("cb-%d", i), cbT0))
+		mustCreate(b, s, cbOwner(fmt.Sprintf("cb-%d", i), storetest.Start))
 	}
-	now := cbT0
+	now := storetest.Start
 	var claims int64
 	hook.n.Store(0)
 	var releaseTrips int64

@@ -155,14 +155,14 @@ func logout(o *op, a *agent, _ *call, _ routing.AgentChange) (routing.Decision, 
 	return routing.Decision{Agent: o.settle(a)}, nil
 }
 
-// holds reports whether a rings for, or talks on, call c as the operation
-// says; an agent and a call out of step refuse it.
-func holds(a *agent, c *call) bool {
+// ringing reports whether agent a rings for call c and c for a, as the
+// operation says; an agent and a call out of step refuse it.
+func ringing(a *agent, c *call) bool {
 	return a.State == routing.StateRinging && a.CallID == c.ID && c.State == routing.CallRinging && c.AgentID == a.ID
 }
 
 func answered(o *op, a *agent, c *call, _ routing.AgentChange) (routing.Decision, error) {
-	if !holds(a, c) {
+	if !ringing(a, c) {
 		return routing.Decision{}, illegal(string(a.State))
 	}
 	a.State, a.Since = routing.StateOnCall, o.now
@@ -174,7 +174,7 @@ func answered(o *op, a *agent, c *call, _ routing.AgentChange) (routing.Decision
 // answer, unreachable); the caller goes back to their place, and the
 // topic is dispatched, or, rung in no queue, the call ends.
 func noAnswer(o *op, a *agent, c *call, ch routing.AgentChange) (routing.Decision, error) {
-	if !holds(a, c) {
+	if !ringing(a, c) {
 		return routing.Decision{}, illegal(string(a.State))
 	}
 	a.State, a.Reason, a.Since, a.CallID, a.PauseAfter = routing.StatePaused, ch.Reason, o.now, "", ""
@@ -192,7 +192,7 @@ func noAnswer(o *op, a *agent, c *call, ch routing.AgentChange) (routing.Decisio
 // stopped ringing): the caller goes back to their place (a call in no
 // queue ends) and the agent is free.
 func release(o *op, a *agent, c *call, _ routing.AgentChange) (routing.Decision, error) {
-	if !holds(a, c) {
+	if !ringing(a, c) {
 		return routing.Decision{}, illegal(string(a.State))
 	}
 	if c.direct {

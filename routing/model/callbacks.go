@@ -40,7 +40,7 @@ func holderError(id string, cb *callback) error {
 	return fmt.Errorf("callback %s %s: %w", id, cb.State, routing.ErrLeaseLost)
 }
 
-func (s *Store) holds(cb *callback, node string) bool {
+func leasedTo(cb *callback, node string) bool {
 	return cb != nil && cb.State == routing.CallbackDialing && cb.LeaseNode == node
 }
 
@@ -184,7 +184,7 @@ func (s *Store) RenewCallbackLeases(_ context.Context, node string, leaseUntil t
 	defer s.mu.Unlock()
 	lost := []string{}
 	for _, id := range ids {
-		if cb := s.callback(id); s.holds(cb, node) {
+		if cb := s.callback(id); leasedTo(cb, node) {
 			cb.LeaseUntil = msTime(leaseUntil)
 		} else {
 			lost = append(lost, id)
@@ -199,7 +199,7 @@ func (s *Store) ReleaseCallback(_ context.Context, id, node string, now, due tim
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cb := s.callback(id)
-	if !s.holds(cb, node) {
+	if !leasedTo(cb, node) {
 		return routing.Callback{}, fmt.Errorf("release callback: %w", holderError(id, cb))
 	}
 	cb.LeaseNode, cb.LeaseUntil, cb.UpdatedAt, cb.State = "", time.Time{}, msTime(now), routing.CallbackScheduled
@@ -241,7 +241,7 @@ func (s *Store) CompleteCallback(_ context.Context, id, node string, now time.Ti
 		}
 		return routing.Callback{}, false, fmt.Errorf("complete callback %s: %w", id, routing.ErrLeaseLost)
 	}
-	if !s.holds(cb, node) {
+	if !leasedTo(cb, node) {
 		return routing.Callback{}, false, fmt.Errorf("complete callback: %w", holderError(id, cb))
 	}
 	cb.UpdatedAt = msTime(now)
@@ -255,7 +255,7 @@ func (s *Store) FailCallbackAttempt(_ context.Context, id, node string, now, ret
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cb := s.callback(id)
-	if !s.holds(cb, node) {
+	if !leasedTo(cb, node) {
 		return routing.Callback{}, fmt.Errorf("fail callback attempt: %w", holderError(id, cb))
 	}
 	cb.Attempts++

@@ -249,7 +249,8 @@ func (s *Store) ActiveCalls(context.Context) ([]routing.Call, error) {
 // callers are in nobody's way: while some node's heartbeat has lapsed,
 // they count neither ahead of anyone nor in the queue's length (a caller
 // of a dead node is still told their own place). With no node dead, every
-// queued caller counts.
+// queued caller counts, a caller of a node never heard of too: it has no
+// heartbeat that lapsed (and is not offered, see alive).
 func (o *op) stats(topic string, self *call) (int, routing.TopicStats) {
 	st := routing.TopicStats{Topic: topic}
 	for _, a := range o.s.agents {
