@@ -340,6 +340,10 @@ func (c *Client) Continue(ctx context.Context, channelID string) error {
 // appArgs for its StasisStart there. Retry is safe (a channel already in
 // app is moved again).
 func (c *Client) Move(ctx context.Context, channelID, app string, appArgs []string) error {
+	if app == "" {
+		// Asterisk 22.10.1 does not check the parameter and crashes.
+		return fmt.Errorf("move %s: no application", channelID)
+	}
 	q := url.Values{"app": {app}}
 	if len(appArgs) > 0 {
 		q.Set("appArgs", strings.Join(appArgs, ","))

@@ -428,6 +428,7 @@ func TestRESTRefusesBadArguments(t *testing.T) {
 		"bridge without chan": func() error { return c.AddToBridge(ctx, "b", JoinOptions{}) },
 		"get var no name":     func() error { _, err := c.GetVar(ctx, "x", ""); return err },
 		"subscribe nothing":   func() error { return c.Subscribe(ctx, "") },
+		"move to no app":      func() error { return c.Move(ctx, "x", "", nil) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := call(); err == nil {
