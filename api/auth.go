@@ -7,7 +7,7 @@ import (
 	"github.com/hotline-project/hotline/dialplan"
 )
 
-// Roles a token can carry (SPEC §2.3).
+// Roles a token can carry (README, HTTP API).
 const (
 	RoleAgent  = "agent"  // bound to one agent id; acts on its own state and calls
 	RoleSenior = "senior" // sees and acts on everything

@@ -71,7 +71,7 @@ type Callbacks interface {
 	Get(ctx context.Context, id string) (Callback, error)
 }
 
-// Requests stores the non-target records of SPEC §1.6.
+// Requests stores the non-target records of docs/behaviour.md, Requests.
 type Requests interface {
 	List(ctx context.Context, f RequestFilter) ([]Request, error)
 	Get(ctx context.Context, id string) (Request, error)

@@ -1,4 +1,4 @@
-// Package api is the hotline's HTTP API (SPEC §2.3): JSON under /api/v1
+// Package api is the hotline's HTTP API (README, HTTP API): JSON under /api/v1
 // with bearer tokens and roles, a server-sent events stream for the agent
 // desk, health and readiness probes, and the metrics endpoint. It consumes
 // the routing domain through small interfaces declared in contract.go and

@@ -123,7 +123,8 @@ const FallbackNone = "none"
 // Options.PlaybackDuration is nil: short, so tests stay fast.
 const DefaultPlaybackDuration = 20 * time.Millisecond
 
-// DefaultDialplan returns the dialplan of the recordings and SPEC.md §2.5.
+// DefaultDialplan returns the dialplan of the recordings and of the
+// end-to-end suite (README, Tests).
 func DefaultDialplan() map[string]Behaviour {
 	return map[string]Behaviour{
 		"hotline":    "stasis:hotline,${EXTEN}",

@@ -1,7 +1,7 @@
 // Package bench is `hotline bench`: it runs the real daemon in-process
 // (app.New) against the simulated Asterisk on loopback HTTP and websocket
 // and a real redis-server, places callers and plays agents through the
-// phones driver, and measures what SPEC §4 promises: calls/s sustained,
+// phones driver, and measures what docs/performance.md promises: calls/s sustained,
 // StasisStart → agent originate latency, agent freed → next waiting
 // caller's agent originated, transfer-check latency, Redis round trips per
 // call, memory per active call and goroutines.

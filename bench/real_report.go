@@ -105,14 +105,14 @@ func (r *AsteriskReport) Sustained(system string, maxP99 time.Duration) (rate fl
 	return rate, rate > 0
 }
 
-// Target is one SPEC §4 target with what this run measured.
+// Target is one docs/performance.md target with what this run measured.
 type Target struct {
 	Name, Measured string
 	Pass           bool
 	Measurable     bool // false: a system it compares was not measured
 }
 
-// Targets judges the run against SPEC §4.
+// Targets judges the run against docs/performance.md.
 func (r *AsteriskReport) Targets() []Target {
 	var out []Target
 	for _, ann := range []bool{false, true} {
@@ -356,7 +356,7 @@ func (r *AsteriskReport) WriteTable(w io.Writer) error {
 		}
 	}
 
-	fmt.Fprintf(w, "\nTARGETS (SPEC §4, hotline against app_queue and the floor in this run)\n")
+	fmt.Fprintf(w, "\nTARGETS (docs/performance.md, hotline against app_queue and the floor in this run)\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, t := range r.Targets() {
 		res := "FAIL"

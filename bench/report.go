@@ -122,8 +122,8 @@ func (r *Report) Problems() []string {
 }
 
 // simTarget is a speed target the regression bench judges: ratios to the
-// same run's floor router, and the SPEC's absolute bounds that hold on any
-// machine (a handoff's maximum, Redis round trips, memory).
+// same run's floor router, and the absolute bounds that hold on any
+// machine (a handoff's maximum, Redis round trips, memory; docs/performance.md).
 type simTarget struct {
 	key  string // the figure's row
 	text string
@@ -181,12 +181,12 @@ func (r *Report) OK() bool { return len(r.Problems()) == 0 }
 // baseline once every call ended.
 func (r *Report) GoroutinesReturned() bool { return r.GoroutinesAfter <= r.GoroutinesBaseline }
 
-// WriteTable prints the figures as an aligned table, with the SPEC §4
+// WriteTable prints the figures as an aligned table, with the docs/performance.md
 // target beside each one that has one.
 func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(name, value, target string) { fmt.Fprintf(tw, "%s\t%s\t%s\n", name, value, target) }
-	row("figure", "measured", "SPEC §4 target (ratios to this run's floor)")
+	row("figure", "measured", "target (ratios to this run's floor)")
 	row("------", "--------", "--------------")
 	if t := r.Throughput; t != nil {
 		o := r.Options
@@ -213,7 +213,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 			fmt.Sprintf(" (1 agent, %d rounds)", h.Rounds), r.verdict("handoff"))
 	}
 	if c := r.Concurrent; c != nil {
-		row("concurrent calls held", fmt.Sprintf("%d (lost %d, abandoned by script %d)", c.Calls, c.Lost, c.Abandoned), "SPEC: ≥ 10000 (--concurrent 10000)")
+		row("concurrent calls held", fmt.Sprintf("%d (lost %d, abandoned by script %d)", c.Calls, c.Lost, c.Abandoned), "≥ 10000 (--concurrent 10000)")
 		row("held callers placed and all queued in", c.Placed.Round(time.Millisecond).String(), "")
 		row("live heap: base / +held outside / +held in hotline",
 			fmt.Sprintf("%s / %+.1f MB / %+.1f MB", mb(int64(c.HeapBase)), mbDelta(c.HeapIdle, c.HeapBase), mbDelta(c.HeapHotline, c.HeapBase)), "")

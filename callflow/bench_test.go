@@ -45,8 +45,8 @@ func (t *originateTel) Originate(_ context.Context, req OriginateRequest) error 
 func (t *originateTel) Play(context.Context, string, string, []string, string) error { return nil }
 
 // BenchmarkStasisStartToOriginate measures a direct-topic call from
-// StasisStart to the agent's originate request with an agent free (SPEC
-// §4: p99 ≤ 2 ms). The router is a fake: this is the call flow's own cost.
+// StasisStart to the agent's originate request with an agent free
+// (docs/performance.md). The router is a fake: this is the call flow's own cost.
 func BenchmarkStasisStartToOriginate(b *testing.B) {
 	tel := &originateTel{fakeTel: newFakeTel(), originated: make(chan string, 1)}
 	r := &instantRouter{fakeRouter: newFakeRouter()}

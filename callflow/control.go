@@ -133,7 +133,7 @@ func (e *Engine) ScheduleCallback(ctx context.Context, callID, by string, at tim
 }
 
 // Escalate asks the senior operators to call the caller back with the
-// note ("let me speak to a manager", SPEC §1.6): the caller hears that a
+// note ("let me speak to a manager", docs/behaviour.md, Requests): the caller hears that a
 // senior will call back, then the agent's part of the call ends. An empty
 // note uses the case's.
 func (e *Engine) Escalate(ctx context.Context, callID, by, note string) (Callback, error) {

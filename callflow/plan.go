@@ -85,7 +85,7 @@ type MenuOption struct {
 	Lang  string
 }
 
-// Features are the in-call DTMF codes of agents (SPEC §1.4) and the keys of
+// Features are the in-call DTMF codes of agents (docs/behaviour.md, Transfers) and the keys of
 // a consult target.
 type Features struct {
 	ConsultTopic  string            // + topic digit, e.g. "*2" then "1"
@@ -95,7 +95,7 @@ type Features struct {
 	Cancel        string            // "*0": cancel it, back to the caller
 	TakeOwnership string            // "*7": keep the case, schedule an owner callback
 	PauseAfter    string            // "*9": pause after this call
-	Escalate      string            // "*8": a senior operator calls the caller back (SPEC §1.6)
+	Escalate      string            // "*8": a senior operator calls the caller back (docs/behaviour.md, Requests)
 	TopicDigits   map[string]string // digit → topic for ConsultTopic
 	Accept        string            // target's key to take a transfer
 	Decline       string            // target's key to refuse it

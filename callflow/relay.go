@@ -13,7 +13,7 @@ import (
 	"github.com/hotline-project/hotline/routing"
 )
 
-// Several nodes serve one hotline (SPEC §3), and an agent's desk may talk
+// Several nodes serve one hotline (docs/behaviour.md, Several nodes), and an agent's desk may talk
 // to any of them, but only the node whose Asterisk holds a call can act on
 // it. A Relay is the HTTP API's CallControl on such a hotline: a command
 // for one of this node's calls runs here; one for a call the router says

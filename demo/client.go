@@ -162,7 +162,7 @@ func (c *apiClient) callback(ctx context.Context, token, callID string, in time.
 }
 
 // request is a non-customer call recorded for the senior operators
-// (SPEC §1.6).
+// (docs/behaviour.md, Requests).
 type request struct {
 	Kind         string `json:"kind"`
 	CaseID       string `json:"case_id,omitempty"`

@@ -198,7 +198,7 @@ type Agent struct {
 // BlindPolicy is what happens to a blind transfer request.
 type BlindPolicy string
 
-// Blind transfer policies (SPEC §1.4).
+// Blind transfer policies (docs/behaviour.md, Transfers).
 const (
 	BlindRefuse  BlindPolicy = "refuse"
 	BlindConvert BlindPolicy = "convert"

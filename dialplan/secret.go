@@ -80,7 +80,7 @@ func (r SecretRef) Read() (Secret, error) {
 // Role is what an API token may do.
 type Role string
 
-// API roles (SPEC §2.3).
+// API roles (README, HTTP API).
 const (
 	RoleAgent  Role = "agent"
 	RoleSenior Role = "senior"

@@ -1,4 +1,4 @@
-// Package e2e is the hotline's end-to-end scenario suite (SPEC §2.5): the
+// Package e2e is the hotline's end-to-end scenario suite (README, Tests): the
 // whole daemon in-process against a real Redis and an ARI endpoint, with
 // callers and agents played by the phones driver. By default every
 // scenario gets its own simulated Asterisk, Redis and daemon, so scenarios

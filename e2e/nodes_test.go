@@ -56,7 +56,7 @@ func (e *env) apiAt(a *harness.Daemon, method, path string, body any) (int, []by
 	return resp.StatusCode, b
 }
 
-// TestTransferThroughAnotherNode (SPEC §3): the agent's desk talks to node
+// TestTransferThroughAnotherNode (docs/behaviour.md, Several nodes): the agent's desk talks to node
 // A while the call's channels are node B's. A's API answers exactly as B's
 // does, transfers the call and completes the transfer on B.
 func TestTransferThroughAnotherNode(t *testing.T) {
@@ -132,7 +132,7 @@ func TestCommandToDeadNode(t *testing.T) {
 	e.noLeaks()
 }
 
-// TestDeadNodesCallerTakenOver (SPEC §3): two nodes share one Asterisk;
+// TestDeadNodesCallerTakenOver (docs/behaviour.md, Several nodes): two nodes share one Asterisk;
 // the node a caller waits on stops (or dies) and does not come back. The
 // live node takes the waiting caller over — the channel moves into its
 // application — and serves them in their place when an agent is free.

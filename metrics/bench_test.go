@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// The recording methods sit on the routing hot path (SPEC §4: p99 ≤ 2 ms
+// The recording methods sit on the routing hot path (docs/performance.md: p99 ≤ 2 ms
 // from StasisStart to originate); these keep their cost visible.
 
 func BenchmarkCallAnswered(b *testing.B) {

@@ -87,7 +87,7 @@ const ratingOther = "other"
 
 // Bucket layouts. Waits span a one-second pickup to a half-hour queue;
 // handling spans a short answer to a two-hour case; consults are meant to be
-// seconds (SPEC §1.4), so their buckets are fine below a minute.
+// seconds (docs/behaviour.md, Transfers), so their buckets are fine below a minute.
 var (
 	waitBuckets    = []float64{1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1200, 1800}
 	handleBuckets  = []float64{10, 30, 60, 120, 180, 300, 450, 600, 900, 1200, 1800, 2700, 3600, 7200}

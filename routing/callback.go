@@ -12,7 +12,7 @@ import (
 // CallbackKind says why a callback exists and who may take it.
 type CallbackKind string
 
-// Callback kinds (SPEC §1.5, §1.6).
+// Callback kinds (docs/behaviour.md, Callbacks and Requests).
 const (
 	// CallbackQueue keeps the caller's place in a topic queue: the router
 	// holds a queue entry carrying the callback id, and when that entry
@@ -360,7 +360,7 @@ func (c *Callbacks) queueCall(cb Callback) Call {
 	}
 }
 
-// ScheduleOwner schedules a callback by the case owner at due (SPEC §1.5: a
+// ScheduleOwner schedules a callback by the case owner at due (docs/behaviour.md, Callbacks: a
 // refused transfer leaves the owner to call back). An empty note takes the
 // case's note. If the owner is not free to dial it before due plus
 // Policy.OwnerDeadline it is escalated to the senior operators. A case has
@@ -393,7 +393,7 @@ func (c *Callbacks) ScheduleOwner(ctx context.Context, caseID, owner string, due
 }
 
 // EscalateToSenior asks the senior operators to call the caller back, with
-// the note ("let me speak to a manager", SPEC §1.6). It is due at once. A
+// the note ("let me speak to a manager", docs/behaviour.md, Requests). It is due at once. A
 // case has at most one unfinished senior callback; asking again returns it.
 func (c *Callbacks) EscalateToSenior(ctx context.Context, caseID, note string) (Callback, error) {
 	cs, err := c.router.Case(ctx, caseID)

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Several nodes serve one hotline (SPEC §3) but only the node whose
+// Several nodes serve one hotline (docs/behaviour.md, Several nodes) but only the node whose
 // Asterisk holds a call's channels can act on it: an agent's desk may be
 // connected to any node, so a live-call command for a call another node
 // owns (Call.Node) travels there and its answer comes back. These are the

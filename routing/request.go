@@ -14,7 +14,7 @@ import (
 // RequestKind says what an agent recorded for the senior operators.
 type RequestKind string
 
-// Request kinds (SPEC §1.6).
+// Request kinds (docs/behaviour.md, Requests).
 const (
 	// KindRequest is a non-target call: a vendor, advertiser, official.
 	KindRequest RequestKind = "request"

@@ -25,7 +25,7 @@ func (SystemClock) Now() time.Time { return time.Now() }
 // StateAvailable agents are offered calls.
 type AgentState string
 
-// Agent states (SPEC §1.2).
+// Agent states (docs/behaviour.md, Agents).
 const (
 	StateOffline   AgentState = "offline"
 	StateAvailable AgentState = "available"
@@ -140,7 +140,7 @@ type Case struct {
 // TransferMode is how a transfer was asked for.
 type TransferMode string
 
-// Transfer modes. Blind transfers are refused or converted (SPEC §1.4).
+// Transfer modes. Blind transfers are refused or converted (docs/behaviour.md, Transfers).
 const (
 	ModeAttended TransferMode = "attended"
 	ModeBlind    TransferMode = "blind"
@@ -149,7 +149,7 @@ const (
 // RefusalCode names the rule that refused a transfer.
 type RefusalCode string
 
-// Refusal codes (SPEC §2.3).
+// Refusal codes (README, HTTP API).
 const (
 	RefuseLoop            RefusalCode = "transfer_loop"
 	RefuseMaxHops         RefusalCode = "max_hops"

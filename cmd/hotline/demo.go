@@ -16,7 +16,7 @@ import (
 // up at once, so this only matters if something is stuck.
 const demoStopTimeout = 15 * time.Second
 
-// runDemo runs the whole hotline on this machine (SPEC §2.1): simulated
+// runDemo runs the whole hotline on this machine (README, Command line): simulated
 // Asterisk, embedded store, the daemon and scripted callers and agents.
 // The daemon's log goes to a file so the terminal keeps the summary.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {

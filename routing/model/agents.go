@@ -14,7 +14,7 @@ import (
 // operation names, for the operations about a call (callOps).
 type action func(o *op, a *agent, c *call, ch routing.AgentChange) (routing.Decision, error)
 
-// transitions is the agent state machine (SPEC §1.2): for each operation,
+// transitions is the agent state machine (docs/behaviour.md, Agents): for each operation,
 // the states it may start from and what it does from there. Any other
 // state refuses the operation with routing.ErrIllegalTransition.
 //

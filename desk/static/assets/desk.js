@@ -1,6 +1,6 @@
 // The agent desk: the agent's own state, the call they are on with its
 // case, attended transfers, callbacks, and the form for requests and
-// complaints (SPEC §1.6).
+// complaints (docs/behaviour.md, Requests).
 
 import { $, clock, crumbs, duration, h, relative, replace, since, stateLabel } from './util.js';
 
