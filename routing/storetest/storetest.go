@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotline-project/hotline/internal/testclock"
 	"github.com/hotline-project/hotline/routing"
 )
 
@@ -112,28 +113,12 @@ var contract = []struct {
 // keep milliseconds.
 var Start = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
-// Clock is the one test clock: it moves only when a test moves it.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// Clock is the tests' one clock (internal/testclock): it moves only when a
+// test moves it.
+type Clock = testclock.Clock
 
 // NewClock returns a clock at Start.
-func NewClock() *Clock { return &Clock{t: Start} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock on by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func NewClock() *Clock { return testclock.New(Start) }
 
 // offerLog records delivered offers.
 type offerLog struct {
