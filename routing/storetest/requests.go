@@ -10,7 +10,8 @@ import (
 	"github.com/hotline-project/hotline/routing"
 )
 
-func validRequest() routing.Request {
+// ValidRequest is a complete request: one every check accepts.
+func ValidRequest() routing.Request {
 	return routing.Request{
 		Kind: routing.KindRequest, City: "Lviv", Organisation: "Kabel Ltd", Position: "sales manager",
 		FullName: "Olena Koval", Phone: "+380 (32) 123-45-67", Purpose: "offers fibre splicing services",
@@ -18,7 +19,8 @@ func validRequest() routing.Request {
 	}
 }
 
-func validComplaint() routing.Request {
+// ValidComplaint is a complete complaint: one every check accepts.
+func ValidComplaint() routing.Request {
 	return routing.Request{
 		Kind: routing.KindComplaint, FailedNumber: "0 800 300 100", FoundWhere: "printed invoice",
 		FullName: "Jan Nowak", Phone: "+48 22 123 45 67", CreatedBy: "101",
@@ -36,12 +38,12 @@ func testRequests(t *testing.T, open Open) {
 	if _, err := svc.Create(ctx, routing.Request{Kind: routing.KindRequest}); !errors.Is(err, routing.ErrInvalid) {
 		t.Fatalf("invalid request stored: %v", err)
 	}
-	r1, err := svc.Create(ctx, validRequest())
+	r1, err := svc.Create(ctx, ValidRequest())
 	if err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(time.Minute)
-	in := validComplaint()
+	in := ValidComplaint()
 	in.State, in.DoneBy = routing.RequestDone, "x" // the caller cannot preset these
 	r2, err := svc.Create(ctx, in)
 	if err != nil {
