@@ -478,7 +478,6 @@ func (e *env) throughput(ctx context.Context, rep *Report) error {
 	before := e.redis.snapshot()
 	eventsBefore := e.sim.Stats().EventsSent
 	var (
-		wg                      sync.WaitGroup
 		mu                      sync.Mutex
 		connected, lost, routed int
 		lostWhy                 = map[string]int{}
@@ -495,72 +494,54 @@ func (e *env) throughput(ctx context.Context, rep *Report) error {
 		lostWhy[why]++
 		mu.Unlock()
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	begin := time.Now()
-	next := begin
-	for i := range o.Calls {
-		if err := sleepUntil(ctx, next); err != nil {
-			break
+	begin, placedIn := e.offer(ctx, func(i int, number string) {
+		p, err := e.phones.Call(ctx, number, callerNumber(i))
+		if err != nil {
+			fail("place call")
+			return
 		}
-		gap := time.Duration(float64(time.Second) / o.Rate)
-		if o.Poisson {
-			gap = time.Duration(rng.ExpFloat64() * float64(time.Second) / o.Rate)
-		}
-		next = next.Add(gap)
-		number := benchTopics[i%len(benchTopics)].number
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p, err := e.phones.Call(ctx, number, callerNumber(i))
-			if err != nil {
-				fail("place call")
-				return
-			}
-			e.rec.link(p.ID(), p.PeerID())
-			wctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
-			err = p.WaitConnected(wctx)
-			cancel()
-			if err != nil {
-				if errors.Is(err, phones.ErrHungUp) || errors.Is(err, errEnded) {
-					fail("hung up by the hotline before an agent")
-				} else {
-					fail("no agent within " + o.ConnectTimeout.String())
-				}
-				_ = p.Hangup(context.WithoutCancel(ctx))
-				return
-			}
-			callID, agent, topic, ok := e.rec.connected(p.PeerID())
-			mu.Lock()
-			routed++
-			if t := time.Now(); t.After(lastConnect) {
-				lastConnect = t
-			}
-			mu.Unlock()
-			if ok && transferSeq.Add(1)%int64(o.TransferEvery) == 0 {
-				d, trips, bad := e.transferCheck(ctx, callID, agent, topic)
-				transferChecks.Add(1)
-				transferTrips.Add(trips)
-				mu.Lock()
-				if bad != "" {
-					transferBad = append(transferBad, bad)
-				} else {
-					transferLat = append(transferLat, d)
-				}
-				mu.Unlock()
-			}
-			_ = sleepCtx(ctx, o.Hold)
-			if p.HungUp() {
-				fail("hung up by the hotline during the call")
-				return
+		e.rec.link(p.ID(), p.PeerID())
+		wctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
+		err = p.WaitConnected(wctx)
+		cancel()
+		if err != nil {
+			if errors.Is(err, phones.ErrHungUp) || errors.Is(err, errEnded) {
+				fail("hung up by the hotline before an agent")
+			} else {
+				fail("no agent within " + o.ConnectTimeout.String())
 			}
 			_ = p.Hangup(context.WithoutCancel(ctx))
+			return
+		}
+		callID, agent, topic, ok := e.rec.connected(p.PeerID())
+		mu.Lock()
+		routed++
+		if t := time.Now(); t.After(lastConnect) {
+			lastConnect = t
+		}
+		mu.Unlock()
+		if ok && transferSeq.Add(1)%int64(o.TransferEvery) == 0 {
+			d, trips, bad := e.transferCheck(ctx, callID, agent, topic)
+			transferChecks.Add(1)
+			transferTrips.Add(trips)
 			mu.Lock()
-			connected++
+			if bad != "" {
+				transferBad = append(transferBad, bad)
+			} else {
+				transferLat = append(transferLat, d)
+			}
 			mu.Unlock()
-		}()
-	}
-	placedIn := time.Since(begin)
-	wg.Wait()
+		}
+		_ = sleepCtx(ctx, o.Hold)
+		if p.HungUp() {
+			fail("hung up by the hotline during the call")
+			return
+		}
+		_ = p.Hangup(context.WithoutCancel(ctx))
+		mu.Lock()
+		connected++
+		mu.Unlock()
+	})
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -598,17 +579,13 @@ func (e *env) throughput(ctx context.Context, rep *Report) error {
 	return nil
 }
 
-// floorThroughput places the throughput scenario's calls again, through
-// the floor router: its StasisStart → agent originate is the same-run
-// floor the hotline's is compared with.
-func (e *env) floorThroughput(ctx context.Context, rep *Report) error {
+// offer places the scenario's o.Calls calls at o.Rate (evenly spaced, or
+// Poisson with the same seed every run), each in its own goroutine running
+// call with the number it dials, and waits for them all. It returns
+// when the first was due and how long placing them all took.
+func (e *env) offer(ctx context.Context, call func(i int, number string)) (time.Time, time.Duration) {
 	o := e.opts
-	start0, _, _, _ := e.floorRec.samples()
-	f := &FloorRun{Calls: o.Calls}
-	var (
-		wg sync.WaitGroup
-		mu sync.Mutex
-	)
+	var wg sync.WaitGroup
 	rng := rand.New(rand.NewPCG(1, 2))
 	begin := time.Now()
 	next := begin
@@ -625,17 +602,32 @@ func (e *env) floorThroughput(ctx context.Context, rep *Report) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok := e.simpleCall(ctx, e.floorCallers, number, callerNumber(2_000_000+i), e.floorRec, o.Hold)
-			mu.Lock()
-			if ok {
-				f.Connected++
-			} else {
-				f.Lost++
-			}
-			mu.Unlock()
+			call(i, number)
 		}()
 	}
+	placedIn := time.Since(begin)
 	wg.Wait()
+	return begin, placedIn
+}
+
+// floorThroughput places the throughput scenario's calls again, through
+// the floor router: its StasisStart → agent originate is the same-run
+// floor the hotline's is compared with.
+func (e *env) floorThroughput(ctx context.Context, rep *Report) error {
+	o := e.opts
+	start0, _, _, _ := e.floorRec.samples()
+	f := &FloorRun{Calls: o.Calls}
+	var mu sync.Mutex
+	e.offer(ctx, func(i int, number string) {
+		ok := e.simpleCall(ctx, e.floorCallers, number, callerNumber(2_000_000+i), e.floorRec, o.Hold)
+		mu.Lock()
+		if ok {
+			f.Connected++
+		} else {
+			f.Lost++
+		}
+		mu.Unlock()
+	})
 	if err := ctx.Err(); err != nil {
 		return err
 	}
