@@ -140,21 +140,9 @@ func New(opts Options) (_ *App, err error) {
 	a.metrics.KnownSounds(Sounds(cfg))
 	a.metrics.SetBuildInfo(opts.Version)
 
-	a.rdb = opts.Redis
-	if a.rdb == nil {
-		if a.rdb, err = newRedis(cfg.Redis); err != nil {
-			return nil, err
-		}
-		a.ownRedis = true
-		// go-redis has one logger per process; a daemon that builds its
-		// own client (serve, the demo) takes it.
-		redis.SetLogger(newRedisLog(a.log))
+	if err := a.openStores(opts.Redis); err != nil {
+		return nil, err
 	}
-	observeRedis := func(op string, d time.Duration, err error) { a.metrics.ObserveRedis(op, d) }
-	a.store = redisstore.New(a.rdb, redisstore.Options{Prefix: cfg.Redis.KeyPrefix, Observe: observeRedis})
-	a.cbStore = redisstore.NewCallbacks(a.rdb, cfg.Redis.KeyPrefix)
-	a.reqStore = redisstore.NewRequests(a.rdb, cfg.Redis.KeyPrefix)
-
 	authenticate := opts.Authenticate
 	if authenticate == nil {
 		tokens, err := cfg.LoadTokens()
@@ -164,15 +152,9 @@ func New(opts Options) (_ *App, err error) {
 		a.tokens.Store(&tokens)
 		authenticate = a.authenticate
 	}
-	ariPassword := ""
-	if opts.ARIPassword != nil {
-		ariPassword = *opts.ARIPassword
-	} else if cfg.ARI.Password.IsSet() {
-		s, err := cfg.ARI.Password.Read()
-		if err != nil {
-			return nil, fmt.Errorf("ARI password: %w", err)
-		}
-		ariPassword = s.Value()
+	ariPassword, err := readARIPassword(opts, cfg)
+	if err != nil {
+		return nil, err
 	}
 
 	policy := Policy(cfg)
@@ -236,7 +218,52 @@ func New(opts Options) (_ *App, err error) {
 	if opts.Listen != "" {
 		a.listen = opts.Listen
 	}
-	a.api = api.New(api.Options{
+	a.api = a.newAPI(opts.Desk, authenticate, policy)
+	return a, nil
+}
+
+// openStores opens the Redis client (rdb, unless the caller gives one) and
+// the stores on it.
+func (a *App) openStores(rdb redis.UniversalClient) error {
+	cfg := a.cfg
+	a.rdb = rdb
+	if a.rdb == nil {
+		var err error
+		if a.rdb, err = newRedis(cfg.Redis); err != nil {
+			return err
+		}
+		a.ownRedis = true
+		// go-redis has one logger per process; a daemon that builds its
+		// own client (serve, the demo) takes it.
+		redis.SetLogger(newRedisLog(a.log))
+	}
+	observeRedis := func(op string, d time.Duration, err error) { a.metrics.ObserveRedis(op, d) }
+	a.store = redisstore.New(a.rdb, redisstore.Options{Prefix: cfg.Redis.KeyPrefix, Observe: observeRedis})
+	a.cbStore = redisstore.NewCallbacks(a.rdb, cfg.Redis.KeyPrefix)
+	a.reqStore = redisstore.NewRequests(a.rdb, cfg.Redis.KeyPrefix)
+	return nil
+}
+
+// readARIPassword is the ARI password: the one the caller gives, or the
+// configured secret's.
+func readARIPassword(opts Options, cfg *dialplan.Config) (string, error) {
+	if opts.ARIPassword != nil {
+		return *opts.ARIPassword, nil
+	}
+	if !cfg.ARI.Password.IsSet() {
+		return "", nil
+	}
+	s, err := cfg.ARI.Password.Read()
+	if err != nil {
+		return "", fmt.Errorf("ARI password: %w", err)
+	}
+	return s.Value(), nil
+}
+
+// newAPI builds the HTTP API on the app's services.
+func (a *App) newAPI(desk http.Handler, authenticate func(string) (api.Token, bool), policy routing.Policy) *api.Server {
+	cfg := a.cfg
+	return api.New(api.Options{
 		Agents: a.Router, Calls: a.Router, Cases: a.Router, Callbacks: a.Callbacks, Requests: a.Requests,
 		Control: a.Relay, Updates: a.Hub, Publish: a.Hub.Publish, Authenticate: authenticate,
 		Topics: func(context.Context) ([]api.TopicConfig, error) {
@@ -250,12 +277,11 @@ func New(opts Options) (_ *App, err error) {
 		Queues:       a.Router,
 		Ready:        []func(context.Context) error{a.ariReady, a.redisReady},
 		Metrics:      promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}),
-		Desk:         opts.Desk,
+		Desk:         desk,
 		Logger:       a.log.With("component", "http"),
-		Clock:        clock,
+		Clock:        a.clock,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
 	})
-	return a, nil
 }
 
 // authenticate looks a bearer token up in the current token table.
