@@ -30,9 +30,12 @@ type call struct {
 
 	caller   string // caller channel id; empty until a called-back caller answers
 	callerUp bool
-	number   string
-	lang     string
-	topic    string
+	// answering is the caller's answer while it is in flight: a direct
+	// topic's agent is dialled meanwhile (see inbound, answered).
+	answering *answer
+	number    string
+	lang      string
+	topic     string
 
 	kase       caseFacts
 	phase      phase
@@ -295,6 +298,9 @@ func (c *call) play(ch string, media []string, lang string) string {
 	if len(media) == 0 || ch == "" {
 		return ""
 	}
+	if ch == c.caller && c.answered() != nil {
+		return ""
+	}
 	target, snoop := ch, ""
 	if c.bridged[ch] {
 		if snoop = c.whisperChannel(ch); snoop != "" {
@@ -499,7 +505,7 @@ func (c *call) stopPlaybacksOn(ch string) {
 }
 
 func (c *call) startMOH() {
-	if c.moh || !c.callerUp {
+	if c.moh || !c.callerUp || c.answered() != nil {
 		return
 	}
 	if err := c.e.tel.StartMOH(c.ctx, c.caller, c.e.settings.MOHClass); err != nil {
@@ -579,10 +585,12 @@ func (c *call) inbound(number string) error {
 		// lookup would be as old as the menu, so it waits for it.)
 		lookup = c.lookUpOpenCase()
 	}
-	if err := c.e.tel.Answer(c.ctx, c.caller); err != nil {
-		if lookup != nil {
-			<-lookup // the lookup ends with the call
-		}
+	if lookup != nil {
+		// Nothing plays to a direct topic's caller before the queue: the
+		// answer runs while the case is looked up, the call enqueued and
+		// its agent dialled, and the first sound waits for it (answered).
+		c.answering = c.answerAsync()
+	} else if err := c.e.tel.Answer(c.ctx, c.caller); err != nil {
 		return fmt.Errorf("answer: %w", err)
 	}
 	if r.Lang != "" {
@@ -625,6 +633,37 @@ func (c *call) inbound(number string) error {
 	}
 	// A first-time caller's case is opened by the enqueue itself.
 	return c.queue()
+}
+
+// answer is a caller's answer in flight, then its result.
+type answer struct {
+	done chan struct{}
+	err  error
+}
+
+// answerAsync answers the caller in a goroutine of its own, which ends
+// when Asterisk answers (the request is bound by the call's context).
+func (c *call) answerAsync() *answer {
+	a := &answer{done: make(chan struct{})}
+	ctx, tel, ch := c.ctx, c.e.tel, c.caller
+	go func() {
+		defer close(a.done)
+		if err := tel.Answer(ctx, ch); err != nil {
+			a.err = fmt.Errorf("answer: %w", err)
+		}
+	}()
+	return a
+}
+
+// answered waits for the caller's answer in flight, if any: before
+// anything is played to the caller or they are bridged. A failed answer
+// is the call's error from then on.
+func (c *call) answered() error {
+	if c.answering == nil {
+		return nil
+	}
+	<-c.answering.done
+	return c.answering.err
 }
 
 // menu runs a voice menu until it yields a topic.

@@ -858,10 +858,9 @@ func TestAgentFreeRingsFirst(t *testing.T) {
 	h := newHarness(t, func(h *harness, o *Options) { ir.fakeRouter = h.r; o.Router = ir })
 	ir.e = h.e
 	ch := h.arrive("200", "5551234")
-	h.cur.expect("answer", op("answer", ch))
-	next := h.cur.expect("first action after answer", func(a action) bool { return a.Chan == ch || a.Op == "originate" })
+	next := h.cur.expect("first action but the answer", func(a action) bool { return (a.Chan == ch && a.Op != "answer") || a.Op == "originate" })
 	if next.Op != "originate" {
-		t.Fatalf("first action after answer: %+v, want the agent's originate\n%s", next, h.tel.dump())
+		t.Fatalf("first action to the caller: %+v, want the agent's originate before it\n%s", next, h.tel.dump())
 	}
 	h.cur.expect("music on hold while the agent rings", op("moh", ch))
 	h.tel.mu.Lock()
@@ -959,8 +958,9 @@ func (m *meetRouter) OpenCaseFor(ctx context.Context, number string) (routing.Ca
 }
 
 // TestAnswerWhileLookingUp checks that a direct topic's caller is answered
-// while their open case is looked up (one round trip less before the
-// agent is rung), and that a failed answer still ends the call cleanly.
+// while their open case is looked up and the call enqueued (the agent is
+// dialled without waiting for the answer), and that a failed answer still
+// ends the call cleanly: out of the queue, its case closed, nothing played.
 func TestAnswerWhileLookingUp(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -990,9 +990,53 @@ func TestAnswerWhileLookingUp(t *testing.T) {
 			if !mr.met.Load() {
 				t.Error("the lookup did not run while the caller was answered")
 			}
-			if got := h.r.countPrefix("Enqueue") == 1; got != tt.queued {
-				t.Errorf("queued %v, want %v: %v", got, tt.queued, h.r.log())
+			if n := h.r.countPrefix("Enqueue"); n != 1 {
+				t.Errorf("enqueued %d times, want 1: %v", n, h.r.log())
+			}
+			if !tt.queued && (h.r.countPrefix("Leave") != 1 || h.r.countPrefix("CloseCase") != 1) {
+				t.Errorf("a caller whose answer failed is left queued or their case open: %v", h.r.log())
 			}
 		})
 	}
+}
+
+// slowAnswerTel answers a channel only once release is closed.
+type slowAnswerTel struct {
+	*fakeTel
+	release chan struct{}
+}
+
+func (s *slowAnswerTel) Answer(ctx context.Context, ch string) error {
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(waitLimit):
+		return errors.New("answer: never released")
+	}
+	return s.fakeTel.Answer(ctx, ch)
+}
+
+// TestAgentDialledWhileAnswering: a direct topic's agent is dialled while
+// the caller's answer is still on its way (the answer is off the path to
+// the agent), and the caller hears music on hold only once answered.
+func TestAgentDialledWhileAnswering(t *testing.T) {
+	release := make(chan struct{})
+	ir := &instantRouter{}
+	h := newHarness(t, func(h *harness, o *Options) {
+		o.Telephony = &slowAnswerTel{fakeTel: h.tel, release: release}
+		ir.fakeRouter = h.r
+		o.Router = ir
+	})
+	ir.e = h.e
+	ch := h.arrive("200", "5551234")
+	h.cur.expect("agent dialled before the answer", op("originate", "Local/100@agents"))
+	if n := h.tel.count(op("moh", ch)) + h.tel.count(op("answer", ch)); n != 0 {
+		t.Fatalf("caller answered or given music before the answer returned: %d", n)
+	}
+	close(release)
+	h.cur.expect("answer", op("answer", ch))
+	h.cur.expect("moh once answered", op("moh", ch))
+	h.hangup(ch)
+	h.idle()
 }

@@ -60,6 +60,12 @@ func (c *call) enqueue() (QueueInfo, error) {
 // drains (the caller detaches, waiting). offerNow plays the callback offer
 // first.
 func (c *call) wait(offerNow bool) error {
+	if offerNow || !c.mb.hasOffer() {
+		// Nothing to dial first: the caller hears the queue now.
+		if err := c.answered(); err != nil {
+			return err
+		}
+	}
 	offered := false
 	var prompt string // the announcement or offer now playing
 	if offerNow {
@@ -342,6 +348,9 @@ func (c *call) ring(o Offer) (bool, error) {
 		deadline = c.e.clock.Now().Add(c.e.policy.RingTimeout)
 	}
 	leg, err := c.originateAgent(o.Agent.Endpoint, o.Agent.ID, deadline.Sub(c.e.clock.Now()))
+	if aerr := c.answered(); aerr != nil {
+		return false, aerr // the caller cannot be answered: finish releases the offer
+	}
 	c.startMOH()
 	res := ringFailed
 	if err == nil {
