@@ -1,7 +1,6 @@
 package asterisksim
 
 import (
-	"fmt"
 	"slices"
 	"strconv"
 	"time"
@@ -80,20 +79,11 @@ func (s *Server) dialApp(c *channel, dest string, ring time.Duration) bool {
 		Connected: c.snap.Caller}
 	far.snap = channelJSON{Creationtime: ts, ID: s.newID(), Language: "en", State: "Ring",
 		Dialplan: dialplanJSON{Context: t.context, Exten: t.exten, Priority: 1}}
+	s.namePair(t, out, far)
 	switch t.kind {
 	case kindLocal:
-		n := s.localSeq
-		s.localSeq++
-		base := fmt.Sprintf("Local/%s@%s-%08x", t.exten, t.context, n)
-		out.snap.Name, far.snap.Name = base+";1", base+";2"
 		out.snap.Dialplan = dialplanJSON{Context: t.context, Exten: "s", Priority: 1}
 	case kindPJSIP:
-		n := s.pjsipSeq
-		s.pjsipSeq++
-		out.snap.Name = fmt.Sprintf("PJSIP/%s-%08x", t.resource, n)
-		far.snap.Name = fmt.Sprintf("Phone/%s-%08x", t.resource, n)
-		out.snap.ProtocolID = newUUID()
-		far.snap.ProtocolID = out.snap.ProtocolID
 		out.snap.Dialplan = dialplanJSON{Context: t.ownContext, Exten: "s", Priority: 1}
 	}
 	out.dialString = res

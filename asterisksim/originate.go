@@ -146,21 +146,12 @@ func (s *Server) originate(r originateReq) (channelJSON, *apiError) {
 	b.snap = channelJSON{Creationtime: ts, ID: r.otherID, Language: "en", State: "Ring",
 		Dialplan: dialplanJSON{Context: t.context, Exten: t.exten, Priority: 1}}
 	a.peer = b
+	s.namePair(t, a, b)
 	switch t.kind {
 	case kindLocal:
-		n := s.localSeq
-		s.localSeq++
-		base := fmt.Sprintf("Local/%s@%s-%08x", t.exten, t.context, n)
-		a.snap.Name, b.snap.Name = base+";1", base+";2"
 		a.snap.Dialplan = dialplanJSON{Context: t.context, Exten: t.exten, Priority: 1, AppName: "AppDial2", AppData: "(Outgoing Line)"}
 		a.dialString = t.exten + "@" + t.context
 	case kindPJSIP:
-		n := s.pjsipSeq
-		s.pjsipSeq++
-		a.snap.Name = fmt.Sprintf("PJSIP/%s-%08x", t.resource, n)
-		b.snap.Name = fmt.Sprintf("Phone/%s-%08x", t.resource, n)
-		a.snap.ProtocolID = newUUID()
-		b.snap.ProtocolID = a.snap.ProtocolID
 		a.snap.Dialplan = dialplanJSON{Context: t.ownContext, Exten: "s", Priority: 1, AppName: "AppDial2", AppData: "(Outgoing Line)"}
 		a.dialString = t.resource
 	}
@@ -270,4 +261,24 @@ func (s *Server) dial(a *channel, timeout time.Duration) *apiError {
 	a.dialled = true
 	s.startDial(a, b, timeout)
 	return nil
+}
+
+// namePair names a new pair of channels to t as Asterisk does: the two
+// halves of Local/EXTEN@CONTEXT-N, or PJSIP/RESOURCE-N and the phone's
+// side of it (one SIP call id for both).
+func (s *Server) namePair(t target, a, b *channel) {
+	switch t.kind {
+	case kindLocal:
+		n := s.localSeq
+		s.localSeq++
+		base := fmt.Sprintf("Local/%s@%s-%08x", t.exten, t.context, n)
+		a.snap.Name, b.snap.Name = base+";1", base+";2"
+	case kindPJSIP:
+		n := s.pjsipSeq
+		s.pjsipSeq++
+		a.snap.Name = fmt.Sprintf("PJSIP/%s-%08x", t.resource, n)
+		b.snap.Name = fmt.Sprintf("Phone/%s-%08x", t.resource, n)
+		a.snap.ProtocolID = newUUID()
+		b.snap.ProtocolID = a.snap.ProtocolID
+	}
 }
