@@ -216,7 +216,8 @@ func (s *Server) playbackApp(c *channel, sound string) bool {
 // that does not exist ends the pair at once with cause 0 and nothing else
 // (what Local's far half does when it is dialled).
 func (s *Server) runDialplan(c *channel, context, exten string) {
-	if _, ok := s.extension(context, exten, c); !ok {
+	apps, ok := s.extension(context, exten, c)
+	if !ok {
 		c.snap.Dialplan.Context, c.snap.Dialplan.Exten = context, exten
 		p := c.livePeer()
 		s.endChannel(c, 0, nil)
@@ -225,7 +226,7 @@ func (s *Server) runDialplan(c *channel, context, exten string) {
 		}
 		return
 	}
-	s.runDialplanAt(c, context, exten, 1)
+	s.runApps(c, context, exten, apps, 1)
 }
 
 // gotoDialplan sends c to context,exten,priority (Goto(), or a continue
@@ -249,7 +250,16 @@ func (s *Server) resume(c *channel) {
 // runs.
 func (s *Server) runDialplanAt(c *channel, context, exten string, priority int) {
 	apps, ok := s.extension(context, exten, c)
-	if !ok || priority < 1 || priority > len(apps) {
+	if !ok {
+		s.deadEnd(c, context, exten, priority)
+		return
+	}
+	s.runApps(c, context, exten, apps, priority)
+}
+
+// runApps runs apps, context's extension exten, on c from priority on.
+func (s *Server) runApps(c *channel, context, exten string, apps []dpApp, priority int) {
+	if priority < 1 || priority > len(apps) {
 		s.deadEnd(c, context, exten, priority)
 		return
 	}

@@ -817,8 +817,7 @@ func TestReconcile(t *testing.T) {
 	h.idle()
 }
 
-// blockingTel holds Answer until released, so a call's goroutine is stuck
-// while events pile up.
+// blockingTel holds Answer until released (or the call ends).
 type blockingTel struct {
 	*fakeTel
 	release chan struct{}
@@ -1000,23 +999,6 @@ func TestAnswerWhileLookingUp(t *testing.T) {
 	}
 }
 
-// slowAnswerTel answers a channel only once release is closed.
-type slowAnswerTel struct {
-	*fakeTel
-	release chan struct{}
-}
-
-func (s *slowAnswerTel) Answer(ctx context.Context, ch string) error {
-	select {
-	case <-s.release:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(waitLimit):
-		return errors.New("answer: never released")
-	}
-	return s.fakeTel.Answer(ctx, ch)
-}
-
 // TestAgentDialledWhileAnswering: a direct topic's agent is dialled while
 // the caller's answer is still on its way (the answer is off the path to
 // the agent), and the caller hears music on hold only once answered.
@@ -1024,7 +1006,7 @@ func TestAgentDialledWhileAnswering(t *testing.T) {
 	release := make(chan struct{})
 	ir := &instantRouter{}
 	h := newHarness(t, func(h *harness, o *Options) {
-		o.Telephony = &slowAnswerTel{fakeTel: h.tel, release: release}
+		o.Telephony = &blockingTel{fakeTel: h.tel, release: release}
 		ir.fakeRouter = h.r
 		o.Router = ir
 	})
