@@ -271,11 +271,14 @@ func (a *Asterisk) do(ctx context.Context, method, path string, q url.Values, bo
 }
 
 // freePortBlock finds n consecutive ports that no socket of this machine
-// uses (TCP or UDP, IPv4 or IPv6), as scripts/e2e-asterisk.sh does.
+// uses (TCP or UDP, IPv4 or IPv6), below the kernel's ephemeral range so
+// that no outgoing connection takes one before Asterisk binds it, as
+// scripts/e2e-asterisk.sh does.
 func freePortBlock(n int) (int, error) {
 	used := usedPorts()
+	span := max((ephemeralLow()-10000-n-100)/100, 1)
 	for range 100 {
-		base := 20000 + mrand.IntN(400)*100
+		base := 10000 + mrand.IntN(span)*100
 		ok := true
 		for p := base; p < base+n; p++ {
 			if used[p] {
@@ -288,6 +291,24 @@ func freePortBlock(n int) (int, error) {
 		}
 	}
 	return 0, errors.New("no free block of ports found")
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range), 32768 where it cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil || n <= 10000 {
+		return 32768
+	}
+	return n
 }
 
 // usedPorts reads the local ports of every socket in /proc/net.

@@ -35,11 +35,18 @@ port_free() {
 }
 
 # pick_ports sets ari_port, sip_port (the hotline phones' transport),
-# kit_sip_port (the kit's own transport, unused) and an RTP range.
+# kit_sip_port (the kit's own transport, unused) and an RTP range. The
+# block lies below the kernel's ephemeral range: a port free when it is
+# picked could otherwise be taken by any outgoing connection before
+# Asterisk binds it (seen: "Unable to bind http server ... Address already
+# in use" right after the race-detector run).
 pick_ports() {
-	local base i ok
+	local base i ok low span
+	low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	span=$(((low - 10300) / 100))
+	((span > 0)) || span=1
 	for _ in $(seq 1 50); do
-		base=$((20000 + (RANDOM % 400) * 100))
+		base=$((10000 + (RANDOM % span) * 100))
 		ok=1
 		for i in $(seq 0 201); do
 			port_free $((base + i)) || { ok=0; break; }
