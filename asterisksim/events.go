@@ -184,8 +184,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		if old := s.apps[a]; old != nil && old != c {
 			// Asterisk keeps the old socket open but tells it the
 			// application went elsewhere; it gets nothing more for it.
-			old.enqueue(event{"type": "ApplicationReplaced", "application": a,
-				"timestamp": now(), "asterisk_id": s.astID})
+			if s.filters[a].passes("ApplicationReplaced") {
+				old.enqueue(event{"type": "ApplicationReplaced", "application": a,
+					"timestamp": now(), "asterisk_id": s.astID})
+			}
 			old.apps = slices.DeleteFunc(old.apps, func(x string) bool { return x == a })
 		}
 		s.apps[a] = c
@@ -203,7 +205,11 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	delete(s.conns, c)
 	for _, a := range c.apps {
 		if s.apps[a] == c {
+			// Asterisk keeps an unregistered application's filter only
+			// while something still holds the application (a channel in
+			// it); the simulator forgets it with the websocket.
 			delete(s.apps, a)
+			delete(s.filters, a)
 		}
 	}
 	s.mu.Unlock()
@@ -230,6 +236,9 @@ func (s *Server) emit(apps []string, typ string, ev event) {
 			}
 		}
 		e["application"] = a
+		if !s.filters[a].passes(typ) {
+			continue
+		}
 		c := s.apps[a]
 		if c == nil || !c.enqueue(e) {
 			s.eventsDropped.Add(1)

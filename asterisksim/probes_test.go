@@ -769,6 +769,31 @@ func probes() []probe {
 					waitingFor("watch", "hn;2", "Playback"), on("watch", "StasisStart", "hn"))
 				p.until("played", on("watch", "ChannelDestroyed", "hn"), on("watch", "ChannelDestroyed", "hn;2"))
 			}},
+		{name: "event-filter", record: true, doc: "an application's event filter: only allowed types reach it, a disallowed type never does, refusals, and an empty body clears it",
+			apps: []string{"hotline"}, run: func(p *prober) {
+				// ChannelUserevent stays allowed: the probe's barriers are user events.
+				types := func(ts ...string) []map[string]string {
+					var out []map[string]string
+					for _, t := range ts {
+						out = append(out, map[string]string{"type": t})
+					}
+					return out
+				}
+				filter := "/applications/hotline/eventFilter"
+				p.call(200, "PUT", filter, nil, map[string]any{"allowed": types("StasisStart", "StasisEnd", "ChannelHangupRequest", "ChannelUserevent")})
+				p.call(400, "PUT", filter, nil, map[string]any{"allowed": []map[string]string{{"name": "StasisStart"}}})
+				p.call(400, "PUT", filter, nil, map[string]any{"disallowed": "StasisEnd"})
+				p.call(404, "PUT", "/applications/nothere/eventFilter", nil, map[string]any{"allowed": types("StasisStart")})
+				p.call(200, "PUT", filter, nil, map[string]any{"disallowed": types("StasisEnd")})
+				p.call(200, "GET", "/applications/hotline", nil, nil)
+				p.call(200, "POST", "/channels", q("endpoint", "Local/100@hotline", "context", "agents", "extension", "100",
+					"channelId", "c", "formats", "ulaw"), nil)
+				p.until("caller arrives", on("hotline", "StasisStart", "c;2"))
+				p.call(204, "DELETE", "/channels/c;2", nil, nil)
+				p.until("hung up", on("hotline", "ChannelHangupRequest", "c;2"))
+				p.settle("after the hangup: no StasisEnd")
+				p.call(200, "PUT", filter, nil, map[string]any{})
+			}},
 		{name: "hotline-flow", record: true, doc: "a whole call as the hotline makes it: caller, agent, bridge, digits, hangup; every event type",
 			apps: []string{"hotline", "phones"}, run: func(p *prober) {
 				p.call(200, "POST", "/channels", q("endpoint", "Local/100@hotline", "app", "phones", "appArgs", "caller,100",

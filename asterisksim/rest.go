@@ -202,6 +202,7 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("GET /ari/applications/{app}", s.locked(s.getApp))
 	m.HandleFunc("POST /ari/applications/{app}/subscription", s.locked(s.subscribe))
 	m.HandleFunc("DELETE /ari/applications/{app}/subscription", s.locked(s.unsubscribe))
+	m.HandleFunc("PUT /ari/applications/{app}/eventFilter", s.locked(s.setFilter))
 	m.HandleFunc("GET /ari/endpoints", s.locked(s.listEndpoints))
 	m.HandleFunc("GET /ari/endpoints/{tech}/{res}", s.locked(s.getEndpoint))
 
@@ -349,6 +350,10 @@ const (
 func (s *Server) appSnapshot(name string) appJSON {
 	a := appJSON{BridgeIDs: []string{}, ChannelIDs: []string{}, DeviceNames: []string{}, EndpointIDs: []string{},
 		EventsAllowed: []any{}, EventsDisallowed: []any{}, Name: name}
+	if f := s.filters[name]; f != nil {
+		a.EventsAllowed = append(a.EventsAllowed, f.allowed...)
+		a.EventsDisallowed = append(a.EventsDisallowed, f.disallowed...)
+	}
 	for id, c := range s.channels {
 		if c.subs.has(name) {
 			a.ChannelIDs = append(a.ChannelIDs, id)

@@ -56,10 +56,11 @@ type Server struct {
 	closed    bool
 	channels  map[string]*channel
 	bridges   map[string]*bridge
-	playbacks map[string][]*playback // by id; Asterisk accepts a duplicate id
-	apps      map[string]*wsConn     // application name → its websocket
-	allBridge map[string]bool        // applications subscribed to bridge: (every bridge)
-	allChan   map[string]bool        // applications subscribed to channel: (every channel)
+	playbacks map[string][]*playback  // by id; Asterisk accepts a duplicate id
+	apps      map[string]*wsConn      // application name → its websocket
+	allBridge map[string]bool         // applications subscribed to bridge: (every bridge)
+	allChan   map[string]bool         // applications subscribed to channel: (every channel)
+	filters   map[string]*eventFilter // by application, until its websocket closes
 	conns     map[*wsConn]struct{}
 	endpoints map[string]Endpoint
 	idSeq     uint64
@@ -101,6 +102,7 @@ func New(opts Options) *Server {
 		apps:      make(map[string]*wsConn),
 		allBridge: make(map[string]bool),
 		allChan:   make(map[string]bool),
+		filters:   make(map[string]*eventFilter),
 		conns:     make(map[*wsConn]struct{}),
 		endpoints: make(map[string]Endpoint),
 	}
