@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,6 +93,14 @@ type Options struct {
 	// Unknown and undecodable messages are logged and skipped;
 	// ApplicationReplaced is not passed on but ends the connection.
 	Handler func(Event)
+	// Events, when set, are the only event types Handler wants. On every
+	// connect the client asks Asterisk to send the application just these
+	// (PUT /applications/{app}/eventFilter), and ApplicationReplaced, which
+	// the client itself needs: a call's dialplan steps, variable sets,
+	// state and caller id changes are over half of what Asterisk would
+	// otherwise serialize and write for it. Should Asterisk refuse, every
+	// event keeps coming, and the handler skips what it does not want.
+	Events []string
 	// OnConnect runs after every (re)connect, concurrently with Handler, so
 	// the application can reconcile (events during a gap are lost). Its
 	// context ends when that connection does, and it must return then: the
@@ -132,6 +141,9 @@ func New(opts Options) (*Client, error) {
 	}
 	if opts.Username == "" {
 		problems = append(problems, "username: required")
+	}
+	if slices.Contains(opts.Events, "") {
+		problems = append(problems, "events: an empty event type")
 	}
 	if opts.BackoffMin < 0 || opts.BackoffMax < 0 || opts.RequestTimeout < 0 || opts.DialTimeout < 0 || opts.PingInterval < 0 || opts.PingTimeout < 0 {
 		problems = append(problems, "durations must not be negative")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,14 @@ var _ callflow.Telephony = (*Telephony)(nil)
 func NewTelephony(c *Client) *Telephony {
 	return &Telephony{c: c, referAt: map[string]time.Time{}}
 }
+
+// translated are the event types Translate can pass on.
+var translated = []string{"StasisStart", "StasisEnd", "ChannelHangupRequest", "ChannelDestroyed", "ChannelDtmfReceived",
+	"PlaybackStarted", "PlaybackFinished", "Dial", "ChannelEnteredBridge", "ChannelLeftBridge", "ChannelTransfer"}
+
+// TranslatedEvents are the event types Translate can pass on: the daemon's
+// client asks Asterisk for these alone (Options.Events).
+func TranslatedEvents() []string { return slices.Clone(translated) }
 
 // Translate turns an ARI event into the call flow's; ok is false for the
 // events the call flow does not react to (variable sets, dialplan steps,

@@ -81,32 +81,51 @@ func TestTranslate(t *testing.T) {
 }
 
 // TestTranslateRecorded: every event recorded from the real Asterisk
-// translates (or is dropped) without trouble, and the kinds the call flow
-// lives on are among them.
+// translates (or is dropped) without trouble, the kinds the call flow
+// lives on are among them, and TranslatedEvents (the filter the daemon
+// asks Asterisk for) names exactly the types that translate.
 func TestTranslateRecorded(t *testing.T) {
-	f, err := os.Open("testdata/events.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	tel := NewTelephony(nil)
 	kinds := map[callflow.EventKind]int{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<22)
-	for sc.Scan() {
-		ev, err := DecodeEvent(sc.Bytes())
+	passed := map[string]bool{}
+	for _, name := range []string{"testdata/events.jsonl", "testdata/recorded.jsonl"} {
+		f, err := os.Open(name)
 		if err != nil {
-			continue // unknown types are the reader's business
+			t.Fatal(err)
 		}
-		if got, ok := tel.Translate(ev); ok {
-			if got.Kind == 0 {
-				t.Errorf("%s translated without a kind", ev.Type)
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<22)
+		for sc.Scan() {
+			ev, err := DecodeEvent(sc.Bytes())
+			if err != nil {
+				continue // unknown types are the reader's business
 			}
-			kinds[got.Kind]++
+			if got, ok := tel.Translate(ev); ok {
+				if got.Kind == 0 {
+					t.Errorf("%s translated without a kind", ev.Type)
+				}
+				kinds[got.Kind]++
+				passed[ev.Type] = true
+			}
+		}
+		f.Close()
+		if err := sc.Err(); err != nil {
+			t.Fatalf("%s: %v", name, err)
 		}
 	}
-	for _, k := range []callflow.EventKind{callflow.Entered, callflow.Left, callflow.Destroyed, callflow.DigitPressed,
-		callflow.PlaybackStarted, callflow.PlaybackFinished, callflow.JoinedBridge, callflow.LeftBridge, callflow.TransferRequested} {
+	filter := TranslatedEvents()
+	for typ := range passed {
+		if !slices.Contains(filter, typ) {
+			t.Errorf("%s translates but is not in TranslatedEvents: Asterisk would be asked not to send it", typ)
+		}
+	}
+	for _, typ := range filter {
+		if !passed[typ] {
+			t.Errorf("TranslatedEvents names %s, which no recorded event of translates", typ)
+		}
+	}
+	for _, k := range []callflow.EventKind{callflow.Entered, callflow.Left, callflow.HangupRequested, callflow.Destroyed, callflow.DigitPressed,
+		callflow.PlaybackStarted, callflow.PlaybackFinished, callflow.Dialled, callflow.JoinedBridge, callflow.LeftBridge, callflow.TransferRequested} {
 		if kinds[k] == 0 {
 			t.Errorf("no recorded event translates to kind %d", k)
 		}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -129,6 +130,7 @@ func (c *Client) session(ctx context.Context) (connected bool, _ error) {
 		// application meanwhile fails. Connected, and OnConnect, wait
 		// for the registration while events are read.
 		c.awaitRegistered(sctx)
+		c.filterEvents(sctx)
 		if sctx.Err() != nil {
 			return
 		}
@@ -181,6 +183,28 @@ func (c *Client) awaitRegistered(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// filterEvents asks Asterisk to send the application only Options.Events
+// (and ApplicationReplaced). The filter belongs to the application inside
+// Asterisk, which may forget it with the connection: it is set again on
+// every connect. Events before it are only more to skip.
+func (c *Client) filterEvents(ctx context.Context) {
+	if len(c.opts.Events) == 0 || ctx.Err() != nil {
+		return
+	}
+	types := append([]string{"ApplicationReplaced"}, c.opts.Events...)
+	allowed := make([]map[string]string, 0, len(types))
+	for i, t := range types {
+		if !slices.Contains(types[:i], t) {
+			allowed = append(allowed, map[string]string{"type": t})
+		}
+	}
+	err := c.do(ctx, call{op: "set event filter", method: http.MethodPut,
+		path: []string{"applications", c.opts.Application, "eventFilter"}, body: map[string]any{"allowed": allowed}})
+	if err != nil && ctx.Err() == nil {
+		c.log.Warn("ari event filter refused: Asterisk sends every event", "err", err)
 	}
 }
 

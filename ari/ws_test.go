@@ -3,6 +3,7 @@ package ari
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -26,6 +27,10 @@ type fakeEvents struct {
 	script       func(ctx context.Context, n int, conn *websocket.Conn)
 	// reject, if set, answers connection n with this HTTP status instead.
 	reject func(n int) int
+	// filters are the bodies of the event filters set, in order;
+	// filterStatus, if set, is the answer to each.
+	filters      []string
+	filterStatus int
 }
 
 func (f *fakeEvents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -36,6 +41,18 @@ func (f *fakeEvents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if f.unregistered > 0 {
 			f.unregistered--
 			http.Error(w, `{"message":"Application not found"}`, http.StatusNotFound)
+			return
+		}
+		_, _ = w.Write([]byte(`{"name":"hotline"}`))
+		return
+	}
+	if r.Method == http.MethodPut && r.URL.Path == "/ari/applications/hotline/eventFilter" {
+		body, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.filters = append(f.filters, strings.TrimSpace(string(body)))
+		if f.filterStatus != 0 {
+			http.Error(w, `{"message":"Application not found"}`, f.filterStatus)
 			return
 		}
 		_, _ = w.Write([]byte(`{"name":"hotline"}`))
@@ -516,5 +533,69 @@ func TestRunEventsKeepTheirRaw(t *testing.T) {
 		if string(raws[i]) != want {
 			t.Errorf("event %d raw %.60q…, want %.60q…", i, raws[i], want)
 		}
+	}
+}
+
+// TestRunFiltersEvents: with Options.Events the client asks Asterisk, on
+// every connect and before OnConnect, for those types and
+// ApplicationReplaced alone; a refusal is logged and changes nothing else.
+func TestRunFiltersEvents(t *testing.T) {
+	const want = `{"allowed":[{"type":"ApplicationReplaced"},{"type":"StasisStart"},{"type":"StasisEnd"}]}`
+	for _, refused := range []bool{false, true} {
+		t.Run(map[bool]string{false: "set", true: "refused"}[refused], func(t *testing.T) {
+			first := make(chan struct{}) // closed to end the first connection
+			fake := &fakeEvents{t: t, script: func(ctx context.Context, n int, conn *websocket.Conn) {
+				send(ctx, t, conn, stasis("c"+string(rune('0'+n))))
+				if n == 1 {
+					select {
+					case <-first:
+					case <-ctx.Done():
+					}
+					conn.Close(websocket.StatusNormalClosure, "bye")
+					return
+				}
+				holdOpen(ctx, conn)
+			}}
+			if refused {
+				fake.filterStatus = http.StatusNotFound
+			}
+			srv := httptest.NewServer(fake)
+			defer srv.Close()
+			rec := newRecorder()
+			var filtersAtConnect []int
+			c, logs := newTestClient(t, srv.URL, func(o *Options) {
+				rec.options(o)
+				o.Events = []string{"StasisStart", "StasisEnd", "StasisStart"}
+				onConnect := o.OnConnect
+				o.OnConnect = func(ctx context.Context) {
+					fake.mu.Lock()
+					filtersAtConnect = append(filtersAtConnect, len(fake.filters))
+					fake.mu.Unlock()
+					onConnect(ctx)
+				}
+			})
+			startRun(t, c)
+			rec.waitFor(t, "a connect", func(r *recorder) bool { return r.connects == 1 && len(r.events) == 1 })
+			close(first)
+			rec.waitFor(t, "two connects", func(r *recorder) bool { return r.connects == 2 && len(r.events) == 2 })
+			fake.mu.Lock()
+			defer fake.mu.Unlock()
+			if len(fake.filters) != 2 || fake.filters[0] != want || fake.filters[1] != want {
+				t.Errorf("filters set %q, want %s on each connect", fake.filters, want)
+			}
+			if !slices.Equal(filtersAtConnect, []int{1, 2}) {
+				t.Errorf("filters set before each OnConnect: %v, want [1 2]", filtersAtConnect)
+			}
+			if warned := strings.Contains(logs.String(), "event filter refused"); warned != refused {
+				t.Errorf("refusal logged %v, want %v:\n%s", warned, refused, logs.String())
+			}
+		})
+	}
+}
+
+func TestNewRefusesEmptyEventType(t *testing.T) {
+	_, err := New(Options{URL: "http://127.0.0.1:8088/ari", Application: "hotline", Username: "u", Events: []string{"StasisStart", ""}})
+	if !errors.Is(err, ErrInvalidOptions) || !strings.Contains(err.Error(), "events") {
+		t.Errorf("err %v", err)
 	}
 }
