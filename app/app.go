@@ -183,6 +183,7 @@ func New(opts Options) (_ *App, err error) {
 		Username: cfg.ARI.Username, Password: ariPassword,
 		RequestTimeout: cfg.ARI.RequestTimeout, BackoffMin: cfg.ARI.ReconnectMin, BackoffMax: cfg.ARI.ReconnectMax,
 		Logger: a.log, // the adapter names itself (component=ari, app)
+		Events: ari.TranslatedEvents(),
 		Handler: func(ev ari.Event) {
 			if ce, ok := telephony.Translate(ev); ok {
 				engine.HandleEvent(ce)

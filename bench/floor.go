@@ -20,6 +20,7 @@ import (
 // agent hangs up it hangs up the caller and the agent takes the next
 // waiting caller. A caller who finds no agent free waits, first come
 // first served, on music on hold. No Redis, no cases, no announcements.
+// Like the hotline, it asks Asterisk for the event types it reads alone.
 
 // FloorOptions configure the floor router.
 type FloorOptions struct {
@@ -52,7 +53,8 @@ func RunFloor(ctx context.Context, o FloorOptions) error {
 		calls: map[string]*floorCall{}, legs: map[string]*floorCall{}}
 	var once sync.Once
 	c, err := ari.New(ari.Options{URL: o.URL, Application: o.App, Username: o.User, Password: o.Password,
-		Logger: o.Logger, Handler: func(ev ari.Event) { f.msgs <- floorMsg{ev: ev} },
+		Logger: o.Logger, Events: []string{"StasisStart", "StasisEnd", "ChannelDestroyed"},
+		Handler: func(ev ari.Event) { f.msgs <- floorMsg{ev: ev} },
 		OnConnect: func(context.Context) {
 			if o.Ready != nil {
 				once.Do(func() { close(o.Ready) })
