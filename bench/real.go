@@ -113,7 +113,9 @@ func (o *AsteriskOptions) defaults() error {
 		o.Talk = 200 * time.Millisecond
 	}
 	if len(o.Rates) == 0 {
-		o.Rates = []float64{100, 150, 175, 200, 250, 300}
+		// 225 is 1.5 × the 150/s app_queue sustains on a 2-core
+		// machine: the target's own step must be offered.
+		o.Rates = []float64{100, 150, 175, 200, 225, 250, 300}
 	}
 	if o.Duration == 0 {
 		o.Duration = 20 * time.Second
