@@ -610,6 +610,7 @@ func (b *realBench) capacityPhase(ctx context.Context) error {
 	b.obs.SetDialplan(ctx, false)
 	defer b.obs.SetDialplan(context.WithoutCancel(ctx), true)
 	failed := map[string]bool{}
+ladder:
 	for i, rate := range o.Rates {
 		for _, sys := range o.Systems {
 			if failed[sys] && !o.KeepGoing {
@@ -620,6 +621,15 @@ func (b *realBench) capacityPhase(ctx context.Context) error {
 				return fmt.Errorf("capacity %s: warm-up: %w", sys, err)
 			}
 			res, err := b.level(ctx, "capacity", sys, endpoints[sys], meters[sys], rate, o.Duration, o.Seed+uint64(i))
+			if err != nil && ctx.Err() == nil {
+				// Asterisk can give up under a load far past every
+				// system's capacity (seen at 300/s: its HTTP server
+				// closed the connection): the level failed, the figures
+				// so far stand, and no higher rate is offered to anyone.
+				b.progress("capacity: %s at %.0f/s could not be run (%v); no higher rate is offered", sys, rate, err)
+				b.rep.Levels = append(b.rep.Levels, LevelResult{System: sys, Rate: rate, Why: "the level could not be run: " + err.Error()})
+				break ladder
+			}
 			if err != nil {
 				return err
 			}
