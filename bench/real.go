@@ -612,8 +612,12 @@ func (b *realBench) capacityPhase(ctx context.Context) error {
 	failed := map[string]bool{}
 ladder:
 	for i, rate := range o.Rates {
+		// The floor is the hotline's yardstick: once the hotline failed
+		// a rate, the floor is not offered higher ones either (far past
+		// them Asterisk itself gives up, as it did at 300/s).
+		floorDone := failed[SysHotline]
 		for _, sys := range o.Systems {
-			if failed[sys] && !o.KeepGoing {
+			if (failed[sys] || sys == SysFloor && floorDone) && !o.KeepGoing {
 				b.rep.Levels = append(b.rep.Levels, LevelResult{System: sys, Rate: rate, Skipped: true})
 				continue
 			}

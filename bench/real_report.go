@@ -45,7 +45,7 @@ type HandoffResult struct {
 type LevelResult struct {
 	System  string
 	Rate    float64
-	Skipped bool // not offered: the system failed a lower rate
+	Skipped bool // not offered: the system (for the floor, the hotline) failed a lower rate
 
 	Offered, Completed int
 	OriginateErrors    int
@@ -314,7 +314,7 @@ func (r *AsteriskReport) WriteTable(w io.Writer) error {
 					continue
 				}
 				if l.Skipped {
-					fmt.Fprintf(tw, "%.0f\t%s\t—\t\t\t\t\t\t\t\t\tnot offered (failed a lower rate)\n", x, sys)
+					fmt.Fprintf(tw, "%.0f\t%s\t—\t\t\t\t\t\t\t\t\tnot offered (a lower rate failed)\n", x, sys)
 					continue
 				}
 				sus := "yes"
