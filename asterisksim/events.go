@@ -228,6 +228,9 @@ func (s *Server) emit(apps []string, typ string, ev event) {
 	ev["timestamp"] = now()
 	ev["asterisk_id"] = s.astID
 	for i, a := range apps {
+		if !s.filters[a].passes(typ) {
+			continue
+		}
 		e := ev
 		if i < len(apps)-1 {
 			e = make(event, len(ev)+1)
@@ -236,9 +239,6 @@ func (s *Server) emit(apps []string, typ string, ev event) {
 			}
 		}
 		e["application"] = a
-		if !s.filters[a].passes(typ) {
-			continue
-		}
 		c := s.apps[a]
 		if c == nil || !c.enqueue(e) {
 			s.eventsDropped.Add(1)

@@ -15,16 +15,20 @@ type eventFilter struct {
 	allowed, disallowed []any // the entries as sent: objects with a "type"
 }
 
+// entryType is a filter entry's type ("" if it has none).
+func entryType(e any) string {
+	m, _ := e.(map[string]any)
+	t, _ := m["type"].(string)
+	return t
+}
+
 // passes reports whether an event of type typ gets through f.
 func (f *eventFilter) passes(typ string) bool {
 	if f == nil {
 		return true
 	}
 	listed := func(entries []any) bool {
-		return slices.ContainsFunc(entries, func(e any) bool {
-			m, _ := e.(map[string]any)
-			return m["type"] == typ
-		})
+		return slices.ContainsFunc(entries, func(e any) bool { return entryType(e) == typ })
 	}
 	return !listed(f.disallowed) && (len(f.allowed) == 0 || listed(f.allowed))
 }
@@ -40,11 +44,9 @@ func (s *Server) setFilter(w http.ResponseWriter, r *http.Request, p params) {
 		return
 	}
 	f := s.filters[name]
-	if f == nil {
+	if f == nil || len(p.body) == 0 {
 		f = &eventFilter{}
-	}
-	if len(p.body) == 0 {
-		f = &eventFilter{}
+		s.filters[name] = f
 	}
 	for _, list := range []struct {
 		key string
@@ -55,18 +57,11 @@ func (s *Server) setFilter(w http.ResponseWriter, r *http.Request, p params) {
 			continue
 		}
 		entries, isList := v.([]any)
-		valid := isList && !slices.ContainsFunc(entries, func(e any) bool {
-			m, _ := e.(map[string]any)
-			t, _ := m["type"].(string)
-			return t == ""
-		})
-		if !valid {
-			s.filters[name] = f
+		if !isList || slices.ContainsFunc(entries, func(e any) bool { return entryType(e) == "" }) {
 			writeErr(w, http.StatusBadRequest, "Invalid format definition")
 			return
 		}
 		*list.to = entries
 	}
-	s.filters[name] = f
 	writeJSON(w, http.StatusOK, s.appSnapshot(name))
 }

@@ -317,6 +317,10 @@ func (r *AsteriskReport) WriteTable(w io.Writer) error {
 					fmt.Fprintf(tw, "%.0f\t%s\t—\t\t\t\t\t\t\t\t\tnot offered (a lower rate failed)\n", x, sys)
 					continue
 				}
+				if l.Offered == 0 {
+					fmt.Fprintf(tw, "%.0f\t%s\t—\t\t\t\t\t\t\t\t\tNO: %s\n", x, sys, l.Why)
+					continue
+				}
 				sus := "yes"
 				if !l.Sustained {
 					sus = "NO: " + l.Why

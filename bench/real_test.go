@@ -339,3 +339,22 @@ func TestAsteriskOptionsRejected(t *testing.T) {
 		t.Errorf("defaults %+v: %v", o, err)
 	}
 }
+
+// TestAsteriskTableLevelNotRun: a level Asterisk gave up on is a row that
+// says why, not a row of zeros, and leaves the sustained rates as they were.
+func TestAsteriskTableLevelNotRun(t *testing.T) {
+	r := report()
+	r.Options.Rates = append(r.Options.Rates, 300)
+	r.Levels = append(r.Levels, LevelResult{System: SysFloor, Rate: 300, Why: "the level could not be run: list channels: EOF"})
+	var out bytes.Buffer
+	if err := r.WriteTable(&out); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	if !strings.Contains(s, "NO: the level could not be run: list channels: EOF") || strings.Contains(s, "0/0") {
+		t.Errorf("table:\n%s", s)
+	}
+	if rate, _ := r.Sustained(SysFloor, 0); rate != 200 {
+		t.Errorf("floor sustained %v, want 200", rate)
+	}
+}
