@@ -96,6 +96,11 @@ type AsteriskOptions struct {
 	Progress io.Writer
 }
 
+// DefaultRates are the Poisson rates offered when none are given, calls
+// per second. 225 is 1.5 × the 150/s app_queue sustains on a 2-core
+// machine: the target's own step must be offered.
+var DefaultRates = []float64{100, 150, 175, 200, 225, 250, 300}
+
 func (o *AsteriskOptions) defaults() error {
 	if o.Rounds == 0 {
 		o.Rounds = 60
@@ -113,9 +118,7 @@ func (o *AsteriskOptions) defaults() error {
 		o.Talk = 200 * time.Millisecond
 	}
 	if len(o.Rates) == 0 {
-		// 225 is 1.5 × the 150/s app_queue sustains on a 2-core
-		// machine: the target's own step must be offered.
-		o.Rates = []float64{100, 150, 175, 200, 225, 250, 300}
+		o.Rates = slices.Clone(DefaultRates)
 	}
 	if o.Duration == 0 {
 		o.Duration = 20 * time.Second

@@ -71,7 +71,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&ro.Depth, "depth", 3, "--asterisk: callers waiting ahead in the handoff series")
 	fs.DurationVar(&ro.Announce, "announce", 3*time.Second, "--asterisk: announcement interval of the announcing handoff series (both systems)")
 	fs.DurationVar(&ro.Talk, "talk", 200*time.Millisecond, "--asterisk: how long an agent talks before hanging up")
-	rates := fs.String("rates", "100,150,175,200,225,250,300", "--asterisk: Poisson arrival rates, calls per second")
+	rates := fs.String("rates", formatRates(bench.DefaultRates), "--asterisk: Poisson arrival rates, calls per second")
 	fs.DurationVar(&ro.Duration, "duration", 20*time.Second, "--asterisk: how long each rate is offered")
 	fs.DurationVar(&ro.Drain, "drain", 15*time.Second, "--asterisk: after a rate, how long stragglers may take before they are hung up")
 	fs.Float64Var(&ro.DecisionRate, "decision-rate", 20, "--asterisk: the light load at which StasisStart → agent originate is timed, calls per second")
@@ -204,6 +204,14 @@ func benchPassword(file string) (string, error) {
 		return pw, nil
 	}
 	return "", errors.New("--ari-url needs --ari-password-file FILE or $HOTLINE_BENCH_ARI_PASSWORD")
+}
+
+func formatRates(rates []float64) string {
+	parts := make([]string, len(rates))
+	for i, r := range rates {
+		parts[i] = strconv.FormatFloat(r, 'f', -1, 64)
+	}
+	return strings.Join(parts, ",")
 }
 
 func parseRates(s string) ([]float64, error) {
