@@ -770,7 +770,7 @@ func probes() []probe {
 				p.until("played", on("watch", "ChannelDestroyed", "hn"), on("watch", "ChannelDestroyed", "hn;2"))
 			}},
 		{name: "event-filter", record: true, doc: "an application's event filter: only allowed types reach it, a disallowed type never does, refusals, and an empty body clears it",
-			apps: []string{"hotline"}, run: func(p *prober) {
+			apps: []string{"hotline", "watch"}, run: func(p *prober) {
 				// ChannelUserevent stays allowed: the probe's barriers are user events.
 				types := func(ts ...string) []map[string]string {
 					var out []map[string]string
@@ -789,8 +789,13 @@ func probes() []probe {
 				p.call(200, "POST", "/channels", q("endpoint", "Local/100@hotline", "context", "agents", "extension", "100",
 					"channelId", "c", "formats", "ulaw"), nil)
 				p.until("caller arrives", on("hotline", "StasisStart", "c;2"))
+				// The hotline's subscription to the caller ends when the
+				// caller leaves Stasis, a moment after the hangup request; a
+				// filter set before that still lists the channel. The watch
+				// application hears the channel destroyed, which is later.
+				p.call(200, "POST", "/applications/watch/subscription", q("eventSource", "channel:c;2"), nil)
 				p.call(204, "DELETE", "/channels/c;2", nil, nil)
-				p.until("hung up", on("hotline", "ChannelHangupRequest", "c;2"))
+				p.until("hung up", on("hotline", "ChannelHangupRequest", "c;2"), on("watch", "ChannelDestroyed", "c;2"))
 				p.settle("after the hangup: no StasisEnd")
 				p.call(200, "PUT", filter, nil, map[string]any{})
 			}},
