@@ -619,7 +619,6 @@ func (c *call) inbound(number string) error {
 		o := *c.direct
 		c.direct = nil
 		c.enqueuedAt = c.e.clock.Now()
-		c.startMOH()
 		connected, err := c.ring(o)
 		if err != nil {
 			return err

@@ -97,7 +97,7 @@ func (c *call) ringAgentBack(o Offer) (string, error) {
 		c.agentMissed("originate agent: " + err.Error())
 		return "", nil
 	}
-	res, err := c.waitAnswer(leg, deadline, false, nil)
+	res, err := c.waitAnswer(leg, deadline, false, false, nil)
 	if err != nil {
 		return "", err
 	}
@@ -148,7 +148,7 @@ func (c *call) ringCallerBack(leg string) (string, error) {
 	}
 	c.legs[callee] = true
 	agentLeft := false
-	res, err := c.waitAnswer(callee, c.e.clock.Now().Add(c.e.settings.CallbackRing), false, func(m message) {
+	res, err := c.waitAnswer(callee, c.e.clock.Now().Add(c.e.settings.CallbackRing), false, false, func(m message) {
 		if goneOn(m, leg) && !agentLeft {
 			// Nobody is left to talk to the caller: stop ringing them now
 			// (the callee's end then ends the wait) rather than at the

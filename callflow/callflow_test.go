@@ -861,6 +861,11 @@ func TestAgentFreeRingsFirst(t *testing.T) {
 	if next.Op != "originate" {
 		t.Fatalf("first action to the caller: %+v, want the agent's originate before it\n%s", next, h.tel.dump())
 	}
+	h.clk.waitTimer(t, holdAfter)
+	if n := h.tel.count(op("moh", ch)); n != 0 {
+		t.Fatalf("music on hold before the agent rang %s:\n%s", holdAfter, h.tel.dump())
+	}
+	h.clk.Advance(holdAfter)
 	h.cur.expect("music on hold while the agent rings", op("moh", ch))
 	h.tel.mu.Lock()
 	for _, a := range h.tel.actions {
@@ -869,6 +874,29 @@ func TestAgentFreeRingsFirst(t *testing.T) {
 		}
 	}
 	h.tel.mu.Unlock()
+	h.hangup(ch)
+	h.idle()
+}
+
+// TestAutoAnswerNoMusic: an agent whose phone answers within holdAfter
+// (auto-answer) is connected without their caller hearing any music on
+// hold: neither a start nor a stop reaches Asterisk.
+func TestAutoAnswerNoMusic(t *testing.T) {
+	ir := &instantRouter{}
+	h := newHarness(t, func(h *harness, o *Options) { ir.fakeRouter = h.r; o.Router = ir })
+	ir.e = h.e
+	ch := h.arrive("200", "5551234")
+	orig := h.cur.expect("agent originated", op("originate", "Local/100@agents"))
+	h.clk.waitTimer(t, holdAfter)
+	h.answer(orig.ID, "agent", ch, "100")
+	wh := h.cur.expect("whisper", playing(orig.ID, "whisper-service"))
+	h.pbDone(wh)
+	h.cur.expect("add caller and agent", op("add", ""))
+	h.clk.Advance(holdAfter) // the hold timer, were it still running
+	if n := h.tel.count(op("moh", ch)) + h.tel.count(op("stopmoh", ch)); n != 0 {
+		t.Errorf("music on hold started or stopped for an agent who answered at once:\n%s", h.tel.dump())
+	}
+	h.hangup(orig.ID)
 	h.hangup(ch)
 	h.idle()
 }
@@ -1018,7 +1046,9 @@ func TestAgentDialledWhileAnswering(t *testing.T) {
 	}
 	close(release)
 	h.cur.expect("answer", op("answer", ch))
-	h.cur.expect("moh once answered", op("moh", ch))
+	h.clk.waitTimer(t, holdAfter)
+	h.clk.Advance(holdAfter)
+	h.cur.expect("moh once answered and the agent rang a while", op("moh", ch))
 	h.hangup(ch)
 	h.idle()
 }

@@ -1,6 +1,7 @@
 package callflow
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -289,17 +290,35 @@ const (
 	ringCancelled            // the node drains: we hung up the leg
 )
 
+// holdAfter is how long an agent rings before their caller hears music on
+// hold. A phone set to auto-answer, as contact-centre phones often are,
+// answers well within it: its caller hears the agent at once rather than
+// a blip of music cut off mid-note (and Asterisk starts no hold music at
+// all). Silence that short after the hotline answered is not noticed.
+const holdAfter = 250 * time.Millisecond
+
 // waitAnswer waits until leg enters the application (answered) or gives
 // up. Messages that are not about the leg go to other (may be nil).
 // cancelOnDrain gives up at once (hanging the leg up) when the node
-// drains, rather than keep Stop waiting for a ring timeout.
-func (c *call) waitAnswer(leg string, deadline time.Time, cancelOnDrain bool, other func(message)) (ringResult, error) {
-	t := c.e.clock.NewTimer(deadline.Sub(c.e.clock.Now()))
-	defer t.Stop()
+// drains, rather than keep Stop waiting for a ring timeout. With hold the
+// caller's music on hold starts once the leg has rung holdAfter.
+func (c *call) waitAnswer(leg string, deadline time.Time, hold, cancelOnDrain bool, other func(message)) (ringResult, error) {
+	holdAt := c.e.clock.Now().Add(holdAfter)
+	if !hold || !holdAt.Before(deadline) {
+		holdAt = time.Time{}
+	}
+	t := c.e.clock.NewTimer(cmp.Or(holdAt, deadline).Sub(c.e.clock.Now()))
+	defer func() { t.Stop() }()
 	for {
 		m, timedOut, err := c.next(t)
 		if err != nil {
 			return ringFailed, err
+		}
+		if timedOut && !holdAt.IsZero() {
+			holdAt = time.Time{}
+			c.startMOH()
+			t = c.e.clock.NewTimer(deadline.Sub(c.e.clock.Now()))
+			continue
 		}
 		if timedOut {
 			c.hangupLeg(leg)
@@ -351,10 +370,9 @@ func (c *call) ring(o Offer) (bool, error) {
 	if aerr := c.answered(); aerr != nil {
 		return false, aerr // the caller cannot be answered: finish releases the offer
 	}
-	c.startMOH()
 	res := ringFailed
 	if err == nil {
-		res, err = c.waitAnswer(leg, deadline, true, c.whileWaiting)
+		res, err = c.waitAnswer(leg, deadline, !c.moh, true, c.whileWaiting)
 		if err != nil {
 			return false, err // caller gone: finish releases the offer
 		}
