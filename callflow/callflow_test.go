@@ -901,6 +901,23 @@ func TestAutoAnswerNoMusic(t *testing.T) {
 	h.idle()
 }
 
+// TestFreeAgentFailsMusicStarts: a caller who found an agent free and
+// heard no music yet gets it as soon as that agent's phone fails (busy
+// within holdAfter): they wait on for the next agent, not in silence.
+func TestFreeAgentFailsMusicStarts(t *testing.T) {
+	ir := &instantRouter{}
+	h := newHarness(t, func(h *harness, o *Options) { ir.fakeRouter = h.r; o.Router = ir })
+	ir.e = h.e
+	ch := h.arrive("200", "5551234")
+	orig := h.cur.expect("agent originated", op("originate", "Local/100@agents"))
+	h.clk.waitTimer(t, holdAfter)
+	h.dialFail(orig.ID, DialBusy)
+	h.r.waitCall(t, "NoAnswer "+ch+" 100")
+	h.cur.expect("music on hold once the agent's phone failed", op("moh", ch))
+	h.hangup(ch)
+	h.idle()
+}
+
 // TestCaseOpenedWithEnqueue checks which enqueue a queued caller's case
 // takes: a first-time caller's is opened by the enqueue itself (no round
 // trip of its own before the agent is rung), a returning caller who

@@ -358,8 +358,18 @@ func (c *call) hangupLeg(leg string) {
 
 // ring originates the offered agent, whispers the case on answer and
 // bridges caller and agent. false means the offer fell through and the
-// caller waits on (the router re-offers).
+// caller waits on, on music on hold (the router re-offers).
 func (c *call) ring(o Offer) (bool, error) {
+	connected, err := c.ringOnce(o)
+	if err == nil && !connected {
+		// A caller who found the agent free may not have heard any music
+		// yet (the phone failed or was answered within holdAfter).
+		c.startMOH()
+	}
+	return connected, err
+}
+
+func (c *call) ringOnce(o Offer) (bool, error) {
 	c.ringingFor(o)
 	log := c.log.With(logAgent, o.Agent.ID)
 	deadline := o.RingDeadline
