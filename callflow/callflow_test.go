@@ -853,9 +853,7 @@ func TestMailboxOverflowAbortsCall(t *testing.T) {
 // inside Enqueue; the agent is originated before anything else is played
 // to the caller, and no callback is offered.
 func TestAgentFreeRingsFirst(t *testing.T) {
-	ir := &instantRouter{}
-	h := newHarness(t, func(h *harness, o *Options) { ir.fakeRouter = h.r; o.Router = ir })
-	ir.e = h.e
+	h := agentFreeHarness(t)
 	ch := h.arrive("200", "5551234")
 	next := h.cur.expect("first action but the answer", func(a action) bool { return (a.Chan == ch && a.Op != "answer") || a.Op == "originate" })
 	if next.Op != "originate" {
@@ -878,44 +876,49 @@ func TestAgentFreeRingsFirst(t *testing.T) {
 	h.idle()
 }
 
-// TestAutoAnswerNoMusic: an agent whose phone answers within holdAfter
-// (auto-answer) is connected without their caller hearing any music on
-// hold: neither a start nor a stop reaches Asterisk.
-func TestAutoAnswerNoMusic(t *testing.T) {
+// agentFreeHarness is a harness whose router pairs every caller with
+// agent 100 inside Enqueue.
+func agentFreeHarness(t *testing.T) *harness {
 	ir := &instantRouter{}
 	h := newHarness(t, func(h *harness, o *Options) { ir.fakeRouter = h.r; o.Router = ir })
 	ir.e = h.e
-	ch := h.arrive("200", "5551234")
-	orig := h.cur.expect("agent originated", op("originate", "Local/100@agents"))
-	h.clk.waitTimer(t, holdAfter)
-	h.answer(orig.ID, "agent", ch, "100")
-	wh := h.cur.expect("whisper", playing(orig.ID, "whisper-service"))
-	h.pbDone(wh)
-	h.cur.expect("add caller and agent", op("add", ""))
-	h.clk.Advance(holdAfter) // the hold timer, were it still running
-	if n := h.tel.count(op("moh", ch)) + h.tel.count(op("stopmoh", ch)); n != 0 {
-		t.Errorf("music on hold started or stopped for an agent who answered at once:\n%s", h.tel.dump())
-	}
-	h.hangup(orig.ID)
-	h.hangup(ch)
-	h.idle()
+	return h
 }
 
-// TestFreeAgentFailsMusicStarts: a caller who found an agent free and
-// heard no music yet gets it as soon as that agent's phone fails (busy
-// within holdAfter): they wait on for the next agent, not in silence.
-func TestFreeAgentFailsMusicStarts(t *testing.T) {
-	ir := &instantRouter{}
-	h := newHarness(t, func(h *harness, o *Options) { ir.fakeRouter = h.r; o.Router = ir })
-	ir.e = h.e
-	ch := h.arrive("200", "5551234")
-	orig := h.cur.expect("agent originated", op("originate", "Local/100@agents"))
-	h.clk.waitTimer(t, holdAfter)
-	h.dialFail(orig.ID, DialBusy)
-	h.r.waitCall(t, "NoAnswer "+ch+" 100")
-	h.cur.expect("music on hold once the agent's phone failed", op("moh", ch))
-	h.hangup(ch)
-	h.idle()
+// TestFreeAgentHoldMusic: a caller who found an agent free hears no music
+// on hold while the phone rings less than holdAfter. An agent who answers
+// within it (auto-answer) is connected with no music started or stopped;
+// a phone that fails within it gives the caller music at once while they
+// wait for the next agent, not silence.
+func TestFreeAgentHoldMusic(t *testing.T) {
+	t.Run("answered within the grace", func(t *testing.T) {
+		h := agentFreeHarness(t)
+		ch := h.arrive("200", "5551234")
+		orig := h.cur.expect("agent originated", op("originate", "Local/100@agents"))
+		h.clk.waitTimer(t, holdAfter)
+		h.answer(orig.ID, "agent", ch, "100")
+		wh := h.cur.expect("whisper", playing(orig.ID, "whisper-service"))
+		h.pbDone(wh)
+		h.cur.expect("add caller and agent", op("add", ""))
+		h.clk.Advance(holdAfter) // the hold timer, were it still running
+		if n := h.tel.count(op("moh", ch)) + h.tel.count(op("stopmoh", ch)); n != 0 {
+			t.Errorf("music on hold started or stopped for an agent who answered at once:\n%s", h.tel.dump())
+		}
+		h.hangup(orig.ID)
+		h.hangup(ch)
+		h.idle()
+	})
+	t.Run("phone fails within the grace", func(t *testing.T) {
+		h := agentFreeHarness(t)
+		ch := h.arrive("200", "5551234")
+		orig := h.cur.expect("agent originated", op("originate", "Local/100@agents"))
+		h.clk.waitTimer(t, holdAfter)
+		h.dialFail(orig.ID, DialBusy)
+		h.r.waitCall(t, "NoAnswer "+ch+" 100")
+		h.cur.expect("music on hold once the agent's phone failed", op("moh", ch))
+		h.hangup(ch)
+		h.idle()
+	})
 }
 
 // TestCaseOpenedWithEnqueue checks which enqueue a queued caller's case
