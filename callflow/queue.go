@@ -1,7 +1,6 @@
 package callflow
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -303,19 +302,20 @@ const holdAfter = 250 * time.Millisecond
 // drains, rather than keep Stop waiting for a ring timeout. With hold the
 // caller's music on hold starts once the leg has rung holdAfter.
 func (c *call) waitAnswer(leg string, deadline time.Time, hold, cancelOnDrain bool, other func(message)) (ringResult, error) {
-	holdAt := c.e.clock.Now().Add(holdAfter)
-	if !hold || !holdAt.Before(deadline) {
-		holdAt = time.Time{}
+	wait := deadline.Sub(c.e.clock.Now())
+	holding := hold && holdAfter < wait
+	if holding {
+		wait = holdAfter
 	}
-	t := c.e.clock.NewTimer(cmp.Or(holdAt, deadline).Sub(c.e.clock.Now()))
+	t := c.e.clock.NewTimer(wait)
 	defer func() { t.Stop() }()
 	for {
 		m, timedOut, err := c.next(t)
 		if err != nil {
 			return ringFailed, err
 		}
-		if timedOut && !holdAt.IsZero() {
-			holdAt = time.Time{}
+		if timedOut && holding {
+			holding = false
 			c.startMOH()
 			t = c.e.clock.NewTimer(deadline.Sub(c.e.clock.Now()))
 			continue
@@ -369,6 +369,7 @@ func (c *call) ring(o Offer) (bool, error) {
 	return connected, err
 }
 
+// ringOnce is ring but for the music of a caller left waiting.
 func (c *call) ringOnce(o Offer) (bool, error) {
 	c.ringingFor(o)
 	log := c.log.With(logAgent, o.Agent.ID)
