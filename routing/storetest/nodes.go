@@ -121,13 +121,15 @@ func testSweepAfterNodeDied(t *testing.T, open Open) {
 // caller with no one calling Tick.
 func testRunEndsWrapUp(t *testing.T, open Open) {
 	e := newEnv(t, open, []routing.Agent{agent("a", "audit")}, func(o *routing.Options) { o.MaxIdleWait = 20 * time.Millisecond })
+	e.login(t, "a")
+	// Connected before Run starts: Run's start re-delivers pending offers
+	// (RecoverOffers), which would race connect's count of c1's offer.
+	e.connect(t, "c1", "audit")
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = e.r.Run(ctx) }()
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	e.login(t, "a")
-	e.connect(t, "c1", "audit")
 	e.enqueue(t, "c2", "audit")
 	if err := e.r.EndCall(ctx, "c1", "a"); err != nil {
 		t.Fatal(err)
