@@ -141,9 +141,13 @@ func (o *AsteriskOptions) defaults() error {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	for _, s := range o.Systems {
+	for i, s := range o.Systems {
 		if s != SysHotline && s != SysQueue && s != SysFloor {
 			return fmt.Errorf("%w: system %q is none of %s, %s, %s", ErrBadOptions, s, SysHotline, SysQueue, SysFloor)
+		}
+		// The report holds one level per system and rate.
+		if slices.Contains(o.Systems[:i], s) {
+			return fmt.Errorf("%w: system %q named twice", ErrBadOptions, s)
 		}
 	}
 	for _, s := range o.Skip {
@@ -725,9 +729,9 @@ func (b *realBench) level(ctx context.Context, phase, system, endpoint string, m
 			res.Internals = internals(before, after)
 		}
 	}
-	b.progress("%s: %s at %.0f/s: %d/%d completed, wait p50 %s p99 %s max %s, decision p50 %s; machine %.0f%% busy, %.0f%% not ours%s",
+	b.progress("%s: %s at %.0f/s: %d/%d completed, wait p50 %s p99 %s max %s, decision p50 %s; Asterisk CPU/call %s; machine %.0f%% busy, %.0f%% not ours%s",
 		phase, system, rate, res.Completed, res.Offered, fmtDur(res.Waits.Q(0.5)), fmtDur(res.Waits.Q(0.99)), fmtDur(res.Waits.Max()),
-		fmtDur(res.Decisions.Median()), 100*res.MachineBusy, 100*res.Others, res.whyNot())
+		fmtDur(res.Decisions.Median()), cpuText(&res, "asterisk", !b.rep.CPUKnown), 100*res.MachineBusy, 100*res.Others, res.whyNot())
 	return res, nil
 }
 

@@ -323,6 +323,7 @@ func TestAsteriskOptionsRejected(t *testing.T) {
 	}{
 		{"no executable", AsteriskOptions{}},
 		{"unknown system", AsteriskOptions{Systems: []string{"asterisk"}}},
+		{"system twice", AsteriskOptions{Executable: "/bin/true", Systems: []string{SysQueue, SysHotline, SysQueue}}},
 		{"unknown part", AsteriskOptions{Systems: []string{SysQueue}, Skip: []string{"all"}}},
 		{"negative rate", AsteriskOptions{Systems: []string{SysQueue}, Rates: []float64{-1}}},
 		{"announcements too often", AsteriskOptions{Systems: []string{SysQueue}, Announce: 500 * time.Millisecond}},
